@@ -1,0 +1,421 @@
+"""Time birnn against torch.nn.{RNN,GRU,LSTM}, side by side in one process.
+
+Both libraries run the same bidirectional float32 model with the same weights on the same input,
+with the same number of threads (2 unless OMP_NUM_THREADS says otherwise). For each case the
+script checks that the two agree, warms both up, then times them in alternation (birnn, torch,
+torch, birnn, ...) so that drift in the machine's speed hits both alike, and reports medians.
+
+* infer: birnn ``m(x, lengths=...)``; torch's module under ``torch.inference_mode()``.
+* train: forward plus backward of the scalar loss sum(out). birnn ``m.forward(x, training=True)``
+  then ``m.backward(tape, d_out=ones)``; torch ``out.sum().backward()`` with ``x.requires_grad``
+  set, because birnn's backward also returns dx. Zeroing torch's grads is not timed.
+* ragged (config d, ``--ragged``): unsorted lengths in [1, T]; torch packs with
+  ``pack_padded_sequence(enforce_sorted=False)`` and pads back (both inside the timing), birnn
+  takes ``lengths=`` on the padded array.
+
+FLOPs (ANCHORS.md): one forward pass costs 2 directions * T * N * 2*(in+H)*G*H summed over layers
+(G = 4 LSTM, 3 GRU, 1 RNN; in = 2H above layer 0); a training step about 3x that. Ragged cases
+count sum(lengths) in place of T * N.
+
+Run from the repository root:  PYTHONPATH=src python3 benchmarks/bench.py --help
+"""
+
+from __future__ import annotations
+
+import os
+
+# NumPy's BLAS reads its thread count once, when numpy is first imported: fix it before that.
+THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "2"))
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+try:
+    import birnn
+except ImportError:  # run from a checkout without installing: use ../src
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    import birnn
+
+
+@dataclass(frozen=True)
+class Config:
+    """One benchmark shape (ANCHORS.md); every model is bidirectional."""
+
+    input_size: int
+    hidden_size: int
+    num_layers: int
+    batch: int
+    seq: int
+
+
+CONFIGS = {
+    "a": Config(input_size=100, hidden_size=128, num_layers=1, batch=32, seq=50),
+    "b": Config(input_size=300, hidden_size=256, num_layers=2, batch=32, seq=50),
+    "c": Config(input_size=512, hidden_size=512, num_layers=2, batch=64, seq=100),
+    "d": Config(input_size=100, hidden_size=200, num_layers=1, batch=16, seq=25),
+    "e": Config(input_size=64, hidden_size=128, num_layers=1, batch=8, seq=1000),
+}
+RAGGED_CONFIG = "d"
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+BIRNN_CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+TORCH_CELLS = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+MODES = ("infer", "train")
+
+
+@dataclass
+class Row:
+    """One measured case."""
+
+    cell: str
+    config: str
+    mode: str
+    birnn_ms: float
+    torch_ms: float
+    gflop: float  # work of one timed call, in GFLOP
+    error: float  # max |birnn - torch| / max |torch| over outputs (infer) or gradients (train)
+    repeats: int
+
+    @property
+    def ratio(self) -> float:
+        return self.birnn_ms / self.torch_ms
+
+
+def forward_gflop(cell: str, cfg: Config, tokens: int) -> float:
+    """FLOPs of one bidirectional forward pass over ``tokens`` (time step, sequence) pairs."""
+    g, h = GATES[cell], cfg.hidden_size
+    flops = 0
+    for layer in range(cfg.num_layers):
+        width = cfg.input_size if layer == 0 else 2 * h
+        flops += 2 * tokens * 2 * (width + h) * g * h
+    return flops / 1e9
+
+
+def ragged_lengths(cfg: Config, rng: np.random.Generator) -> np.ndarray:
+    """Unsorted lengths in [1, T], the longest equal to T (so the padded shape is tight)."""
+    lengths = rng.integers(1, cfg.seq + 1, size=cfg.batch)
+    lengths[rng.integers(cfg.batch)] = cfg.seq
+    return lengths
+
+
+def rel_error(ours: np.ndarray, theirs: np.ndarray) -> float:
+    return float(np.max(np.abs(ours - theirs)) / max(float(np.max(np.abs(theirs))), 1e-30))
+
+
+class Case:
+    """One cell and config: a torch module, a birnn module with the same weights, one input."""
+
+    def __init__(self, cell: str, cfg: Config, ragged: bool, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        self.cfg = cfg
+        self.tm = TORCH_CELLS[cell](
+            cfg.input_size, cfg.hidden_size, num_layers=cfg.num_layers, bidirectional=True
+        )
+        self.bm = getattr(birnn, BIRNN_CELLS[cell])(
+            cfg.input_size,
+            cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            bidirectional=True,
+            dtype=np.float32,
+            seed=seed,
+        )
+        self.bm.load_state_dict({k: v.detach().numpy() for k, v in self.tm.state_dict().items()})
+        self.x = rng.standard_normal((cfg.seq, cfg.batch, cfg.input_size)).astype(np.float32)
+        self.lengths = ragged_lengths(cfg, rng) if ragged else None
+        self.tokens = int(self.lengths.sum()) if ragged else cfg.seq * cfg.batch
+        self.d_out = np.ones((cfg.seq, cfg.batch, 2 * cfg.hidden_size), dtype=np.float32)
+        self.xt = torch.from_numpy(self.x.copy())
+        self.xt_grad = torch.from_numpy(self.x.copy()).requires_grad_(True)
+        self.lengths_t = None if self.lengths is None else torch.from_numpy(self.lengths)
+
+    # -- torch -------------------------------------------------------------------------------
+
+    def torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.lengths_t is None:
+            return self.tm(x)[0]
+        rnn_utils = torch.nn.utils.rnn
+        packed = rnn_utils.pack_padded_sequence(x, self.lengths_t, enforce_sorted=False)
+        out, _ = rnn_utils.pad_packed_sequence(self.tm(packed)[0], total_length=self.cfg.seq)
+        return out
+
+    def torch_infer(self) -> float:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            self.torch_forward(self.xt)
+        return time.perf_counter() - start
+
+    def torch_train(self) -> float:
+        self.tm.zero_grad(set_to_none=True)
+        self.xt_grad.grad = None
+        start = time.perf_counter()
+        self.torch_forward(self.xt_grad).sum().backward()
+        return time.perf_counter() - start
+
+    # -- birnn -------------------------------------------------------------------------------
+
+    def birnn_infer(self) -> float:
+        start = time.perf_counter()
+        self.bm(self.x, lengths=self.lengths)
+        return time.perf_counter() - start
+
+    def birnn_train(self) -> float:
+        start = time.perf_counter()
+        _, _, tape = self.bm.forward(self.x, lengths=self.lengths, training=True)
+        self.bm.backward(tape, self.d_out)
+        return time.perf_counter() - start
+
+    # -- agreement ---------------------------------------------------------------------------
+
+    def infer_error(self) -> float:
+        out, _ = self.bm(self.x, lengths=self.lengths)
+        with torch.inference_mode():
+            ref = self.torch_forward(self.xt).numpy()
+        return rel_error(out, ref)
+
+    def train_error(self) -> float:
+        _, _, tape = self.bm.forward(self.x, lengths=self.lengths, training=True)
+        dx, _, grads = self.bm.backward(tape, self.d_out)
+        self.tm.zero_grad(set_to_none=True)
+        self.xt_grad.grad = None
+        self.torch_forward(self.xt_grad).sum().backward()
+        errors = [rel_error(dx, self.xt_grad.grad.numpy())]
+        for name, param in self.tm.named_parameters():
+            errors.append(rel_error(grads[name], param.grad.numpy()))
+        return max(errors)
+
+
+def time_alternating(
+    ours: Callable[[], float], theirs: Callable[[], float], warmup: int, repeats: int, budget: float
+) -> tuple[list[float], list[float]]:
+    """Warm both up, then time them in alternating order; fewer repeats if over ``budget`` s."""
+    for _ in range(warmup):
+        ours()
+        theirs()
+    per_pair = ours() + theirs()
+    repeats = max(3, min(repeats, int(budget / max(per_pair, 1e-9))))
+    ours_s: list[float] = []
+    theirs_s: list[float] = []
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(repeats):
+            if i % 2 == 0:
+                ours_s.append(ours())
+                theirs_s.append(theirs())
+            else:
+                theirs_s.append(theirs())
+                ours_s.append(ours())
+    finally:
+        gc.enable()
+    return ours_s, theirs_s
+
+
+def measure(cell: str, config: str, ragged: bool, modes: list[str], args: Any) -> list[Row]:
+    cfg = CONFIGS[config]
+    case = Case(cell, cfg, ragged, args.seed)
+    name = f"{config}-ragged" if ragged else config
+    rows = []
+    for mode in modes:
+        error = case.infer_error() if mode == "infer" else case.train_error()
+        ours = case.birnn_infer if mode == "infer" else case.birnn_train
+        theirs = case.torch_infer if mode == "infer" else case.torch_train
+        ours_s, theirs_s = time_alternating(ours, theirs, args.warmup, args.repeats, args.budget)
+        gflop = forward_gflop(cell, cfg, case.tokens) * (3 if mode == "train" else 1)
+        rows.append(
+            Row(
+                cell=cell,
+                config=name,
+                mode=mode,
+                birnn_ms=1e3 * statistics.median(ours_s),
+                torch_ms=1e3 * statistics.median(theirs_s),
+                gflop=gflop,
+                error=error,
+                repeats=len(ours_s),
+            )
+        )
+    return rows
+
+
+def peak_gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Float32 GEMM speed of NumPy's BLAS with the current threads (median of ``repeats``)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(np.float32)
+    b = rng.standard_normal((size, size)).astype(np.float32)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+HEADERS = [
+    "cell",
+    "cfg",
+    "mode",
+    "birnn ms",
+    "torch ms",
+    "birnn/torch",
+    "birnn GFLOP/s",
+    "torch GFLOP/s",
+    "birnn % peak",
+    "max rel err",
+    "n",
+]
+
+
+def row_cells(row: Row, peak: float | None) -> list[str]:
+    ours = row.gflop / (row.birnn_ms / 1e3)
+    theirs = row.gflop / (row.torch_ms / 1e3)
+    return [
+        row.cell.upper(),
+        row.config,
+        row.mode,
+        f"{row.birnn_ms:.1f}",
+        f"{row.torch_ms:.1f}",
+        f"{row.ratio:.2f}",
+        f"{ours:.0f}",
+        f"{theirs:.0f}",
+        "-" if peak is None else f"{100 * ours / peak:.0f}%",
+        f"{row.error:.1e}",
+        str(row.repeats),
+    ]
+
+
+def render(rows: list[list[str]], markdown: bool) -> str:
+    right = [False, False, False] + [True] * (len(HEADERS) - 3)
+    if markdown:
+        rule = ["---:" if r else "---" for r in right]
+        return "\n".join("| " + " | ".join(line) + " |" for line in [HEADERS, rule, *rows])
+    widths = [max(len(line[i]) for line in [HEADERS, *rows]) for i in range(len(HEADERS))]
+
+    def fmt(line: list[str]) -> str:
+        return "  ".join(
+            t.rjust(w) if r else t.ljust(w) for t, w, r in zip(line, widths, right, strict=True)
+        )
+
+    return "\n".join([fmt(HEADERS), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+
+
+def csv_list(choices: list[str]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        items = [t.strip().lower() for t in text.split(",") if t.strip()]
+        unknown = [t for t in items if t not in choices]
+        if unknown or not items:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma list of {choices}; received {text!r}"
+            )
+        return items
+
+    return parse
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--cells", type=csv_list(list(GATES)), default="lstm,gru,rnn")
+    parser.add_argument(
+        "--configs",
+        type=csv_list(list(CONFIGS)),
+        default="a,b,d,e",
+        help="shapes from ANCHORS.md; c is heavy (minutes) and only runs when named",
+    )
+    parser.add_argument("--modes", type=csv_list(list(MODES)), default="infer,train")
+    parser.add_argument("--repeats", type=int, default=11, help="timed calls per library")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls per library first")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        help="seconds of timing per case at most: heavy cases get fewer repeats (never below 3)",
+    )
+    parser.add_argument(
+        "--ragged",
+        action="store_true",
+        help=f"also time config {RAGGED_CONFIG} with unsorted ragged lengths (torch packed)",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument(
+        "--backend", default=None, help="passed to birnn.set_backend (needs that function)"
+    )
+    parser.add_argument("--no-peak", action="store_true", help="skip measuring peak GEMM speed")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)  # string defaults go through `type` too
+    if args.repeats < 1 or args.warmup < 0:
+        parser.error(
+            f"--repeats must be >= 1 and --warmup >= 0; received {args.repeats}, {args.warmup}"
+        )
+    return args
+
+
+def select_backend(name: str | None) -> str:
+    if name is not None:
+        set_backend = getattr(birnn, "set_backend", None)
+        if set_backend is None:
+            sys.exit(f"--backend {name!r}: this birnn has no set_backend(); nothing to select")
+        set_backend(name)
+    get_backend = getattr(birnn, "get_backend", None)
+    if get_backend is not None:
+        return str(get_backend())
+    return name or "default"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(THREADS)
+    backend = select_backend(args.backend)
+    peak = None if args.no_peak else peak_gemm_gflops()
+    print(
+        f"# birnn vs torch | {platform.machine()} {platform.processor() or ''}".rstrip()
+        + f" | numpy {np.__version__}, torch {torch.__version__}, birnn backend {backend}"
+    )
+    print(
+        f"# threads: torch {torch.get_num_threads()}, "
+        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, OMP_NUM_THREADS={THREADS}"
+        + ("" if peak is None else f" | peak float32 GEMM (NumPy, 2048^3): {peak:.0f} GFLOP/s")
+    )
+    print(
+        "# float32, bidirectional; medians of n alternating calls; train = forward + backward "
+        "of sum(out); GFLOP/s from the ANCHORS.md formula\n"
+    )
+
+    cases = [(cell, config, False) for cell in args.cells for config in args.configs]
+    if args.ragged:
+        cases += [(cell, RAGGED_CONFIG, True) for cell in args.cells]
+    rows: list[list[str]] = []
+    failures = 0
+    for cell, config, ragged in cases:
+        try:
+            measured = measure(cell, config, ragged, args.modes, args)
+        except Exception as err:  # report and go on: one broken case should not hide the rest
+            failures += 1
+            print(
+                f"! {cell} {config}{' ragged' if ragged else ''}: {type(err).__name__}: {err}",
+                file=sys.stderr,
+            )
+            continue
+        for row in measured:
+            rows.append(row_cells(row, peak))
+            print(f"  done {cell} {row.config} {row.mode}", file=sys.stderr, flush=True)
+    print(render(rows, args.markdown))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Input checks at the public boundary: each error names what was expected and what was received."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def describe(value: Any) -> str:
+    """Short description of a received value for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{type(value).__name__} object"
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int; received {describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; received {value}")
+    return int(value)
+
+
+def check_choice(name: str, value: Any, choices: Any) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}; received {describe(value)}")
+    return value
+
+
+def check_float_array(name: str, value: Any, dtype: np.dtype) -> NDArray:
+    """Array of a floating dtype, cast to ``dtype``; integers, bools and complex are refused."""
+    try:
+        arr = np.asarray(value)
+    except Exception as err:  # ragged lists and the like
+        raise TypeError(f"{name} must be a float array; received {describe(value)}") from err
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{name} must have a floating dtype; received dtype {arr.dtype}")
+    return arr.astype(dtype, copy=False)
+
+
+def check_shape(name: str, arr: NDArray, expected: tuple[int, ...]) -> None:
+    if arr.shape != expected:
+        raise ValueError(f"{name} must have shape {expected}; received shape {arr.shape}")
+
+
+def check_lengths(lengths: Any, size: int, steps: int) -> NDArray[np.intp]:
+    """Sequence lengths: a 1-D integer array of ``size`` entries, each in [1, steps]."""
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths must be an integer array; received dtype {arr.dtype}")
+    if arr.shape != (size,):
+        raise ValueError(
+            f"lengths must have shape ({size},) (one per sequence); received shape {arr.shape}"
+        )
+    if size and (arr.min() < 1 or arr.max() > steps):
+        raise ValueError(
+            f"lengths must be in [1, {steps}] (the padded length); "
+            f"received min {arr.min()} and max {arr.max()}"
+        )
+    return arr.astype(np.intp)

@@ -1,0 +1,188 @@
+"""What every cell shares: parameter shapes, init, and the weight layout the time loop wants.
+
+A cell knows one time step, forward and backward. It does not know time, lengths or direction:
+the time loop (``birnn.recurrent.scan``) calls it once per step on the rows still running.
+
+Every step works on arrays with a leading *chain* axis D: the D independent recurrent chains
+of one layer (its two directions, when their cells match) advance together, so one call of each
+NumPy operation serves both directions. For one chain, D = 1.
+
+Rows are row vectors, so PyTorch's ``W x`` is written ``x @ W.T`` here.
+
+Layout tricks (all exact; gradients are always with respect to the true pre-activations):
+
+* The gate blocks may be stored in an internal order (``order``) that puts the sigmoid gates
+  first, so one contiguous slice covers them all.
+* The rows of sigmoid gates are pre-scaled by 1/2 in the forward weights, so that a single
+  ``tanh`` over all gates followed by ``0.5 * t + 0.5`` on the sigmoid slice gives
+  sigmoid(a) = 0.5 + 0.5 tanh(a / 2) (see ``birnn.functional``). Scaling by a power of two is
+  exact in binary floating point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.floating]
+Params = dict[str, Array]
+
+
+@dataclass
+class Weights:
+    """A cell's parameters for D chains, stacked and laid out for the time loop."""
+
+    w_ih: Array  # (D, GH, F)  true scale, internal gate order: for dx = da @ w_ih
+    w_ih_t: Array  # (D, F, GH)  sigmoid rows scaled by 1/2: for a = x @ w_ih_t + bias
+    bias: Array  # (D, GH)     scaled; every bias that simply adds to the pre-activation
+    w_hh: Array  # (D, GH, R)  true scale: for dh_prev = da @ w_hh
+    w_hh_t: Array  # (D, R, GH)  scaled: for the recurrent product h_prev @ w_hh_t
+    extra: dict[str, Array] = field(default_factory=dict)
+
+
+class Cell:
+    """Base class: sizes, parameter shapes and layout; subclasses add ``step`` and ``step_back``.
+
+    Sizes: F = input_size, H = hidden_size, R = width of the recurrent state h (= H, or the
+    projection size P for a projected LSTM), G = number of gate blocks.
+    """
+
+    kind = ""  # "rnn" | "gru" | "lstm"
+    gates = 1
+    order: tuple[int, ...] = (0,)  # internal gate block j holds PyTorch's block order[j]
+    sigmoid_blocks = 0  # the first internal blocks that are sigmoid gates
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+
+    # ---- sizes -------------------------------------------------------------------------------
+    @property
+    def output_size(self) -> int:
+        """R: width of h, the state that is both output and recurrent input."""
+        return self.hidden_size
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        """Widths of the recurrent states, h first (LSTM adds c)."""
+        return (self.output_size,)
+
+    def extra_widths(self) -> dict[str, int]:
+        """Forward values the backward step needs besides the states: name -> width."""
+        return {}
+
+    def grad_widths(self) -> dict[str, int]:
+        """Backward values kept per step for the weight GEMMs; "a" is d(pre-activation)."""
+        return {"a": self.gates * self.hidden_size}
+
+    def workspace(self, chains: int, batch: int, dtype: np.dtype) -> dict[str, Array]:
+        """Scratch buffers reused by every step (sliced to the active rows)."""
+        return {}
+
+    def signature(self) -> tuple:
+        """Cells with equal signatures can run as chains of one batched time loop."""
+        return (type(self), self.input_size, self.hidden_size, self.bias)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        gh = self.gates * self.hidden_size
+        shapes = {
+            "weight_ih": (gh, self.input_size),
+            "weight_hh": (gh, self.output_size),
+        }
+        if self.bias:
+            shapes["bias_ih"] = (gh,)
+            shapes["bias_hh"] = (gh,)
+        return shapes
+
+    def init_params(self, rng: np.random.Generator, dtype: np.dtype) -> Params:
+        """PyTorch's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        return {
+            name: rng.uniform(-bound, bound, size=shape).astype(dtype)
+            for name, shape in self.param_shapes().items()
+        }
+
+    # ---- layout ------------------------------------------------------------------------------
+    def rows(self) -> NDArray[np.intp]:
+        """Internal row r of a gate-stacked matrix is PyTorch's row rows()[r]."""
+        h = self.hidden_size
+        return np.concatenate([np.arange(b * h, (b + 1) * h) for b in self.order])
+
+    def scale(self, dtype: np.dtype) -> Array:
+        """Per internal row: 1/2 for sigmoid gates, 1 otherwise."""
+        s = np.ones(self.gates * self.hidden_size, dtype=dtype)
+        s[: self.sigmoid_blocks * self.hidden_size] = 0.5
+        return s
+
+    def to_torch_rows(self, grad: Array) -> Array:
+        """Put the gate rows (first axis) of an internal-order gradient back in PyTorch order."""
+        out = np.empty_like(grad)
+        out[self.rows()] = grad
+        return out
+
+    def prepare(self, params: list[Params]) -> Weights:
+        """Stack D chains' parameters into the time loop's layout (see module docstring)."""
+        rows = self.rows()
+        dtype = params[0]["weight_ih"].dtype
+        scale = self.scale(dtype)
+        w_ih = np.stack([p["weight_ih"] for p in params])[:, rows]
+        w_hh = np.stack([p["weight_hh"] for p in params])[:, rows]
+        gh = rows.size
+        zeros = np.zeros(gh, dtype=dtype)
+        b_ih = np.stack([p.get("bias_ih", zeros) for p in params])[:, rows]
+        b_hh = np.stack([p.get("bias_hh", zeros) for p in params])[:, rows]
+        return Weights(
+            w_ih=w_ih,
+            w_ih_t=np.ascontiguousarray((w_ih * scale[:, None]).transpose(0, 2, 1)),
+            bias=(b_ih + self.additive_hh_bias(b_hh)) * scale,
+            w_hh=w_hh,
+            w_hh_t=np.ascontiguousarray((w_hh * scale[:, None]).transpose(0, 2, 1)),
+            extra=self.prepare_extra(params, b_hh),
+        )
+
+    def additive_hh_bias(self, b_hh: Array) -> Array:
+        """The part of b_hh that simply adds to the pre-activation (all of it, but for GRU)."""
+        return b_hh
+
+    def prepare_extra(self, params: list[Params], b_hh: Array) -> dict[str, Array]:
+        return {}
+
+    # ---- after the backward loop -------------------------------------------------------------
+    def recurrent_grads(
+        self,
+        w: Weights,
+        states: tuple[Array, ...],
+        init: tuple[Array, ...],
+        extras: dict[str, Array],
+        grads: dict[str, Array],
+    ) -> dict[str, Array]:
+        """Gradients of the recurrent parameters for all D chains, internal row order.
+
+        Default (RNN, LSTM): with da_t kept in ``grads["a"]`` (D, T, N, GH),
+            dW_hh = sum_t da_t^T h_{t-1},   db_hh = sum_t da_t   (rows summed over the batch).
+        """
+        da = grads["a"]
+        out = {"weight_hh": sum_outer_prev(da, states[0], init[0])}
+        if self.bias:
+            out["bias_hh"] = da.sum(axis=(1, 2))
+        return out
+
+
+def sum_outer(grad: Array, values: Array) -> Array:
+    """sum over t and batch rows of grad_t^T values_t: (D, T, N, A), (D, T, N, B) -> (D, A, B)."""
+    d, t, n, a = grad.shape
+    return np.matmul(grad.reshape(d, t * n, a).transpose(0, 2, 1), values.reshape(d, t * n, -1))
+
+
+def sum_outer_prev(grad: Array, states: Array, init: Array) -> Array:
+    """sum_t grad_t^T state_{t-1}, with state_{-1} = init: one GEMM over steps 1..T-1, one for 0.
+
+    Padded rows of ``grad`` are zero, so they add nothing.
+    """
+    out = np.matmul(grad[:, 0].transpose(0, 2, 1), init)
+    if grad.shape[1] > 1:
+        out += sum_outer(grad[:, 1:], states[:, :-1])
+    return out

@@ -1,0 +1,163 @@
+"""LSTM cell (PyTorch's ``nn.LSTM``), with optional output projection (``proj_size``).
+
+Forward, one step; PyTorch's gate blocks are stacked i, f, g, o; rows are row vectors:
+
+    a   = x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh          (N, 4H)
+    i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)
+    c   = f * c_prev + i * g
+    r   = o * tanh(c)
+    h   = r                       (or, with proj_size P:  h = r @ W_hr.T,  (N, P))
+
+Backward, given dh (output gradient + carry from the next step) and dc_next (carry):
+
+    dr    = dh                    (or dr = dh @ W_hr;   dW_hr += dh.T @ r)
+    da_o  = dr * tanh(c) * o(1-o)
+    dc    = dc_next + dr * o * (1 - tanh(c)**2)
+    da_i  = dc * g * i(1-i)       da_f = dc * c_prev * f(1-f)       da_g = dc * i * (1-g**2)
+    dc_prev = dc * f              dh_prev = da @ W_hh
+    dW_ih = Σ da.T @ x    dW_hh = Σ da.T @ h_prev    db_ih = db_hh = Σ da
+
+Internally the blocks are kept in the order i, f, o, g: the three sigmoid gates form one
+contiguous slice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from birnn.cells.base import Array, Cell, Params, Weights, sum_outer
+from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
+
+
+class LSTMCell(Cell):
+    kind = "lstm"
+    gates = 4
+    order = (0, 1, 3, 2)  # internal i, f, o, g  <-  PyTorch i, f, g, o
+    sigmoid_blocks = 3
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0):
+        super().__init__(input_size, hidden_size, bias)
+        self.proj_size = proj_size
+
+    @property
+    def output_size(self) -> int:
+        return self.proj_size or self.hidden_size
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.output_size, self.hidden_size)
+
+    def signature(self) -> tuple:
+        return (*super().signature(), self.proj_size)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = super().param_shapes()
+        if self.proj_size:
+            shapes["weight_hr"] = (self.proj_size, self.hidden_size)
+        return shapes
+
+    def extra_widths(self) -> dict[str, int]:
+        widths = {"gates": 4 * self.hidden_size, "tanh_c": self.hidden_size}
+        if self.proj_size:
+            widths["r"] = self.hidden_size
+        return widths
+
+    def grad_widths(self) -> dict[str, int]:
+        widths = super().grad_widths()
+        if self.proj_size:
+            widths["dh"] = self.proj_size  # dh at each step, for dW_hr after the loop
+        return widths
+
+    def workspace(self, chains: int, batch: int, dtype: np.dtype) -> dict[str, Array]:
+        h = self.hidden_size
+        return {
+            "h": np.empty((chains, batch, h), dtype=dtype),
+            "h2": np.empty((chains, batch, h), dtype=dtype),
+            "h3": np.empty((chains, batch, 3 * h), dtype=dtype),
+        }
+
+    def prepare_extra(self, params: list[Params], b_hh: Array) -> dict[str, Array]:
+        if not self.proj_size:
+            return {}
+        w_hr = np.stack([p["weight_hr"] for p in params])  # (D, P, H)
+        return {"w_hr": w_hr, "w_hr_t": np.ascontiguousarray(w_hr.transpose(0, 2, 1))}
+
+    def step(
+        self,
+        w: Weights,
+        a: Array,
+        prev: tuple[Array, ...],
+        cur: tuple[Array, ...],
+        ex: dict[str, Array],
+        ws: dict[str, Array],
+    ) -> None:
+        h_prev, c_prev = prev
+        h, c = cur
+        n, hs = h.shape[1], self.hidden_size
+        gates, tanh_c = ex["gates"], ex["tanh_c"]
+        np.matmul(h_prev, w.w_hh_t, out=gates)
+        gates += a
+        np.tanh(gates, out=gates)  # tanh(a/2) on the (pre-scaled) sigmoid gates, tanh(a_g) on g
+        sigmoid_from_half_tanh_(gates[..., : 3 * hs])
+        i, f, o, g = (gates[..., k * hs : (k + 1) * hs] for k in range(4))
+        np.multiply(f, c_prev, out=c)
+        ig = ws["h"][:, :n]
+        np.multiply(i, g, out=ig)
+        c += ig
+        np.tanh(c, out=tanh_c)
+        if self.proj_size:
+            np.multiply(o, tanh_c, out=ex["r"])
+            np.matmul(ex["r"], w.extra["w_hr_t"], out=h)
+        else:
+            np.multiply(o, tanh_c, out=h)
+
+    def step_back(
+        self,
+        w: Weights,
+        prev: tuple[Array, ...],
+        cur: tuple[Array, ...],
+        ex: dict[str, Array],
+        dcur: tuple[Array, ...],
+        grads: dict[str, Array],
+        ws: dict[str, Array],
+    ) -> None:
+        """Reads (dh, dc_next) from ``dcur`` and overwrites them with (dh_prev, dc_prev)."""
+        _, c_prev = prev
+        dh, dc_next = dcur
+        n, hs = dh.shape[1], self.hidden_size
+        gates, tanh_c = ex["gates"], ex["tanh_c"]
+        da = grads["a"]
+        i, f, o, g = (gates[..., k * hs : (k + 1) * hs] for k in range(4))
+        da_i, da_f, da_o, da_g = (da[..., k * hs : (k + 1) * hs] for k in range(4))
+        if self.proj_size:
+            grads["dh"][...] = dh
+            dr = ws["h2"][:, :n]
+            np.matmul(dh, w.extra["w_hr"], out=dr)
+        else:
+            dr = dh
+        scratch = ws["h"][:, :n]
+        np.multiply(dr, tanh_c, out=da_o)
+        dc = da_g  # da_g's slot is free until the very end: hold dc there
+        np.multiply(dr, o, out=dc)
+        dc *= dtanh_into(tanh_c, scratch)
+        dc += dc_next
+        np.multiply(dc, g, out=da_i)
+        np.multiply(dc, c_prev, out=da_f)
+        np.multiply(dc, f, out=dc_next)  # dc_prev
+        dc *= i  # now dc * i, on its way to da_g
+        da[..., : 3 * hs] *= dsigmoid_into(gates[..., : 3 * hs], ws["h3"][:, :n])
+        da_g *= dtanh_into(g, scratch)
+        np.matmul(da, w.w_hh, out=dh)  # dh_prev
+
+    def recurrent_grads(
+        self,
+        w: Weights,
+        states: tuple[Array, ...],
+        init: tuple[Array, ...],
+        extras: dict[str, Array],
+        grads: dict[str, Array],
+    ) -> dict[str, Array]:
+        out = super().recurrent_grads(w, states, init, extras, grads)
+        if self.proj_size:
+            out["weight_hr"] = sum_outer(grads["dh"], extras["r"])
+        return out

@@ -1,0 +1,67 @@
+"""Elman RNN cell (PyTorch's ``nn.RNN``), tanh or relu.
+
+Forward, one step (rows are row vectors):
+
+    h = act(x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh)
+
+Backward, given dh (output gradient + carry from the next step):
+
+    da      = dh * act'(h)          (tanh: 1 - h**2;  relu: [h > 0])
+    dh_prev = da @ W_hh
+    dW_ih = Σ da.T @ x    dW_hh = Σ da.T @ h_prev    db_ih = db_hh = Σ da
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from birnn.cells.base import Array, Cell, Weights
+from birnn.functional import ACTIVATIONS
+
+
+class RNNCell(Cell):
+    kind = "rnn"
+    gates = 1
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+    ):
+        super().__init__(input_size, hidden_size, bias)
+        self.nonlinearity = nonlinearity
+        self._act, self._dact = ACTIVATIONS[nonlinearity]
+
+    def signature(self) -> tuple:
+        return (*super().signature(), self.nonlinearity)
+
+    def workspace(self, chains: int, batch: int, dtype: np.dtype) -> dict[str, Array]:
+        return {"h": np.empty((chains, batch, self.hidden_size), dtype=dtype)}
+
+    def step(
+        self,
+        w: Weights,
+        a: Array,
+        prev: tuple[Array, ...],
+        cur: tuple[Array, ...],
+        ex: dict[str, Array],
+        ws: dict[str, Array],
+    ) -> None:
+        (h_prev,), (h,) = prev, cur
+        np.matmul(h_prev, w.w_hh_t, out=h)
+        h += a
+        self._act(h)
+
+    def step_back(
+        self,
+        w: Weights,
+        prev: tuple[Array, ...],
+        cur: tuple[Array, ...],
+        ex: dict[str, Array],
+        dcur: tuple[Array, ...],
+        grads: dict[str, Array],
+        ws: dict[str, Array],
+    ) -> None:
+        """Reads dh from ``dcur`` and overwrites it with dh_prev."""
+        (h,), (dh,) = cur, dcur
+        da = grads["a"]
+        np.multiply(dh, self._dact(h, ws["h"][:, : h.shape[1]]), out=da)
+        np.matmul(da, w.w_hh, out=dh)

@@ -1,0 +1,77 @@
+"""Primitive nonlinearities and their derivatives, written in terms of their outputs.
+
+Every derivative here takes the *output* ``y`` of the forward function, because that is what
+a recurrent tape keeps:
+
+    sigmoid:  y = 1 / (1 + exp(-x))      dy/dx = y * (1 - y)
+    tanh:     y = tanh(x)                dy/dx = 1 - y**2
+    relu:     y = max(x, 0)              dy/dx = [y > 0]
+
+The cells use the in-place forms (trailing underscore) on preallocated buffers, so a time step
+allocates nothing. ``sigmoid_from_half_tanh_`` rests on the identity
+
+    sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)
+
+which lets one ``tanh`` call cover all gates of a cell at once when the sigmoid gates' weights
+are pre-scaled by 1/2 (an exact operation in binary floating point). It also cannot overflow,
+unlike ``1 / (1 + exp(-x))`` for large negative ``x``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.floating]
+
+
+def sigmoid(x: Array) -> Array:
+    """Logistic function, y = 0.5 + 0.5 * tanh(x / 2) (no overflow for any x)."""
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
+
+
+def tanh(x: Array) -> Array:
+    return np.tanh(x)
+
+
+def relu(x: Array) -> Array:
+    return np.maximum(x, 0)
+
+
+def sigmoid_from_half_tanh_(t: Array) -> Array:
+    """In place: t = tanh(x/2) becomes sigmoid(x) = 0.5 * t + 0.5."""
+    t *= 0.5
+    t += 0.5
+    return t
+
+
+def dsigmoid_into(y: Array, out: Array) -> Array:
+    """out = y * (1 - y): the derivative of sigmoid at the point whose output is y."""
+    np.multiply(y, y, out=out)
+    return np.subtract(y, out, out=out)
+
+
+def dtanh_into(y: Array, out: Array) -> Array:
+    """out = 1 - y**2: the derivative of tanh at the point whose output is y."""
+    np.multiply(y, y, out=out)
+    return np.subtract(1, out, out=out)
+
+
+def drelu_into(y: Array, out: Array) -> Array:
+    """out = [y > 0]: the derivative of relu at the point whose output is y (0 at 0, as torch)."""
+    return np.greater(y, 0, out=out)  # bools stored as 0.0 / 1.0
+
+
+def tanh_(x: Array) -> Array:
+    return np.tanh(x, out=x)
+
+
+def relu_(x: Array) -> Array:
+    return np.maximum(x, 0, out=x)
+
+
+# Activation name -> (in-place forward, derivative from the output).
+ACTIVATIONS = {
+    "tanh": (tanh_, dtanh_into),
+    "relu": (relu_, drelu_into),
+}

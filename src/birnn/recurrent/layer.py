@@ -1,0 +1,161 @@
+"""One recurrent layer: one or two directions over the same input, merged at each step.
+
+Forward, for input x (T, N, F) with lengths (batch sorted by decreasing length):
+
+    a_fwd = x @ W_ih.T + b                 one GEMM over all steps
+    a_bwd = flip(x) @ W_ih'.T + b'         flip = reverse each sequence within its length
+    h_fwd = scan(a_fwd)    h_bwd' = scan(a_bwd)    (two independent chains)
+    y_t   = merge(h_fwd_t, flip(h_bwd')_t)
+
+so the backward chain starts at each sequence's own last step (t = len - 1), never on padding.
+When both directions have the same kind of cell and size, their scans run as the two chains of
+one time loop, sharing every NumPy call.
+
+Backward: one loss, one gradient dy; the merge splits it between the directions, each chain
+backpropagates through time on its own, and both input gradients add up into dx:
+
+    dx = da_fwd @ W_ih + flip(da_bwd @ W_ih')
+    dW_ih = Σ da_fwd.T @ x,   dW_ih' = Σ da_bwd.T @ flip(x)        (one GEMM each)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from birnn.cells.base import Cell, Params, Weights
+from birnn.recurrent.merge import MERGES
+from birnn.recurrent.scan import ScanTape, scan_backward, scan_forward
+from birnn.recurrent.sequence import Batch
+
+Array = NDArray[np.floating]
+State = tuple[Array, ...]  # one chain's states: (h,) or (h, c), each (N, width)
+MaybeState = tuple[Array | None, ...]
+
+
+@dataclass
+class LayerTape:
+    inputs: list[Array]  # per direction, the input in that direction's scan order
+    scans: list[tuple[Weights, ScanTape]]  # per group of directions scanned together
+
+
+class Layer:
+    """``cells[d]`` and ``params[d]`` for direction d (0 forward, 1 backward), and a merge mode."""
+
+    def __init__(self, cells: list[Cell], params: list[Params], merge: str = "concat"):
+        self.cells = cells
+        self.params = params
+        self.merge = MERGES[merge]
+        same = len({c.signature() for c in cells}) == 1
+        self.groups = [list(range(len(cells)))] if same else [[d] for d in range(len(cells))]
+
+    @property
+    def directions(self) -> int:
+        return len(self.cells)
+
+    @property
+    def input_size(self) -> int:
+        return self.cells[0].input_size
+
+    @property
+    def output_size(self) -> int:
+        widths = [c.output_size for c in self.cells]
+        return widths[0] if len(widths) == 1 else self.merge.width(widths[0], widths[1])
+
+    def forward(
+        self, x: Array, batch: Batch, init: list[State], keep: bool = True
+    ) -> tuple[Array, list[State], LayerTape]:
+        """x (T, N, F) -> y (T, N, W), each direction's final states, tape."""
+        steps, size, feat = x.shape
+        inputs = [x] if self.directions == 1 else [x, batch.flip(x)]
+        scans: list[tuple[Weights, ScanTape]] = []
+        finals: list[State] = [()] * self.directions
+        for group in self.groups:
+            cell = self.cells[group[0]]
+            w = cell.prepare([self.params[d] for d in group])
+            gates = w.bias.shape[-1]
+            a = np.empty((len(group), steps, size, gates), dtype=x.dtype)
+            for j, d in enumerate(group):
+                np.matmul(
+                    inputs[d].reshape(steps * size, feat),
+                    w.w_ih_t[j],
+                    out=a[j].reshape(steps * size, gates),
+                )
+            a += w.bias[:, None, None, :]
+            chain_init = tuple(np.stack([init[d][s] for d in group]) for s in range(len(init[0])))
+            tape = scan_forward(cell, w, a, chain_init, batch, keep)
+            scans.append((w, tape))
+            for j, d in enumerate(group):
+                finals[d] = tuple(batch.last(s[j]) for s in tape.states)
+        outputs = self._outputs(scans, batch)
+        y = outputs[0] if self.directions == 1 else self.merge.forward(*outputs)
+        return y, finals, LayerTape(inputs=inputs, scans=scans)
+
+    def _outputs(
+        self, scans: list[tuple[Weights, ScanTape]], batch: Batch, flip: bool = True
+    ) -> list[Array]:
+        """Each direction's h in time order (the backward one flipped back unless ``flip=False``)."""
+        out: list[Array] = [np.empty(0)] * self.directions
+        for group, (_, tape) in zip(self.groups, scans):
+            for j, d in enumerate(group):
+                out[d] = tape.states[0][j]
+        if self.directions == 2 and flip:
+            out[1] = batch.flip(out[1])
+        return out
+
+    def backward(
+        self, tape: LayerTape, dy: Array, d_final: list[MaybeState], batch: Batch
+    ) -> tuple[Array, list[State], list[Params]]:
+        """dy (T, N, W) -> dx (T, N, F), gradients at each direction's initial states, param grads."""
+        steps, size, feat = tape.inputs[0].shape
+        if self.directions == 1:
+            d_h = [dy]
+        else:
+            values = self._outputs(tape.scans, batch, flip=self.merge.needs_values)
+            d_fwd, d_bwd = self.merge.backward(dy, *values)
+            d_h = [d_fwd, batch.flip(d_bwd)]
+        dx = np.empty(0)
+        d_init: list[State] = [()] * self.directions
+        grads: list[Params] = [{}] * self.directions
+        for group, (w, scan) in zip(self.groups, tape.scans):
+            cell = self.cells[group[0]]
+            d_out = np.stack([d_h[d] for d in group])
+            d_fin = tuple(
+                _stack_or_none([d_final[d][s] for d in group], scan.init[s].shape[1:])
+                for s in range(len(scan.init))
+            )
+            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch)
+            recurrent = cell.recurrent_grads(w, scan.states, scan.init, scan.extras, step_grads)
+            da = step_grads["a"]
+            gates = da.shape[-1]
+            for j, d in enumerate(group):
+                da_flat = da[j].reshape(steps * size, gates)
+                g = {
+                    "weight_ih": da_flat.T @ tape.inputs[d].reshape(steps * size, feat),
+                    "weight_hh": recurrent["weight_hh"][j],
+                }
+                if cell.bias:
+                    g["bias_ih"] = da_flat.sum(axis=0)
+                    g["bias_hh"] = recurrent["bias_hh"][j]
+                g = {name: cell.to_torch_rows(v) for name, v in g.items()}
+                if "weight_hr" in recurrent:
+                    g["weight_hr"] = recurrent["weight_hr"][j]
+                grads[d] = g
+                d_init[d] = tuple(c[j] for c in carry)
+                dx_d = (da_flat @ w.w_ih[j]).reshape(steps, size, feat)
+                if d == 0:
+                    dx = dx_d if dx.size == 0 else dx + dx_d
+                else:
+                    dx_d = batch.flip(dx_d)
+                    dx = dx_d if dx.size == 0 else dx + dx_d
+        return dx, d_init, grads
+
+
+def _stack_or_none(values: list[Array | None], shape: tuple[int, ...]) -> Array | None:
+    """Stack chains' gradients; None if none arrives, zeros for the chains that get none."""
+    if all(v is None for v in values):
+        return None
+    ref = next(v for v in values if v is not None)
+    return np.stack([np.zeros(shape, dtype=ref.dtype) if v is None else v for v in values])

@@ -1,0 +1,377 @@
+"""A stack of recurrent layers behind PyTorch's interface: names, layouts, lengths, dropout.
+
+Layer k > 0 reads the merged, time-aligned output of layer k - 1: both of its directions see the
+same sequence y_{k-1} (for "concat", [h_fwd_t ; h_bwd_t] at each t). Dropout (training only)
+multiplies each layer's output but the last by a mask drawn from the module's own generator.
+
+States follow PyTorch's layout: chain c = 2 k + d (layer k, direction d; d = 1 backward) of a
+(D * num_layers, N, width) array, whatever ``batch_first`` says. Parameter names are PyTorch's:
+``weight_ih_l{k}``, with suffix ``_reverse`` for the backward direction.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from birnn._checks import check_float_array, check_lengths, check_shape, describe
+from birnn.recurrent.layer import Layer, LayerTape, MaybeState, State
+from birnn.recurrent.sequence import Batch, sort_by_length
+
+Array = NDArray[np.floating]
+StateLike = Any  # an array (C, N, R), a list of C arrays (N, R_c), or for LSTM a pair of those
+
+
+@dataclass
+class Tape:
+    """Everything ``backward`` needs from one ``forward`` call."""
+
+    owner: RecurrentModule
+    layers: list[LayerTape]
+    masks: list[Array | None]  # dropout mask applied to each layer's output (None: no dropout)
+    batch: Batch
+    order: NDArray[np.intp] | None  # sorted row j is the caller's row order[j]; None: identity
+    out_shape: tuple[int, ...]
+    hx_given: bool  # the caller's hx replaced the module's own initial state
+
+
+def _suffix(direction: int) -> str:
+    return "_reverse" if direction else ""
+
+
+class RecurrentModule:
+    """Common machinery of ``RNN``, ``GRU``, ``LSTM``, ``Bidirectional`` and ``Stack``."""
+
+    def __init__(
+        self,
+        layers: list[Layer],
+        *,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        init_state: str | float = "zeros",
+        dtype: Any = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.layers = layers
+        self.batch_first = bool(batch_first)
+        self.dropout = _check_dropout(dropout)
+        self.init_state = _check_init_state(init_state)
+        self.dtype = np.dtype(dtype)
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.chains = [(k, d) for k, layer in enumerate(layers) for d in range(layer.directions)]
+        self._params: dict[str, Array] = {}
+        for k, layer in enumerate(layers):
+            for d, p in enumerate(layer.params):
+                for key, value in p.items():
+                    self._params[f"{key}_l{k}{_suffix(d)}"] = value
+        self._init_params: dict[tuple[int, int], State] = {}
+        if self.init_state == "learned":
+            for k, d in self.chains:
+                sizes = self._cell(k, d).state_sizes
+                state = tuple(np.zeros(s, dtype=self.dtype) for s in sizes)
+                self._init_params[(k, d)] = state
+                for name, value in zip(("h0", "c0"), state):
+                    self._params[f"{name}_l{k}{_suffix(d)}"] = value
+
+    # ---- description ---------------------------------------------------------------------
+    def _cell(self, k: int, d: int):
+        return self.layers[k].cells[d]
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.layers[-1].output_size
+
+    @property
+    def num_states(self) -> int:
+        """1 for RNN and GRU (h), 2 for LSTM (h, c)."""
+        return len(self._cell(0, 0).state_sizes)
+
+    def _state_widths(self, s: int) -> list[int]:
+        return [self._cell(k, d).state_sizes[s] for k, d in self.chains]
+
+    @property
+    def params(self) -> Mapping[str, Array]:
+        """The live parameters by PyTorch name (update them in place, e.g. ``p -= lr * g``)."""
+        return MappingProxyType(self._params)
+
+    def __repr__(self) -> str:
+        cell = self._cell(0, 0)
+        return (
+            f"{type(self).__name__}({self.input_size}, {cell.hidden_size}, "
+            f"num_layers={len(self.layers)}, directions={self.layers[0].directions}, "
+            f"dtype={self.dtype.name})"
+        )
+
+    # ---- parameters ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Array]:
+        return {name: value.copy() for name, value in self._params.items()}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Copy parameters in by PyTorch name. Everything is checked before anything is written."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"state_dict must be a mapping of name -> array; received {describe(state_dict)}"
+            )
+        missing = sorted(set(self._params) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(self._params))
+        if missing or unexpected:
+            raise ValueError(
+                f"state_dict keys do not match {type(self).__name__}: "
+                f"missing {missing}, unexpected {unexpected}"
+            )
+        staged = {}
+        for name, target in self._params.items():
+            value = state_dict[name]
+            if hasattr(value, "detach"):  # a framework tensor: take its values without importing it
+                value = value.detach().cpu().numpy()
+            arr = check_float_array(f"state_dict[{name!r}]", value, self.dtype)
+            check_shape(f"state_dict[{name!r}]", arr, target.shape)
+            staged[name] = arr
+        for name, arr in staged.items():
+            np.copyto(self._params[name], arr)
+
+    # ---- forward ---------------------------------------------------------------------------
+    def __call__(
+        self, x: Any, hx: StateLike = None, lengths: Any = None
+    ) -> tuple[Array, StateLike]:
+        """Inference: outputs and final states; keeps no tape."""
+        out, state, _ = self._forward(x, hx, lengths, training=False, keep=False)
+        return out, state
+
+    def forward(
+        self, x: Any, hx: StateLike = None, lengths: Any = None, training: bool = False
+    ) -> tuple[Array, StateLike, Tape]:
+        """Outputs (T, N, W), final states, and the tape that ``backward`` needs.
+
+        ``training=True`` applies dropout between layers (masks kept in the tape).
+        """
+        return self._forward(x, hx, lengths, training=training, keep=True)
+
+    def _forward(
+        self, x: Any, hx: StateLike, lengths: Any, training: bool, keep: bool
+    ) -> tuple[Array, StateLike, Tape]:
+        x = check_float_array("x", x, self.dtype)
+        if x.ndim != 3:
+            layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
+            raise ValueError(f"x must be 3-D {layout}; received shape {x.shape}")
+        if x.shape[2] != self.input_size:
+            raise ValueError(
+                f"x must have {self.input_size} features (input_size) in its last axis; "
+                f"received shape {x.shape}"
+            )
+        out_layout = x.shape
+        if self.batch_first:
+            x = x.transpose(1, 0, 2)
+        steps, size = x.shape[:2]
+        if steps == 0 or size == 0:
+            raise ValueError(
+                f"x must hold at least one step and one sequence; received shape {out_layout}"
+            )
+        lens = (
+            np.full(size, steps, dtype=np.intp)
+            if lengths is None
+            else check_lengths(lengths, size, steps)
+        )
+        order, batch = sort_by_length(lens, steps)
+        x = np.ascontiguousarray(x if order is None else x[:, order])
+        init = self._initial_states(hx, size, order)
+        layer_tapes: list[LayerTape] = []
+        masks: list[Array | None] = []
+        finals: list[State] = []
+        for k, layer in enumerate(self.layers):
+            chain_init = [init[self.chains.index((k, d))] for d in range(layer.directions)]
+            x, layer_finals, layer_tape = layer.forward(x, batch, chain_init, keep)
+            finals.extend(layer_finals)
+            layer_tapes.append(layer_tape)
+            mask = None
+            if training and self.dropout > 0 and k < len(self.layers) - 1:
+                keep_prob = 1.0 - self.dropout
+                mask = (self.rng.random(x.shape) < keep_prob).astype(self.dtype) / self.dtype.type(
+                    keep_prob
+                )
+                x = x * mask
+            masks.append(mask)
+        out = self._to_caller(x, order)
+        state = self._pack_state(finals, order)
+        tape = Tape(
+            owner=self,
+            layers=layer_tapes,
+            masks=masks,
+            batch=batch,
+            order=order,
+            out_shape=out.shape,
+            hx_given=hx is not None,
+        )
+        return out, state, tape
+
+    def _to_caller(self, seq: Array, order: NDArray[np.intp] | None) -> Array:
+        """Sorted time-major (T, N, F) -> the caller's row order and layout."""
+        if order is not None:
+            restored = np.empty_like(seq)
+            restored[:, order] = seq
+            seq = restored
+        return np.ascontiguousarray(seq.transpose(1, 0, 2)) if self.batch_first else seq
+
+    def _from_caller(self, seq: Array, order: NDArray[np.intp] | None) -> Array:
+        if self.batch_first:
+            seq = seq.transpose(1, 0, 2)
+        return np.ascontiguousarray(seq if order is None else seq[:, order])
+
+    # ---- states ----------------------------------------------------------------------------
+    def _initial_states(
+        self, hx: StateLike, size: int, order: NDArray[np.intp] | None
+    ) -> list[State]:
+        """One tuple of (N, width) arrays per chain, rows in sorted order."""
+        if hx is not None:
+            given = self._unpack_state("hx", hx, size, allow_none=False)
+            return [tuple(s if order is None else s[order] for s in chain) for chain in given]  # type: ignore[union-attr]
+        states = []
+        for k, d in self.chains:
+            widths = self._cell(k, d).state_sizes
+            if self.init_state == "learned":
+                learned = self._init_params[(k, d)]
+                states.append(tuple(np.broadcast_to(p, (size, p.size)) for p in learned))
+            else:
+                fill = 0.0 if self.init_state == "zeros" else float(self.init_state)
+                states.append(tuple(np.full((size, w), fill, dtype=self.dtype) for w in widths))
+        return states
+
+    def _unpack_state(
+        self, name: str, value: StateLike, size: int, allow_none: bool
+    ) -> list[MaybeState]:
+        """Caller's layout -> per chain, per state (N, width) arrays (None where allowed)."""
+        if self.num_states == 2:
+            if not isinstance(value, (tuple, list)) or len(value) != 2:
+                raise TypeError(
+                    f"{name} must be a tuple (h, c) for LSTM; received {describe(value)}"
+                )
+            parts = list(value)
+        else:
+            parts = [value]
+        per_state = []
+        for s, part in enumerate(parts):
+            label = f"{name}[{s}]" if self.num_states == 2 else name
+            if part is None:
+                if not allow_none:
+                    raise TypeError(f"{label} must be an array; received None")
+                per_state.append([None] * len(self.chains))
+                continue
+            per_state.append(self._unpack_one(label, part, self._state_widths(s), size))
+        return [tuple(states[c] for states in per_state) for c in range(len(self.chains))]
+
+    def _unpack_one(self, label: str, part: Any, widths: list[int], size: int) -> list[Array]:
+        chains = len(widths)
+        if len(set(widths)) == 1:
+            arr = check_float_array(label, part, self.dtype)
+            check_shape(label, arr, (chains, size, widths[0]))
+            return list(arr)
+        if not isinstance(part, (list, tuple)) or len(part) != chains:
+            raise TypeError(
+                f"{label} must be a list of {chains} arrays (the directions have different sizes); "
+                f"received {describe(part)}"
+            )
+        out = []
+        for c, (item, width) in enumerate(zip(part, widths)):
+            arr = check_float_array(f"{label}[{c}]", item, self.dtype)
+            check_shape(f"{label}[{c}]", arr, (size, width))
+            out.append(arr)
+        return out
+
+    def _pack_state(self, per_chain: list[State], order: NDArray[np.intp] | None) -> StateLike:
+        """Per chain (N, width) arrays in sorted order -> the caller's layout and row order."""
+        packed = []
+        for s in range(self.num_states):
+            rows = [chain[s] for chain in per_chain]
+            if order is not None:
+                restored = []
+                for r in rows:
+                    back = np.empty_like(r)
+                    back[order] = r
+                    restored.append(back)
+                rows = restored
+            packed.append(np.stack(rows) if len(set(self._state_widths(s))) == 1 else rows)
+        return tuple(packed) if self.num_states == 2 else packed[0]
+
+    # ---- backward --------------------------------------------------------------------------
+    def backward(
+        self, tape: Tape, d_out: Any, d_state: StateLike = None
+    ) -> tuple[Array, StateLike, dict[str, Array]]:
+        """Gradients of one scalar loss, given dL/d(out) and dL/d(final states).
+
+        Returns dx (x's shape), d(initial states) in hx's layout, and parameter gradients keyed
+        like ``state_dict()``.
+        """
+        if not isinstance(tape, Tape):
+            raise TypeError(
+                f"tape must be the Tape returned by forward(); received {describe(tape)}"
+            )
+        if tape.owner is not self:
+            raise ValueError(
+                f"this tape was recorded by another module ({tape.owner!r}); "
+                f"pass the tape from this module's own forward()"
+            )
+        dy = check_float_array("d_out", d_out, self.dtype)
+        check_shape("d_out", dy, tape.out_shape)
+        dy = self._from_caller(dy, tape.order)
+        size = tape.batch.size
+        if d_state is None:
+            d_final: list[MaybeState] = [(None,) * self.num_states for _ in self.chains]
+        else:
+            d_final = self._unpack_state("d_state", d_state, size, allow_none=True)
+            if tape.order is not None:
+                d_final = [tuple(None if s is None else s[tape.order] for s in c) for c in d_final]
+        grads: dict[str, Array] = {}
+        d_init: list[State] = [()] * len(self.chains)
+        for k in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[k]
+            if tape.masks[k] is not None:
+                dy = dy * tape.masks[k]
+            first = self.chains.index((k, 0))
+            dy, layer_init, layer_grads = layer.backward(
+                tape.layers[k], dy, d_final[first : first + layer.directions], tape.batch
+            )
+            for d in range(layer.directions):
+                d_init[first + d] = layer_init[d]
+                for key, value in layer_grads[d].items():
+                    grads[f"{key}_l{k}{_suffix(d)}"] = value
+        if self.init_state == "learned":
+            for c, (k, d) in enumerate(self.chains):
+                for name, g in zip(("h0", "c0"), d_init[c]):
+                    # with a caller's hx the learned state took no part in the loss
+                    total = np.zeros(g.shape[1], self.dtype) if tape.hx_given else g.sum(axis=0)
+                    grads[f"{name}_l{k}{_suffix(d)}"] = total
+        dx = self._to_caller(dy, tape.order)
+        dhx = self._pack_state(d_init, tape.order)
+        return dx, dhx, {name: grads[name] for name in self._params}
+
+
+def _check_dropout(dropout: Any) -> float:
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
+        raise TypeError(f"dropout must be a float in [0, 1); received {describe(dropout)}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1); received {dropout}")
+    return float(dropout)
+
+
+def _check_init_state(init_state: Any) -> str | float:
+    if isinstance(init_state, str):
+        if init_state not in ("zeros", "learned"):
+            raise ValueError(
+                f"init_state must be 'zeros', 'learned' or a float constant; received {init_state!r}"
+            )
+        return init_state
+    if isinstance(init_state, bool) or not isinstance(init_state, numbers.Real):
+        raise TypeError(
+            f"init_state must be 'zeros', 'learned' or a float constant; received {describe(init_state)}"
+        )
+    return float(init_state)

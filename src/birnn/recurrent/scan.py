@@ -1,0 +1,103 @@
+"""The time loop: runs a cell over time, forward and backward, for D chains at once.
+
+The batch is sorted by decreasing length (``Batch``), so at step t only the first n_t rows are
+still running and every array access is a prefix slice ``[:, t, :n_t]``. A reverse direction has
+already had its input reversed within lengths, so it is scanned left to right like any other.
+
+Forward (one chain):   s_t = cell(a_t, s_{t-1}),  s_{-1} = s_init,   t = 0 .. len-1
+Backward (BPTT):       ds_t = dout_t + (carry from step t+1),  carry into step t-1 from cell.step_back
+
+Final states and their gradients are each sequence's own last step, t = len - 1. A sequence
+that ends at step t joins the backward loop there: its final-state gradient seeds the carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from birnn.cells.base import Cell, Weights
+from birnn.recurrent.sequence import Batch
+
+Array = NDArray[np.floating]
+
+
+@dataclass
+class ScanTape:
+    """What the backward loop needs from a forward scan."""
+
+    states: tuple[Array, ...]  # per state (h, c): (D, T, N, width), the state after each step
+    init: tuple[Array, ...]  # per state: (D, N, width), the state before step 0
+    extras: dict[str, Array]  # cell-specific per-step values, (D, T, N, width)
+
+
+def scan_forward(
+    cell: Cell, w: Weights, a: Array, init: tuple[Array, ...], batch: Batch, keep: bool = True
+) -> ScanTape:
+    """Run ``cell`` over ``a`` (D, T, N, G*H), the input projections of every step.
+
+    With ``keep=False`` (inference) the per-step extras share one buffer; the tape then serves
+    only to read the states.
+    """
+    chains, steps, size, _ = a.shape
+    dtype = a.dtype
+    # Padded rows must read as zero in the outputs; a full batch writes every row anyway.
+    alloc = np.empty if batch.full else np.zeros
+    states = tuple(alloc((chains, steps, size, width), dtype=dtype) for width in cell.state_sizes)
+    kept = steps if keep else 1
+    extras = {
+        name: np.empty((chains, kept, size, width), dtype=dtype)
+        for name, width in cell.extra_widths().items()
+    }
+    ws = cell.workspace(chains, size, dtype)
+    for t, n in enumerate(batch.batch_sizes):
+        prev = tuple(s[:, t - 1, :n] for s in states) if t else tuple(s[:, :n] for s in init)
+        cur = tuple(s[:, t, :n] for s in states)
+        k = t if keep else 0
+        cell.step(w, a[:, t, :n], prev, cur, {e: v[:, k, :n] for e, v in extras.items()}, ws)
+    return ScanTape(states=states, init=init, extras=extras)
+
+
+def scan_backward(
+    cell: Cell,
+    w: Weights,
+    tape: ScanTape,
+    d_out: Array | None,
+    d_final: tuple[Array | None, ...],
+    batch: Batch,
+) -> tuple[dict[str, Array], tuple[Array, ...]]:
+    """Backpropagation through time.
+
+    ``d_out`` (D, T, N, R) is the gradient arriving at each step's output h_t (None: none);
+    ``d_final`` per state, (D, N, width) or None, the gradient at the final states.
+    Returns the per-step gradients the cell keeps (``grads["a"]``: d pre-activation, zero on
+    padding) and the gradients at the initial states.
+    """
+    chains, steps, size, _ = tape.states[0].shape
+    dtype = tape.states[0].dtype
+    alloc = np.empty if batch.full else np.zeros
+    grads = {
+        name: alloc((chains, steps, size, width), dtype=dtype)
+        for name, width in cell.grad_widths().items()
+    }
+    carry = tuple(np.zeros((chains, size, width), dtype=dtype) for width in cell.state_sizes)
+    ws = cell.workspace(chains, size, dtype)
+    sizes = (*batch.batch_sizes, 0)
+    for t in range(steps - 1, -1, -1):
+        n, ending = sizes[t], sizes[t + 1]
+        if ending < n:  # rows n_{t+1}..n_t take their last step here: seed with final grads
+            for c, df in zip(carry, d_final):
+                if df is not None:
+                    c[:, ending:n] = df[:, ending:n]
+        dcur = tuple(c[:, :n] for c in carry)
+        if d_out is not None:
+            np.add(dcur[0], d_out[:, t, :n], out=dcur[0])
+        prev = (
+            tuple(s[:, t - 1, :n] for s in tape.states) if t else tuple(s[:, :n] for s in tape.init)
+        )
+        cur = tuple(s[:, t, :n] for s in tape.states)
+        extras = {e: v[:, t, :n] for e, v in tape.extras.items()}
+        cell.step_back(w, prev, cur, extras, dcur, {g: v[:, t, :n] for g, v in grads.items()}, ws)
+    return grads, carry
