@@ -52,8 +52,8 @@ def _direction_sizes(hidden_size: Any, bidirectional: bool, merge: str) -> tuple
         sizes = tuple(check_int("hidden_size", h, 1) for h in hidden_size)
         if sizes[0] != sizes[1] and merge != "concat":
             raise ValueError(
-                f"different sizes per direction need merge='concat' "
-                f"(sum, mean and mul are elementwise); received merge={merge!r}, hidden_size={sizes}"
+                f"different sizes per direction need merge='concat' (sum, mean and mul are "
+                f"elementwise); received merge={merge!r}, hidden_size={sizes}"
             )
         return sizes
     return (check_int("hidden_size", hidden_size, 1),) * directions

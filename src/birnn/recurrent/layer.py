@@ -96,7 +96,7 @@ class Layer:
     def _outputs(
         self, scans: list[tuple[Weights, ScanTape]], batch: Batch, flip: bool = True
     ) -> list[Array]:
-        """Each direction's h in time order (the backward one flipped back unless ``flip=False``)."""
+        """Each direction's h in time order (the backward one flipped unless ``flip=False``)."""
         out: list[Array] = [np.empty(0)] * self.directions
         for group, (_, tape) in zip(self.groups, scans):
             for j, d in enumerate(group):
@@ -108,7 +108,8 @@ class Layer:
     def backward(
         self, tape: LayerTape, dy: Array, d_final: list[MaybeState], batch: Batch
     ) -> tuple[Array, list[State], list[Params]]:
-        """dy (T, N, W) -> dx (T, N, F), gradients at each direction's initial states, param grads."""
+        """dy (T, N, W) -> dx (T, N, F), gradients at each direction's initial states and
+        parameters."""
         steps, size, feat = tape.inputs[0].shape
         if self.directions == 1:
             d_h = [dy]
@@ -116,7 +117,7 @@ class Layer:
             values = self._outputs(tape.scans, batch, flip=self.merge.needs_values)
             d_fwd, d_bwd = self.merge.backward(dy, *values)
             d_h = [d_fwd, batch.flip(d_bwd)]
-        dx = np.empty(0)
+        d_x: list[Array] = [np.empty(0)] * self.directions
         d_init: list[State] = [()] * self.directions
         grads: list[Params] = [{}] * self.directions
         for group, (w, scan) in zip(self.groups, tape.scans):
@@ -128,28 +129,19 @@ class Layer:
             )
             step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch)
             recurrent = cell.recurrent_grads(w, scan.states, scan.init, scan.extras, step_grads)
-            da = step_grads["a"]
-            gates = da.shape[-1]
+            da = step_grads["a"].reshape(len(group), steps * size, -1)  # (D, T*N, G*H)
             for j, d in enumerate(group):
-                da_flat = da[j].reshape(steps * size, gates)
-                g = {
-                    "weight_ih": da_flat.T @ tape.inputs[d].reshape(steps * size, feat),
-                    "weight_hh": recurrent["weight_hh"][j],
-                }
+                x_d = tape.inputs[d].reshape(steps * size, feat)
+                g = {"weight_ih": da[j].T @ x_d, "weight_hh": recurrent["weight_hh"][j]}
                 if cell.bias:
-                    g["bias_ih"] = da_flat.sum(axis=0)
+                    g["bias_ih"] = da[j].sum(axis=0)
                     g["bias_hh"] = recurrent["bias_hh"][j]
-                g = {name: cell.to_torch_rows(v) for name, v in g.items()}
+                grads[d] = {name: cell.to_torch_rows(v) for name, v in g.items()}
                 if "weight_hr" in recurrent:
-                    g["weight_hr"] = recurrent["weight_hr"][j]
-                grads[d] = g
+                    grads[d]["weight_hr"] = recurrent["weight_hr"][j]
                 d_init[d] = tuple(c[j] for c in carry)
-                dx_d = (da_flat @ w.w_ih[j]).reshape(steps, size, feat)
-                if d == 0:
-                    dx = dx_d if dx.size == 0 else dx + dx_d
-                else:
-                    dx_d = batch.flip(dx_d)
-                    dx = dx_d if dx.size == 0 else dx + dx_d
+                d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
+        dx = d_x[0] if self.directions == 1 else d_x[0] + batch.flip(d_x[1])
         return dx, d_init, grads
 
 

@@ -364,14 +364,11 @@ def _check_dropout(dropout: Any) -> float:
 
 
 def _check_init_state(init_state: Any) -> str | float:
+    expected = "init_state must be 'zeros', 'learned' or a float constant"
     if isinstance(init_state, str):
         if init_state not in ("zeros", "learned"):
-            raise ValueError(
-                f"init_state must be 'zeros', 'learned' or a float constant; received {init_state!r}"
-            )
+            raise ValueError(f"{expected}; received {init_state!r}")
         return init_state
     if isinstance(init_state, bool) or not isinstance(init_state, numbers.Real):
-        raise TypeError(
-            f"init_state must be 'zeros', 'learned' or a float constant; received {describe(init_state)}"
-        )
+        raise TypeError(f"{expected}; received {describe(init_state)}")
     return float(init_state)

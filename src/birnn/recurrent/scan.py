@@ -5,7 +5,7 @@ still running and every array access is a prefix slice ``[:, t, :n_t]``. A rever
 already had its input reversed within lengths, so it is scanned left to right like any other.
 
 Forward (one chain):   s_t = cell(a_t, s_{t-1}),  s_{-1} = s_init,   t = 0 .. len-1
-Backward (BPTT):       ds_t = dout_t + (carry from step t+1),  carry into step t-1 from cell.step_back
+Backward (BPTT):       ds_t = dout_t + carry_t;   cell.step_back turns ds_t into carry_{t-1}
 
 Final states and their gradients are each sequence's own last step, t = len - 1. A sequence
 that ends at step t joins the backward loop there: its final-state gradient seeds the carry.

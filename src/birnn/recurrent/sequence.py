@@ -24,7 +24,7 @@ from birnn._checks import check_lengths
 
 
 def _flip_index(lengths: NDArray[np.intp], steps: int) -> NDArray[np.intp]:
-    """Flat row index into a (T*N, F) view: time t of row b reads time len[b]-1-t (or t in padding)."""
+    """Flat row index into a (T*N, F) view: (t, b) reads time len[b]-1-t, or t in padding."""
     t = np.arange(steps)[:, None]
     source_t = np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
     return (source_t * lengths.size + np.arange(lengths.size)[None, :]).ravel()
