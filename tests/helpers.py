@@ -210,6 +210,19 @@ def make_problem(
     )
 
 
+def poison_free_memory(max_elements: int = 1536, copies: int = 8) -> None:
+    """Fill memory that the allocator will hand out again with NaN.
+
+    NumPy caches small freed buffers and malloc reuses freed blocks, so arrays made with
+    ``np.empty`` right after this call likely start out as NaN. Code that reads such an array
+    before writing it (even only to multiply it by zero) then gives NaN deterministically instead
+    of by chance.
+    """
+    for size in range(1, max_elements + 1):
+        junk = [np.full(size, np.nan) for _ in range(copies)]
+        del junk
+
+
 # --------------------------------------------------------------------------------------------
 # PyTorch reference
 # --------------------------------------------------------------------------------------------
@@ -337,6 +350,7 @@ def check_finite_differences(
     atol: float = FD_ATOL,
     max_entries: int = 20,
     seed: int = 0,
+    poison: bool = False,
 ) -> tuple[np.ndarray, State, dict[str, np.ndarray]]:
     """Compare ``m.backward`` with central finite differences of the scalar loss.
 
@@ -344,7 +358,9 @@ def check_finite_differences(
     parameter in ``m.params`` (in place, restored afterwards). ``rng_seed`` (dropout) resets
     ``m.rng`` before every forward so the masks are identical. When ``hx`` is None and
     ``hx_used`` (the initial state the module uses by itself) is given, dhx is checked by passing
-    perturbed copies of ``hx_used`` explicitly. Returns the analytic (dx, dhx, grads).
+    perturbed copies of ``hx_used`` explicitly. ``poison`` fills freed memory with NaN before the
+    analytic forward and backward (see :func:`poison_free_memory`). Returns the analytic
+    (dx, dhx, grads).
     """
     pick = np.random.default_rng(seed)
 
@@ -365,7 +381,11 @@ def check_finite_differences(
             np.array(analytic), np.array(numeric), rtol=rtol, atol=atol, err_msg=what
         )
 
+    if poison:
+        poison_free_memory()
     _, _, tape = forward(x, hx)
+    if poison:
+        poison_free_memory()
     dx, dhx, grads = m.backward(tape, d_out, d_state)
 
     # inputs

@@ -228,7 +228,7 @@ def test_stack_with_dropout_gradients(kind):
         p.g_state,
         training=True,
         rng_seed=11,
-        max_entries=8,
+        max_entries=20,
     )
 
 

@@ -47,8 +47,8 @@ def scan_forward(
     alloc = np.empty if batch.full else np.zeros
     states = tuple(alloc((chains, steps, size, width), dtype=dtype) for width in cell.state_sizes)
     kept = steps if keep else 1
-    extras = {
-        name: np.empty((chains, kept, size, width), dtype=dtype)
+    extras = {  # zero padding too: some weight gradients multiply them by a zero gradient
+        name: alloc((chains, kept, size, width), dtype=dtype)
         for name, width in cell.extra_widths().items()
     }
     ws = cell.workspace(chains, size, dtype)
