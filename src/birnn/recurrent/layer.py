@@ -29,6 +29,7 @@ from birnn.cells.base import Cell, Params, Weights
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.scan import ScanTape, scan_backward, scan_forward
 from birnn.recurrent.sequence import Batch
+from birnn.recurrent.workspace import Workspace
 
 Array = NDArray[np.floating]
 State = tuple[Array, ...]  # one chain's states: (h,) or (h, c), each (N, width)
@@ -50,6 +51,7 @@ class Layer:
         self.merge = MERGES[merge]
         same = len({c.signature() for c in cells}) == 1
         self.groups = [list(range(len(cells)))] if same else [[d] for d in range(len(cells))]
+        self.workspaces = [Workspace() for _ in self.groups]
 
     @property
     def directions(self) -> int:
@@ -72,11 +74,11 @@ class Layer:
         inputs = [x] if self.directions == 1 else [x, batch.flip(x)]
         scans: list[tuple[Weights, ScanTape]] = []
         finals: list[State] = [()] * self.directions
-        for group in self.groups:
+        for group, ws in zip(self.groups, self.workspaces):
             cell = self.cells[group[0]]
             w = cell.prepare([self.params[d] for d in group])
             gates = w.bias.shape[-1]
-            a = np.empty((len(group), steps, size, gates), dtype=x.dtype)
+            a = ws.get("a", (len(group), steps, size, gates), x.dtype)
             for j, d in enumerate(group):
                 np.matmul(
                     inputs[d].reshape(steps * size, feat),
@@ -85,12 +87,15 @@ class Layer:
                 )
             a += w.bias[:, None, None, :]
             chain_init = tuple(np.stack([init[d][s] for d in group]) for s in range(len(init[0])))
-            tape = scan_forward(cell, w, a, chain_init, batch, keep)
+            tape = scan_forward(cell, w, a, chain_init, batch, keep, ws)
             scans.append((w, tape))
             for j, d in enumerate(group):
                 finals[d] = tuple(batch.last(s[j]) for s in tape.states)
         outputs = self._outputs(scans, batch)
-        y = outputs[0] if self.directions == 1 else self.merge.forward(*outputs)
+        if self.directions == 2:
+            y = self.merge.forward(*outputs)
+        else:  # without a tape the states live in the workspace: hand out a copy
+            y = outputs[0] if keep else outputs[0].copy()
         return y, finals, LayerTape(inputs=inputs, scans=scans)
 
     def _outputs(
@@ -120,14 +125,15 @@ class Layer:
         d_x: list[Array] = [np.empty(0)] * self.directions
         d_init: list[State] = [()] * self.directions
         grads: list[Params] = [{}] * self.directions
-        for group, (w, scan) in zip(self.groups, tape.scans):
+        for group, (w, scan), ws in zip(self.groups, tape.scans, self.workspaces):
             cell = self.cells[group[0]]
-            d_out = np.stack([d_h[d] for d in group])
+            d_out = ws.get("d_out", (len(group), *d_h[group[0]].shape), dy.dtype)
+            np.stack([d_h[d] for d in group], out=d_out)
             d_fin = tuple(
                 _stack_or_none([d_final[d][s] for d in group], scan.init[s].shape[1:])
                 for s in range(len(scan.init))
             )
-            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch)
+            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws)
             recurrent = cell.recurrent_grads(w, scan.states, scan.init, scan.extras, step_grads)
             da = step_grads["a"].reshape(len(group), steps * size, -1)  # (D, T*N, G*H)
             for j, d in enumerate(group):
@@ -139,7 +145,7 @@ class Layer:
                 grads[d] = {name: cell.to_torch_rows(v) for name, v in g.items()}
                 if "weight_hr" in recurrent:
                     grads[d]["weight_hr"] = recurrent["weight_hr"][j]
-                d_init[d] = tuple(c[j] for c in carry)
+                d_init[d] = tuple(c[j].copy() for c in carry)  # carry is workspace memory
                 d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
         dx = d_x[0] if self.directions == 1 else d_x[0] + batch.flip(d_x[1])
         return dx, d_init, grads

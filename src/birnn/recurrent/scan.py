@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from birnn.cells.base import Cell, Weights
 from birnn.recurrent.sequence import Batch
+from birnn.recurrent.workspace import Workspace
 
 Array = NDArray[np.floating]
 
@@ -34,22 +35,40 @@ class ScanTape:
 
 
 def scan_forward(
-    cell: Cell, w: Weights, a: Array, init: tuple[Array, ...], batch: Batch, keep: bool = True
+    cell: Cell,
+    w: Weights,
+    a: Array,
+    init: tuple[Array, ...],
+    batch: Batch,
+    keep: bool = True,
+    ws: Workspace | None = None,
 ) -> ScanTape:
     """Run ``cell`` over ``a`` (D, T, N, G*H), the input projections of every step.
 
-    With ``keep=False`` (inference) the per-step extras share one buffer; the tape then serves
-    only to read the states.
+    With ``keep=False`` (inference) the per-step extras share one buffer and every array comes
+    from the workspace ``ws``: the tape is only good for reading the states before the next call.
     """
     chains, steps, size, _ = a.shape
     dtype = a.dtype
-    # Padded rows must read as zero in the outputs; a full batch writes every row anyway.
-    alloc = np.empty if batch.full else np.zeros
-    states = tuple(alloc((chains, steps, size, width), dtype=dtype) for width in cell.state_sizes)
+    # Padded rows must read as zero in the outputs, and in the extras too (some weight
+    # gradients multiply them by a zero gradient); a full batch writes every row anyway.
+    zero = not batch.full
+    if keep or ws is None:
+        alloc = np.zeros if zero else np.empty
+
+        def new(name: str, shape: tuple[int, ...]) -> Array:
+            return alloc(shape, dtype=dtype)
+    else:
+
+        def new(name: str, shape: tuple[int, ...]) -> Array:
+            return ws.get(name, shape, dtype, zero)
+
+    states = tuple(
+        new(f"state{s}", (chains, steps, size, width)) for s, width in enumerate(cell.state_sizes)
+    )
     kept = steps if keep else 1
-    extras = {  # zero padding too: some weight gradients multiply them by a zero gradient
-        name: alloc((chains, kept, size, width), dtype=dtype)
-        for name, width in cell.extra_widths().items()
+    extras = {
+        name: new(name, (chains, kept, size, width)) for name, width in cell.extra_widths().items()
     }
     ws = cell.workspace(chains, size, dtype)
     for t, n in enumerate(batch.batch_sizes):
@@ -67,22 +86,26 @@ def scan_backward(
     d_out: Array | None,
     d_final: tuple[Array | None, ...],
     batch: Batch,
+    ws: Workspace | None = None,
 ) -> tuple[dict[str, Array], tuple[Array, ...]]:
     """Backpropagation through time.
 
     ``d_out`` (D, T, N, R) is the gradient arriving at each step's output h_t (None: none);
     ``d_final`` per state, (D, N, width) or None, the gradient at the final states.
     Returns the per-step gradients the cell keeps (``grads["a"]``: d pre-activation, zero on
-    padding) and the gradients at the initial states.
+    padding) and the gradients at the initial states. Both live in ``ws`` when one is given.
     """
     chains, steps, size, _ = tape.states[0].shape
     dtype = tape.states[0].dtype
-    alloc = np.empty if batch.full else np.zeros
+    ws = ws if ws is not None else Workspace()
     grads = {
-        name: alloc((chains, steps, size, width), dtype=dtype)
+        name: ws.get(f"d_{name}", (chains, steps, size, width), dtype, zero=not batch.full)
         for name, width in cell.grad_widths().items()
     }
-    carry = tuple(np.zeros((chains, size, width), dtype=dtype) for width in cell.state_sizes)
+    carry = tuple(
+        ws.get(f"carry{s}", (chains, size, width), dtype, zero=True)
+        for s, width in enumerate(cell.state_sizes)
+    )
     ws = cell.workspace(chains, size, dtype)
     sizes = (*batch.batch_sizes, 0)
     for t in range(steps - 1, -1, -1):
