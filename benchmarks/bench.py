@@ -380,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(THREADS)
     backend = select_backend(args.backend)
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(
+            f"# note: 1-minute load average {load:.1f} before the run; "
+            "idle cores give steadier timings"
+        )
     peak = None if args.no_peak else peak_gemm_gflops()
     print(
         f"# birnn vs torch | {platform.machine()} {platform.processor() or ''}".rstrip()
@@ -414,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row_cells(row, peak))
             print(f"  done {cell} {row.config} {row.mode}", file=sys.stderr, flush=True)
     print(render(rows, args.markdown))
+    load = os.getloadavg()[0]
+    if load > THREADS + 0.5:  # the benchmark itself accounts for about THREADS
+        print(
+            f"\n# warning: 1-minute load average {load:.1f} on {os.cpu_count()} CPUs at the end: "
+            "other processes shared the cores, timings are noisy"
+        )
     return 1 if failures else 0
 
 

@@ -38,7 +38,8 @@ def check_float_array(name: str, value: Any, dtype: np.dtype) -> NDArray:
     except Exception as err:  # ragged lists and the like
         raise TypeError(f"{name} must be a float array; received {describe(value)}") from err
     if arr.dtype.kind != "f":
-        raise TypeError(f"{name} must have a floating dtype; received dtype {arr.dtype}")
+        received = f"dtype {arr.dtype}" if isinstance(value, np.ndarray) else describe(value)
+        raise TypeError(f"{name} must be an array of a floating dtype; received {received}")
     return arr.astype(dtype, copy=False)
 
 

@@ -278,10 +278,10 @@ class Stack(RecurrentModule):
         init_state: str | float = "zeros",
         seed: int | None = None,
     ) -> None:
-        if not isinstance(layers, Sequence) or not layers:
-            raise TypeError(
-                f"layers must be a non-empty list of birnn modules; received {describe(layers)}"
-            )
+        if not isinstance(layers, Sequence):
+            raise TypeError(f"layers must be a list of birnn modules; received {describe(layers)}")
+        if not layers:
+            raise ValueError("layers must hold at least one birnn module; received an empty list")
         parts: list[Layer] = []
         for i, module in enumerate(layers):
             if not isinstance(module, RecurrentModule):

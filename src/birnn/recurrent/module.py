@@ -251,11 +251,19 @@ class RecurrentModule:
     ) -> list[MaybeState]:
         """Caller's layout -> per chain, per state (N, width) arrays (None where allowed)."""
         if self.num_states == 2:
-            if not isinstance(value, (tuple, list)) or len(value) != 2:
+            if not isinstance(value, (tuple, list)):
                 raise TypeError(
                     f"{name} must be a tuple (h, c) for LSTM; received {describe(value)}"
                 )
+            if len(value) != 2:
+                raise ValueError(
+                    f"{name} must be a tuple (h, c) for LSTM; received {len(value)} elements"
+                )
             parts = list(value)
+        elif isinstance(value, tuple):
+            raise TypeError(
+                f"{name} must be one array (only LSTM takes a tuple (h, c)); received a tuple"
+            )
         else:
             parts = [value]
         per_state = []
@@ -275,11 +283,11 @@ class RecurrentModule:
             arr = check_float_array(label, part, self.dtype)
             check_shape(label, arr, (chains, size, widths[0]))
             return list(arr)
-        if not isinstance(part, (list, tuple)) or len(part) != chains:
-            raise TypeError(
-                f"{label} must be a list of {chains} arrays (the directions have different sizes); "
-                f"received {describe(part)}"
-            )
+        expected = f"{label} must be a list of {chains} arrays (the directions differ in size)"
+        if not isinstance(part, (list, tuple)):
+            raise TypeError(f"{expected}; received {describe(part)}")
+        if len(part) != chains:
+            raise ValueError(f"{expected}; received {len(part)}")
         out = []
         for c, (item, width) in enumerate(zip(part, widths)):
             arr = check_float_array(f"{label}[{c}]", item, self.dtype)
