@@ -35,10 +35,12 @@ class Weights:
     """A cell's parameters for D chains, stacked and laid out for the time loop."""
 
     w_ih: Array  # (D, GH, F)  true scale, internal gate order: for dx = da @ w_ih
-    w_ih_t: Array  # (D, F, GH)  sigmoid rows scaled by 1/2: for a = x @ w_ih_t + bias
-    bias: Array  # (D, GH)     scaled; every bias that simply adds to the pre-activation
+    # (D, F+1, GH) sigmoid rows scaled by 1/2, for a = [x, 1] @ w_ih_t: the last row is the sum
+    # of every bias that simply adds to the pre-activation (D, F, GH without biases)
+    w_ih_t: Array
     w_hh: Array  # (D, GH, R)  true scale: for dh_prev = da @ w_hh
     w_hh_t: Array  # (D, R, GH)  scaled: for the recurrent product h_prev @ w_hh_t
+    # The *_t arrays are transposed views (BLAS reads them as they are; no copy is made).
     extra: dict[str, Array] = field(default_factory=dict)
 
 
@@ -127,19 +129,24 @@ class Cell:
         """Stack D chains' parameters into the time loop's layout (see module docstring)."""
         rows = self.rows()
         dtype = params[0]["weight_ih"].dtype
-        scale = self.scale(dtype)
-        w_ih = np.stack([p["weight_ih"] for p in params])[:, rows]
-        w_hh = np.stack([p["weight_hh"] for p in params])[:, rows]
-        gh = rows.size
-        zeros = np.zeros(gh, dtype=dtype)
-        b_ih = np.stack([p.get("bias_ih", zeros) for p in params])[:, rows]
-        b_hh = np.stack([p.get("bias_hh", zeros) for p in params])[:, rows]
+        scale = self.scale(dtype)[:, None]
+
+        def stacked(name: str) -> Array:  # a snapshot of the D chains' values, internal order
+            values = np.stack([p[name] for p in params])
+            return values if self.order == tuple(range(self.gates)) else values[:, rows]
+
+        w_ih, w_hh = stacked("weight_ih"), stacked("weight_hh")
+        chains, gh, feat = w_ih.shape
+        w_in = np.empty((chains, gh, feat + self.bias), dtype=dtype)
+        np.multiply(w_ih, scale, out=w_in[..., :feat])
+        b_hh = stacked("bias_hh") if self.bias else np.zeros((chains, gh), dtype=dtype)
+        if self.bias:
+            w_in[..., feat] = (stacked("bias_ih") + self.additive_hh_bias(b_hh)) * scale[:, 0]
         return Weights(
             w_ih=w_ih,
-            w_ih_t=np.ascontiguousarray((w_ih * scale[:, None]).transpose(0, 2, 1)),
-            bias=(b_ih + self.additive_hh_bias(b_hh)) * scale,
+            w_ih_t=w_in.transpose(0, 2, 1),
             w_hh=w_hh,
-            w_hh_t=np.ascontiguousarray((w_hh * scale[:, None]).transpose(0, 2, 1)),
+            w_hh_t=(w_hh * scale).transpose(0, 2, 1),
             extra=self.prepare_extra(params, b_hh),
         )
 

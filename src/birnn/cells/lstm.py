@@ -38,6 +38,9 @@ class LSTMCell(Cell):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0):
         super().__init__(input_size, hidden_size, bias)
         self.proj_size = proj_size
+        h = hidden_size
+        self._blocks = tuple(slice(k * h, (k + 1) * h) for k in range(4))  # i, f, o, g
+        self._sigmoids = slice(0, 3 * h)
 
     @property
     def output_size(self) -> int:
@@ -80,7 +83,7 @@ class LSTMCell(Cell):
         if not self.proj_size:
             return {}
         w_hr = np.stack([p["weight_hr"] for p in params])  # (D, P, H)
-        return {"w_hr": w_hr, "w_hr_t": np.ascontiguousarray(w_hr.transpose(0, 2, 1))}
+        return {"w_hr": w_hr, "w_hr_t": w_hr.transpose(0, 2, 1)}
 
     def step(
         self,
@@ -93,15 +96,15 @@ class LSTMCell(Cell):
     ) -> None:
         h_prev, c_prev = prev
         h, c = cur
-        n, hs = h.shape[1], self.hidden_size
         gates, tanh_c = ex["gates"], ex["tanh_c"]
+        bi, bf, bo, bg = self._blocks
         np.matmul(h_prev, w.w_hh_t, out=gates)
         gates += a
         np.tanh(gates, out=gates)  # tanh(a/2) on the (pre-scaled) sigmoid gates, tanh(a_g) on g
-        sigmoid_from_half_tanh_(gates[..., : 3 * hs])
-        i, f, o, g = (gates[..., k * hs : (k + 1) * hs] for k in range(4))
+        sigmoid_from_half_tanh_(gates[..., self._sigmoids])
+        i, f, o, g = gates[..., bi], gates[..., bf], gates[..., bo], gates[..., bg]
         np.multiply(f, c_prev, out=c)
-        ig = ws["h"][:, :n]
+        ig = ws["h"][:, : h.shape[1]]
         np.multiply(i, g, out=ig)
         c += ig
         np.tanh(c, out=tanh_c)
@@ -124,11 +127,12 @@ class LSTMCell(Cell):
         """Reads (dh, dc_next) from ``dcur`` and overwrites them with (dh_prev, dc_prev)."""
         _, c_prev = prev
         dh, dc_next = dcur
-        n, hs = dh.shape[1], self.hidden_size
+        n = dh.shape[1]
         gates, tanh_c = ex["gates"], ex["tanh_c"]
         da = grads["a"]
-        i, f, o, g = (gates[..., k * hs : (k + 1) * hs] for k in range(4))
-        da_i, da_f, da_o, da_g = (da[..., k * hs : (k + 1) * hs] for k in range(4))
+        bi, bf, bo, bg = self._blocks
+        i, f, o, g = gates[..., bi], gates[..., bf], gates[..., bo], gates[..., bg]
+        da_i, da_f, da_o, da_g = da[..., bi], da[..., bf], da[..., bo], da[..., bg]
         if self.proj_size:
             grads["dh"][...] = dh
             dr = ws["h2"][:, :n]
@@ -145,7 +149,7 @@ class LSTMCell(Cell):
         np.multiply(dc, c_prev, out=da_f)
         np.multiply(dc, f, out=dc_next)  # dc_prev
         dc *= i  # now dc * i, on its way to da_g
-        da[..., : 3 * hs] *= dsigmoid_into(gates[..., : 3 * hs], ws["h3"][:, :n])
+        da[..., self._sigmoids] *= dsigmoid_into(gates[..., self._sigmoids], ws["h3"][:, :n])
         da_g *= dtanh_into(g, scratch)
         np.matmul(da, w.w_hh, out=dh)  # dh_prev
 

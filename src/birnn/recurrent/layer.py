@@ -2,8 +2,8 @@
 
 Forward, for input x (T, N, F) with lengths (batch sorted by decreasing length):
 
-    a_fwd = x @ W_ih.T + b                 one GEMM over all steps
-    a_bwd = flip(x) @ W_ih'.T + b'         flip = reverse each sequence within its length
+    a_fwd = [x, 1] @ [W_ih, b].T           one GEMM over all steps, the bias as a column of ones
+    a_bwd = [flip(x), 1] @ [W_ih', b'].T   flip = reverse each sequence within its length
     h_fwd = scan(a_fwd)    h_bwd' = scan(a_bwd)    (two independent chains)
     y_t   = merge(h_fwd_t, flip(h_bwd')_t)
 
@@ -15,7 +15,7 @@ Backward: one loss, one gradient dy; the merge splits it between the directions,
 backpropagates through time on its own, and both input gradients add up into dx:
 
     dx = da_fwd @ W_ih + flip(da_bwd @ W_ih')
-    dW_ih = Σ da_fwd.T @ x,   dW_ih' = Σ da_bwd.T @ flip(x)        (one GEMM each)
+    [dW_ih, db] = Σ da_fwd.T @ [x, 1],   [dW_ih', db'] = Σ da_bwd.T @ [flip(x), 1]   (a GEMM each)
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ MaybeState = tuple[Array | None, ...]
 
 @dataclass
 class LayerTape:
-    inputs: list[Array]  # per direction, the input in that direction's scan order
+    shape: tuple[int, int, int]  # (T, N, F) of the input
+    inputs: list[Array]  # per direction (T*N, F[+1]): the input in scan order [, a ones column]
     scans: list[tuple[Weights, ScanTape]]  # per group of directions scanned together
 
 
@@ -71,21 +72,16 @@ class Layer:
     ) -> tuple[Array, list[State], LayerTape]:
         """x (T, N, F) -> y (T, N, W), each direction's final states, tape."""
         steps, size, feat = x.shape
-        inputs = [x] if self.directions == 1 else [x, batch.flip(x)]
+        inputs = [self._design(x, batch, d, keep) for d in range(self.directions)]
         scans: list[tuple[Weights, ScanTape]] = []
         finals: list[State] = [()] * self.directions
         for group, ws in zip(self.groups, self.workspaces):
             cell = self.cells[group[0]]
             w = cell.prepare([self.params[d] for d in group])
-            gates = w.bias.shape[-1]
+            gates = w.w_ih_t.shape[-1]
             a = ws.get("a", (len(group), steps, size, gates), x.dtype)
             for j, d in enumerate(group):
-                np.matmul(
-                    inputs[d].reshape(steps * size, feat),
-                    w.w_ih_t[j],
-                    out=a[j].reshape(steps * size, gates),
-                )
-            a += w.bias[:, None, None, :]
+                np.matmul(inputs[d], w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
             chain_init = tuple(np.stack([init[d][s] for d in group]) for s in range(len(init[0])))
             tape = scan_forward(cell, w, a, chain_init, batch, keep, ws)
             scans.append((w, tape))
@@ -96,7 +92,24 @@ class Layer:
             y = self.merge.forward(*outputs)
         else:  # without a tape the states live in the workspace: hand out a copy
             y = outputs[0] if keep else outputs[0].copy()
-        return y, finals, LayerTape(inputs=inputs, scans=scans)
+        return y, finals, LayerTape(shape=(steps, size, feat), inputs=inputs, scans=scans)
+
+    def _design(self, x: Array, batch: Batch, d: int, keep: bool) -> Array:
+        """Direction d's input in scan order as (T*N, F), with a ones column if it has biases."""
+        steps, size, feat = x.shape
+        if not self.cells[d].bias:
+            return (x if d == 0 else batch.flip(x)).reshape(steps * size, feat)
+        shape = (steps * size, feat + 1)
+        design = (
+            np.empty(shape, x.dtype) if keep else self.workspaces[0].get(f"x{d}", shape, x.dtype)
+        )
+        view = design.reshape(steps, size, feat + 1)
+        if d == 0:
+            view[..., :feat] = x
+        else:
+            batch.flip(x, out=view[..., :feat])
+        design[:, feat] = 1
+        return design
 
     def _outputs(
         self, scans: list[tuple[Weights, ScanTape]], batch: Batch, flip: bool = True
@@ -115,7 +128,7 @@ class Layer:
     ) -> tuple[Array, list[State], list[Params]]:
         """dy (T, N, W) -> dx (T, N, F), gradients at each direction's initial states and
         parameters."""
-        steps, size, feat = tape.inputs[0].shape
+        steps, size, feat = tape.shape
         if self.directions == 1:
             d_h = [dy]
         else:
@@ -137,10 +150,10 @@ class Layer:
             recurrent = cell.recurrent_grads(w, scan.states, scan.init, scan.extras, step_grads)
             da = step_grads["a"].reshape(len(group), steps * size, -1)  # (D, T*N, G*H)
             for j, d in enumerate(group):
-                x_d = tape.inputs[d].reshape(steps * size, feat)
-                g = {"weight_ih": da[j].T @ x_d, "weight_hh": recurrent["weight_hh"][j]}
+                input_grad = da[j].T @ tape.inputs[d]  # (G*H, F[+1]): [dW_ih, db_ih]
+                g = {"weight_ih": input_grad[:, :feat], "weight_hh": recurrent["weight_hh"][j]}
                 if cell.bias:
-                    g["bias_ih"] = da[j].sum(axis=0)
+                    g["bias_ih"] = input_grad[:, feat]
                     g["bias_hh"] = recurrent["bias_hh"][j]
                 grads[d] = {name: cell.to_torch_rows(v) for name, v in g.items()}
                 if "weight_hr" in recurrent:

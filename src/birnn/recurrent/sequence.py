@@ -57,12 +57,17 @@ class Batch:
     def size(self) -> int:
         return int(self.lengths.size)
 
-    def flip(self, x: NDArray) -> NDArray:
-        """Reverse each sequence of ``x`` (T, N, ...) within its length; returns a new array."""
+    def flip(self, x: NDArray, out: NDArray | None = None) -> NDArray:
+        """Reverse each sequence of ``x`` (T, N, ...) within its length, into ``out`` if given."""
         if self.flip_index is None:
-            return np.ascontiguousarray(x[::-1])
-        flat = x.reshape(self.steps * self.size, -1)
-        return np.take(flat, self.flip_index, axis=0).reshape(x.shape)
+            flipped = x[::-1]
+        else:
+            flat = x.reshape(self.steps * self.size, -1)
+            flipped = np.take(flat, self.flip_index, axis=0).reshape(x.shape)
+        if out is None:
+            return np.ascontiguousarray(flipped)
+        out[...] = flipped
+        return out
 
     def last(self, seq: NDArray) -> NDArray:
         """Rows of ``seq`` (..., T, N, F) at each sequence's own last step: (..., N, F)."""
