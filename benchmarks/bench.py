@@ -197,27 +197,36 @@ class Case:
         return max(errors)
 
 
+BLOCK = 3  # timed calls per block of one library (see time_alternating)
+
+
 def time_alternating(
     ours: Callable[[], float], theirs: Callable[[], float], warmup: int, repeats: int, budget: float
 ) -> tuple[list[float], list[float]]:
-    """Warm both up, then time them in alternating order; fewer repeats if over ``budget`` s."""
+    """Warm both up, then time them in alternating blocks; fewer repeats if over ``budget`` s.
+
+    Each block is BLOCK + 1 consecutive calls of one library, and its first call is not kept:
+    the other library's thread pool (OpenMP in torch, OpenBLAS's in NumPy) spins for a while
+    after its last call and would slow that first call down. Blocks alternate ABBA.
+    """
     for _ in range(warmup):
         ours()
         theirs()
     per_pair = ours() + theirs()
-    repeats = max(3, min(repeats, int(budget / max(per_pair, 1e-9))))
+    repeats = max(3, min(repeats, int(budget / max(per_pair * (1 + 1 / BLOCK), 1e-9))))
     ours_s: list[float] = []
     theirs_s: list[float] = []
     gc.collect()
     gc.disable()
     try:
-        for i in range(repeats):
-            if i % 2 == 0:
-                ours_s.append(ours())
-                theirs_s.append(theirs())
-            else:
-                theirs_s.append(theirs())
-                ours_s.append(ours())
+        i = 0
+        while len(ours_s) < repeats:
+            order = (ours, theirs) if i % 2 == 0 else (theirs, ours)
+            for fn in order:
+                fn()  # settles the other library's spinning threads; not kept
+                kept = [fn() for _ in range(min(BLOCK, repeats - len(ours_s)))]
+                (ours_s if fn is ours else theirs_s).extend(kept)
+            i += 1
     finally:
         gc.enable()
     return ours_s, theirs_s
