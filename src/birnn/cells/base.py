@@ -90,7 +90,7 @@ class Cell:
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         gh = self.gates * self.hidden_size
-        shapes = {
+        shapes: dict[str, tuple[int, ...]] = {
             "weight_ih": (gh, self.input_size),
             "weight_hh": (gh, self.output_size),
         }
@@ -156,6 +156,33 @@ class Cell:
 
     def prepare_extra(self, params: list[Params], b_hh: Array) -> dict[str, Array]:
         return {}
+
+    # ---- one time step (subclasses) -------------------------------------------------------------
+    def step(
+        self,
+        w: Weights,
+        a: Array,
+        prev: tuple[Array, ...],
+        cur: tuple[Array, ...],
+        ex: dict[str, Array],
+        ws: dict[str, Array],
+    ) -> None:
+        """Forward: write the states ``cur`` (and the extras ``ex``) from ``a`` and ``prev``."""
+        raise NotImplementedError
+
+    def step_back(
+        self,
+        w: Weights,
+        prev: tuple[Array, ...],
+        cur: tuple[Array, ...],
+        ex: dict[str, Array],
+        dcur: tuple[Array, ...],
+        grads: dict[str, Array],
+        ws: dict[str, Array],
+    ) -> None:
+        """Backward: read the state gradients ``dcur`` at t, write ``grads`` at t and overwrite
+        ``dcur`` with the gradients at t - 1."""
+        raise NotImplementedError
 
     # ---- after the backward loop -------------------------------------------------------------
     def recurrent_grads(

@@ -234,7 +234,10 @@ class RecurrentModule:
         """One tuple of (N, width) arrays per chain, rows in sorted order."""
         if hx is not None:
             given = self._unpack_state("hx", hx, size, allow_none=False)
-            return [tuple(s if order is None else s[order] for s in chain) for chain in given]  # type: ignore[union-attr]
+            return [
+                tuple(s if order is None else s[order] for s in chain if s is not None)
+                for chain in given
+            ]
         states = []
         for k, d in self.chains:
             widths = self._cell(k, d).state_sizes
@@ -266,7 +269,7 @@ class RecurrentModule:
             )
         else:
             parts = [value]
-        per_state = []
+        per_state: list[list[Array | None]] = []
         for s, part in enumerate(parts):
             label = f"{name}[{s}]" if self.num_states == 2 else name
             if part is None:
@@ -274,7 +277,7 @@ class RecurrentModule:
                     raise TypeError(f"{label} must be an array; received None")
                 per_state.append([None] * len(self.chains))
                 continue
-            per_state.append(self._unpack_one(label, part, self._state_widths(s), size))
+            per_state.append(list(self._unpack_one(label, part, self._state_widths(s), size)))
         return [tuple(states[c] for states in per_state) for c in range(len(self.chains))]
 
     def _unpack_one(self, label: str, part: Any, widths: list[int], size: int) -> list[Array]:
@@ -342,8 +345,9 @@ class RecurrentModule:
         d_init: list[State] = [()] * len(self.chains)
         for k in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[k]
-            if tape.masks[k] is not None:
-                dy = dy * tape.masks[k]
+            mask = tape.masks[k]
+            if mask is not None:
+                dy = dy * mask
             first = self.chains.index((k, 0))
             dy, layer_init, layer_grads = layer.backward(
                 tape.layers[k], dy, d_final[first : first + layer.directions], tape.batch

@@ -53,15 +53,12 @@ def scan_forward(
     # Padded rows must read as zero in the outputs, and in the extras too (some weight
     # gradients multiply them by a zero gradient); a full batch writes every row anyway.
     zero = not batch.full
-    if keep or ws is None:
-        alloc = np.zeros if zero else np.empty
+    pool = ws if not keep else None
 
-        def new(name: str, shape: tuple[int, ...]) -> Array:
-            return alloc(shape, dtype=dtype)
-    else:
-
-        def new(name: str, shape: tuple[int, ...]) -> Array:
-            return ws.get(name, shape, dtype, zero)
+    def new(name: str, shape: tuple[int, ...]) -> Array:
+        if pool is not None:
+            return pool.get(name, shape, dtype, zero)
+        return np.zeros(shape, dtype=dtype) if zero else np.empty(shape, dtype=dtype)
 
     states = tuple(
         new(f"state{s}", (chains, steps, size, width)) for s, width in enumerate(cell.state_sizes)
@@ -70,12 +67,12 @@ def scan_forward(
     extras = {
         name: new(name, (chains, kept, size, width)) for name, width in cell.extra_widths().items()
     }
-    ws = cell.workspace(chains, size, dtype)
+    scratch = cell.workspace(chains, size, dtype)
     for t, n in enumerate(batch.batch_sizes):
         prev = tuple(s[:, t - 1, :n] for s in states) if t else tuple(s[:, :n] for s in init)
         cur = tuple(s[:, t, :n] for s in states)
         k = t if keep else 0
-        cell.step(w, a[:, t, :n], prev, cur, {e: v[:, k, :n] for e, v in extras.items()}, ws)
+        cell.step(w, a[:, t, :n], prev, cur, {e: v[:, k, :n] for e, v in extras.items()}, scratch)
     return ScanTape(states=states, init=init, extras=extras)
 
 
@@ -97,7 +94,8 @@ def scan_backward(
     """
     chains, steps, size, _ = tape.states[0].shape
     dtype = tape.states[0].dtype
-    ws = ws if ws is not None else Workspace()
+    if ws is None:
+        ws = Workspace()
     grads = {
         name: ws.get(f"d_{name}", (chains, steps, size, width), dtype, zero=not batch.full)
         for name, width in cell.grad_widths().items()
@@ -106,7 +104,7 @@ def scan_backward(
         ws.get(f"carry{s}", (chains, size, width), dtype, zero=True)
         for s, width in enumerate(cell.state_sizes)
     )
-    ws = cell.workspace(chains, size, dtype)
+    scratch = cell.workspace(chains, size, dtype)
     sizes = (*batch.batch_sizes, 0)
     for t in range(steps - 1, -1, -1):
         n, ending = sizes[t], sizes[t + 1]
@@ -122,5 +120,7 @@ def scan_backward(
         )
         cur = tuple(s[:, t, :n] for s in tape.states)
         extras = {e: v[:, t, :n] for e, v in tape.extras.items()}
-        cell.step_back(w, prev, cur, extras, dcur, {g: v[:, t, :n] for g, v in grads.items()}, ws)
+        cell.step_back(
+            w, prev, cur, extras, dcur, {g: v[:, t, :n] for g, v in grads.items()}, scratch
+        )
     return grads, carry
