@@ -21,6 +21,7 @@ Layout tricks (all exact; gradients are always with respect to the true pre-acti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,7 @@ from numpy.typing import NDArray
 
 Array = NDArray[np.floating]
 Params = dict[str, Array]
+Alloc = Callable[[str, tuple[int, ...]], Array]  # (name, shape) -> an array to fill
 
 
 @dataclass
@@ -125,28 +127,43 @@ class Cell:
         out[self.rows()] = grad
         return out
 
-    def prepare(self, params: list[Params]) -> Weights:
-        """Stack D chains' parameters into the time loop's layout (see module docstring)."""
-        rows = self.rows()
-        dtype = params[0]["weight_ih"].dtype
-        scale = self.scale(dtype)[:, None]
+    def prepare(self, params: list[Params], alloc: Alloc | None = None) -> Weights:
+        """Stack D chains' parameters into the time loop's layout (see module docstring).
 
-        def stacked(name: str) -> Array:  # a snapshot of the D chains' values, internal order
-            values = np.stack([p[name] for p in params])
-            return values if self.order == tuple(range(self.gates)) else values[:, rows]
+        The result is a snapshot; ``alloc(name, shape)`` may supply its arrays (a workspace).
+        """
+        dtype = params[0]["weight_ih"].dtype
+        new: Alloc = alloc if alloc is not None else (lambda name, shape: np.empty(shape, dtype))
+        rows = None if self.order == tuple(range(self.gates)) else self.rows()
+        scale = self.scale(dtype)[:, None]
+        chains, gh = len(params), self.gates * self.hidden_size
+
+        def stacked(name: str) -> Array:  # the D chains' values, in internal gate order
+            out = new(name, (chains, *params[0][name].shape))
+            for j, p in enumerate(params):
+                if rows is None:
+                    out[j] = p[name]
+                else:
+                    np.take(p[name], rows, axis=0, out=out[j])
+            return out
 
         w_ih, w_hh = stacked("weight_ih"), stacked("weight_hh")
-        chains, gh, feat = w_ih.shape
-        w_in = np.empty((chains, gh, feat + self.bias), dtype=dtype)
+        feat = w_ih.shape[2]
+        w_in = new("w_in", (chains, gh, feat + self.bias))
         np.multiply(w_ih, scale, out=w_in[..., :feat])
-        b_hh = stacked("bias_hh") if self.bias else np.zeros((chains, gh), dtype=dtype)
+        w_hh_scaled = new("w_hh_scaled", w_hh.shape)
+        np.multiply(w_hh, scale, out=w_hh_scaled)
         if self.bias:
-            w_in[..., feat] = (stacked("bias_ih") + self.additive_hh_bias(b_hh)) * scale[:, 0]
+            b_hh = stacked("bias_hh")
+            additive = stacked("bias_ih") + self.additive_hh_bias(b_hh)
+            np.multiply(additive, scale[:, 0], out=w_in[..., feat])
+        else:
+            b_hh = np.zeros((chains, gh), dtype=dtype)
         return Weights(
             w_ih=w_ih,
             w_ih_t=w_in.transpose(0, 2, 1),
             w_hh=w_hh,
-            w_hh_t=(w_hh * scale).transpose(0, 2, 1),
+            w_hh_t=w_hh_scaled.transpose(0, 2, 1),
             extra=self.prepare_extra(params, b_hh),
         )
 

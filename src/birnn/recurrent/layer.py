@@ -21,6 +21,7 @@ backpropagates through time on its own, and both input gradients add up into dx:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -77,7 +78,9 @@ class Layer:
         finals: list[State] = [()] * self.directions
         for group, ws in zip(self.groups, self.workspaces):
             cell = self.cells[group[0]]
-            w = cell.prepare([self.params[d] for d in group])
+            # without a tape, nothing outlives the call: the weights' layout can live in ws too
+            alloc = None if keep else partial(ws.get, dtype=x.dtype)
+            w = cell.prepare([self.params[d] for d in group], alloc)
             gates = w.w_ih_t.shape[-1]
             a = ws.get("a", (len(group), steps, size, gates), x.dtype)
             for j, d in enumerate(group):
