@@ -74,9 +74,8 @@ class Cell:
         """Widths of the recurrent states, h first (LSTM adds c)."""
         return (self.output_size,)
 
-    def extra_widths(self, keep: bool = True) -> dict[str, int]:
-        """Per-step forward values besides the states: name -> width. With ``keep=False``
-        (no backward to come) only those the forward step itself needs."""
+    def extra_widths(self) -> dict[str, int]:
+        """Forward values the backward step needs besides the states: name -> width."""
         return {}
 
     def grad_widths(self) -> dict[str, int]:

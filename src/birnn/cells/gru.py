@@ -54,7 +54,7 @@ class GRUCell(Cell):
     def signature(self) -> tuple:
         return (*super().signature(), self.reset_after)
 
-    def extra_widths(self, keep: bool = True) -> dict[str, int]:
+    def extra_widths(self) -> dict[str, int]:
         h = self.hidden_size
         # reset_after keeps hh = h_prev @ W_hh.T + b_hh (its n part is needed); else r * h_prev
         return {"gates": 3 * h, "hh": 3 * h} if self.reset_after else {"gates": 3 * h, "rh": h}

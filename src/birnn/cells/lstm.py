@@ -15,9 +15,6 @@ Backward, given dh (output gradient + carry from the next step) and dc_next (car
     dc    = dc_next + dr * o * (1 - tanh(c)**2)
     da_i  = dc * g * i(1-i)       da_f = dc * c_prev * f(1-f)       da_g = dc * i * (1-g**2)
     dc_prev = dc * f              dh_prev = da @ W_hh
-
-(the gate slopes i(1-i), f(1-f), o(1-o), 1-g**2 are computed in the forward step, while the
-training forward still holds tanh's raw output u: each is k (1 - u**2); see ``step``)
     dW_ih = Σ da.T @ x    dW_hh = Σ da.T @ h_prev    db_ih = db_hh = Σ da
 
 Internally the blocks are kept in the order i, f, o, g: the three sigmoid gates form one
@@ -29,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from birnn.cells.base import Array, Cell, Params, Weights, sum_outer
-from birnn.functional import dtanh_into, sigmoid_from_half_tanh_
+from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
 
 
 class LSTMCell(Cell):
@@ -62,10 +59,8 @@ class LSTMCell(Cell):
             shapes["weight_hr"] = (self.proj_size, self.hidden_size)
         return shapes
 
-    def extra_widths(self, keep: bool = True) -> dict[str, int]:
+    def extra_widths(self) -> dict[str, int]:
         widths = {"gates": 4 * self.hidden_size, "tanh_c": self.hidden_size}
-        if keep:
-            widths["slopes"] = 4 * self.hidden_size  # d(gate)/d(pre-activation), for backward
         if self.proj_size:
             widths["r"] = self.hidden_size
         return widths
@@ -81,17 +76,14 @@ class LSTMCell(Cell):
         return {
             "h": np.empty((chains, batch, h), dtype=dtype),
             "h2": np.empty((chains, batch, h), dtype=dtype),
+            "h3": np.empty((chains, batch, 3 * h), dtype=dtype),
         }
 
     def prepare_extra(self, params: list[Params], b_hh: Array) -> dict[str, Array]:
-        # With u = tanh(a/2) for the sigmoid gates and u = tanh(a) for g, every gate's slope is
-        # k (1 - u**2): k = 1/4 for sigmoid(a) = (1 + tanh(a/2)) / 2, and k = 1 for tanh(a).
-        h = self.hidden_size
-        extra = {"slope_k": np.array([0.25] * (3 * h) + [1.0] * h, dtype=b_hh.dtype)}
-        if self.proj_size:
-            w_hr = np.stack([p["weight_hr"] for p in params])  # (D, P, H)
-            extra.update(w_hr=w_hr, w_hr_t=w_hr.transpose(0, 2, 1))
-        return extra
+        if not self.proj_size:
+            return {}
+        w_hr = np.stack([p["weight_hr"] for p in params])  # (D, P, H)
+        return {"w_hr": w_hr, "w_hr_t": w_hr.transpose(0, 2, 1)}
 
     def step(
         self,
@@ -109,11 +101,6 @@ class LSTMCell(Cell):
         np.matmul(h_prev, w.w_hh_t, out=gates)
         gates += a
         np.tanh(gates, out=gates)  # tanh(a/2) on the (pre-scaled) sigmoid gates, tanh(a_g) on g
-        if "slopes" in ex:  # a backward will follow: all four gates' slopes in three passes
-            slopes, k = ex["slopes"], w.extra["slope_k"]
-            np.multiply(gates, gates, out=slopes)
-            slopes *= k
-            np.subtract(k, slopes, out=slopes)
         sigmoid_from_half_tanh_(gates[..., self._sigmoids])
         i, f, o, g = gates[..., bi], gates[..., bf], gates[..., bo], gates[..., bg]
         np.multiply(f, c_prev, out=c)
@@ -162,7 +149,8 @@ class LSTMCell(Cell):
         np.multiply(dc, c_prev, out=da_f)
         np.multiply(dc, f, out=dc_next)  # dc_prev
         dc *= i  # now dc * i, on its way to da_g
-        da *= ex["slopes"]  # i(1-i), f(1-f), o(1-o), 1-g**2
+        da[..., self._sigmoids] *= dsigmoid_into(gates[..., self._sigmoids], ws["h3"][:, :n])
+        da_g *= dtanh_into(g, scratch)
         np.matmul(da, w.w_hh, out=dh)  # dh_prev
 
     def recurrent_grads(

@@ -65,8 +65,7 @@ def scan_forward(
     )
     kept = steps if keep else 1
     extras = {
-        name: new(name, (chains, kept, size, width))
-        for name, width in cell.extra_widths(keep).items()
+        name: new(name, (chains, kept, size, width)) for name, width in cell.extra_widths().items()
     }
     scratch = cell.workspace(chains, size, dtype)
     for t, n in enumerate(batch.batch_sizes):
