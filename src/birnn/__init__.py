@@ -5,9 +5,6 @@ bidirectional, stacked, with variable-length sequences, merge modes and initial 
 numerically identical to PyTorch's ``nn.RNN``, ``nn.GRU`` and ``nn.LSTM``.
 """
 
-from birnn.cells.gru import GRUCell
-from birnn.cells.lstm import LSTMCell
-from birnn.cells.rnn import RNNCell
 from birnn.modules import GRU, LSTM, RNN, Bidirectional, Stack
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.module import RecurrentModule, Tape
@@ -21,9 +18,6 @@ __all__ = [
     "MERGES",
     "RNN",
     "Bidirectional",
-    "GRUCell",
-    "LSTMCell",
-    "RNNCell",
     "RecurrentModule",
     "Stack",
     "Tape",

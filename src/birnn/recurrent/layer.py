@@ -91,10 +91,8 @@ class Layer:
             for j, d in enumerate(group):
                 finals[d] = tuple(batch.last(s[j]) for s in tape.states)
         outputs = self._outputs(scans, batch)
-        if self.directions == 2:
-            y = self.merge.forward(*outputs)
-        else:  # without a tape the states live in the workspace: hand out a copy
-            y = outputs[0] if keep else outputs[0].copy()
+        # the states belong to the tape (or the workspace): what leaves the layer is a copy
+        y = self.merge.forward(*outputs) if self.directions == 2 else outputs[0].copy()
         return y, finals, LayerTape(shape=(steps, size, feat), inputs=inputs, scans=scans)
 
     def _design(self, x: Array, batch: Batch, d: int, keep: bool) -> Array:

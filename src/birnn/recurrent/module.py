@@ -196,9 +196,8 @@ class RecurrentModule:
             mask = None
             if training and self.dropout > 0 and k < len(self.layers) - 1:
                 keep_prob = 1.0 - self.dropout
-                mask = (self.rng.random(x.shape) < keep_prob).astype(self.dtype) / self.dtype.type(
-                    keep_prob
-                )
+                mask = (self.rng.random(x.shape) < keep_prob).astype(self.dtype)
+                mask /= keep_prob  # inverted dropout: the expected output is unchanged
                 x = x * mask
             masks.append(mask)
         out = self._to_caller(x, order)
