@@ -20,10 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+import pytest
+
+try:  # the reference implementation: only the comparisons with PyTorch need it
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+except ImportError:  # pragma: no cover - torch is in the test extra
+    torch = None
 
 import birnn
+
+requires_torch = pytest.mark.skipif(torch is None, reason="needs torch (pip install .[test])")
 
 # Tolerances. float64 against torch float64: both compute the same expressions in a different
 # order, so they agree to a few ulps times the depth of the recursion.
@@ -239,13 +246,14 @@ class Reference:
     grads: dict[str, np.ndarray]
 
 
-TORCH_CLASSES = {"RNN": torch.nn.RNN, "GRU": torch.nn.GRU, "LSTM": torch.nn.LSTM}
+TORCH_CLASSES = {kind: getattr(torch.nn, kind) for kind in ("RNN", "GRU", "LSTM")} if torch else {}
 
 
 def torch_module(
-    kind: str, cfg: dict[str, Any], sd: dict[str, np.ndarray], dtype: Any = torch.float64
-) -> torch.nn.Module:
+    kind: str, cfg: dict[str, Any], sd: dict[str, np.ndarray], dtype: Any = None
+) -> Any:
     """The torch module with birnn's config ``cfg`` and weights ``sd`` (torch's names)."""
+    dtype = torch.float64 if dtype is None else dtype
     mod = TORCH_CLASSES[kind](**cfg, dtype=dtype)
     mod.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()}, strict=True)
     return mod
@@ -261,7 +269,7 @@ def torch_reference(
     g_out: np.ndarray | None = None,
     g_state: State = None,
     *,
-    dtype: Any = torch.float64,
+    dtype: Any = None,
 ) -> Reference:
     """Run torch on birnn's weights and differentiate the masked scalar loss.
 
@@ -269,6 +277,7 @@ def torch_reference(
     input is packed with ``enforce_sorted=False`` so each direction runs over each true length.
     ``hx=None`` becomes explicit zeros so that dhx is the gradient w.r.t. the state used.
     """
+    dtype = torch.float64 if dtype is None else dtype
     mod = torch_module(kind, cfg, sd, dtype)
     batch_first = cfg.get("batch_first", False)
     num_dirs = 2 if cfg.get("bidirectional", False) else 1

@@ -25,6 +25,7 @@ from helpers import (
     make_problem,
     random_lengths,
     randomize_parameters,
+    requires_torch,
     torch_reference,
     tree_map,
 )
@@ -115,6 +116,7 @@ def by_hand(sd, x, h_fwd, h_bwd, lengths, *, flip_back: bool = True):
     return layer_in, np.stack(finals)
 
 
+@requires_torch
 @pytest.mark.parametrize("ragged", [False, True], ids=["full", "ragged"])
 def test_question_by_hand_with_flip_sequences(ragged):
     big, p = question_problem(ragged)
@@ -283,6 +285,7 @@ def test_bidirectional_shares_parameter_arrays():
     assert not np.allclose(after[..., HIDDEN:], before[..., HIDDEN:])
 
 
+@requires_torch
 @pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
 def test_per_direction_sizes_are_two_independent_chains(kind):
     a, b = 3, 6

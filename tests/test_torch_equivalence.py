@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +31,8 @@ from helpers import (
     torch_reference,
     tree_map,
 )
+
+torch = pytest.importorskip("torch")  # the reference implementation (test extra)
 
 INPUT, HIDDEN, PROJ = 4, 5, 3  # deliberately unequal
 T, N = 6, 4
