@@ -30,11 +30,10 @@ from birnn.cells.base import Cell, Params, Weights
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.scan import ScanTape, scan_backward, scan_forward
 from birnn.recurrent.sequence import Batch
+from birnn.recurrent.states import MaybeState, State
 from birnn.recurrent.workspace import Workspace
 
 Array = NDArray[np.floating]
-State = tuple[Array, ...]  # one chain's states: (h,) or (h, c), each (N, width)
-MaybeState = tuple[Array | None, ...]
 
 
 @dataclass

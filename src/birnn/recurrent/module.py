@@ -21,11 +21,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from birnn._checks import check_float_array, check_lengths, check_shape, describe
-from birnn.recurrent.layer import Layer, LayerTape, MaybeState, State
+from birnn.recurrent.layer import Layer, LayerTape
 from birnn.recurrent.sequence import Batch, sort_by_length
+from birnn.recurrent.states import MaybeState, State, StateLayout, StateLike
 
 Array = NDArray[np.floating]
-StateLike = Any  # an array (C, N, R), a list of C arrays (N, R_c), or for LSTM a pair of those
 
 
 @dataclass
@@ -65,6 +65,9 @@ class RecurrentModule:
         self.dtype = np.dtype(dtype)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.chains = [(k, d) for k, layer in enumerate(layers) for d in range(layer.directions)]
+        self.layout = StateLayout(
+            [self._cell(k, d).state_sizes for k, d in self.chains], self.dtype
+        )
         self._params: dict[str, Array] = {}
         for k, layer in enumerate(layers):
             for d, p in enumerate(layer.params):
@@ -94,10 +97,7 @@ class RecurrentModule:
     @property
     def num_states(self) -> int:
         """1 for RNN and GRU (h), 2 for LSTM (h, c)."""
-        return len(self._cell(0, 0).state_sizes)
-
-    def _state_widths(self, s: int) -> list[int]:
-        return [self._cell(k, d).state_sizes[s] for k, d in self.chains]
+        return self.layout.num_states
 
     @property
     def params(self) -> Mapping[str, Array]:
@@ -201,7 +201,7 @@ class RecurrentModule:
                 x = x * mask
             masks.append(mask)
         out = self._to_caller(x, order)
-        state = self._pack_state(finals, order)
+        state = self.layout.pack(finals, order)
         tape = Tape(
             owner=self,
             layers=layer_tapes,
@@ -232,7 +232,7 @@ class RecurrentModule:
     ) -> list[State]:
         """One tuple of (N, width) arrays per chain, rows in sorted order."""
         if hx is not None:
-            given = self._unpack_state("hx", hx, size, allow_none=False)
+            given = self.layout.unpack("hx", hx, size, allow_none=False)
             return [
                 tuple(s if order is None else s[order] for s in chain if s is not None)
                 for chain in given
@@ -247,70 +247,6 @@ class RecurrentModule:
                 fill = 0.0 if self.init_state == "zeros" else float(self.init_state)
                 states.append(tuple(np.full((size, w), fill, dtype=self.dtype) for w in widths))
         return states
-
-    def _unpack_state(
-        self, name: str, value: StateLike, size: int, allow_none: bool
-    ) -> list[MaybeState]:
-        """Caller's layout -> per chain, per state (N, width) arrays (None where allowed)."""
-        if self.num_states == 2:
-            if not isinstance(value, (tuple, list)):
-                raise TypeError(
-                    f"{name} must be a tuple (h, c) for LSTM; received {describe(value)}"
-                )
-            if len(value) != 2:
-                raise ValueError(
-                    f"{name} must be a tuple (h, c) for LSTM; received {len(value)} elements"
-                )
-            parts = list(value)
-        elif isinstance(value, tuple):
-            raise TypeError(
-                f"{name} must be one array (only LSTM takes a tuple (h, c)); received a tuple"
-            )
-        else:
-            parts = [value]
-        per_state: list[list[Array | None]] = []
-        for s, part in enumerate(parts):
-            label = f"{name}[{s}]" if self.num_states == 2 else name
-            if part is None:
-                if not allow_none:
-                    raise TypeError(f"{label} must be an array; received None")
-                per_state.append([None] * len(self.chains))
-                continue
-            per_state.append(list(self._unpack_one(label, part, self._state_widths(s), size)))
-        return [tuple(states[c] for states in per_state) for c in range(len(self.chains))]
-
-    def _unpack_one(self, label: str, part: Any, widths: list[int], size: int) -> list[Array]:
-        chains = len(widths)
-        if len(set(widths)) == 1:
-            arr = check_float_array(label, part, self.dtype)
-            check_shape(label, arr, (chains, size, widths[0]))
-            return list(arr)
-        expected = f"{label} must be a list of {chains} arrays (the directions differ in size)"
-        if not isinstance(part, (list, tuple)):
-            raise TypeError(f"{expected}; received {describe(part)}")
-        if len(part) != chains:
-            raise ValueError(f"{expected}; received {len(part)}")
-        out = []
-        for c, (item, width) in enumerate(zip(part, widths)):
-            arr = check_float_array(f"{label}[{c}]", item, self.dtype)
-            check_shape(f"{label}[{c}]", arr, (size, width))
-            out.append(arr)
-        return out
-
-    def _pack_state(self, per_chain: list[State], order: NDArray[np.intp] | None) -> StateLike:
-        """Per chain (N, width) arrays in sorted order -> the caller's layout and row order."""
-        packed = []
-        for s in range(self.num_states):
-            rows = [chain[s] for chain in per_chain]
-            if order is not None:
-                restored = []
-                for r in rows:
-                    back = np.empty_like(r)
-                    back[order] = r
-                    restored.append(back)
-                rows = restored
-            packed.append(np.stack(rows) if len(set(self._state_widths(s))) == 1 else rows)
-        return tuple(packed) if self.num_states == 2 else packed[0]
 
     # ---- backward --------------------------------------------------------------------------
     def backward(
@@ -337,7 +273,7 @@ class RecurrentModule:
         if d_state is None:
             d_final: list[MaybeState] = [(None,) * self.num_states for _ in self.chains]
         else:
-            d_final = self._unpack_state("d_state", d_state, size, allow_none=True)
+            d_final = self.layout.unpack("d_state", d_state, size, allow_none=True)
             if tape.order is not None:
                 d_final = [tuple(None if s is None else s[tape.order] for s in c) for c in d_final]
         grads: dict[str, Array] = {}
@@ -362,7 +298,7 @@ class RecurrentModule:
                     total = np.zeros(g.shape[1], self.dtype) if tape.hx_given else g.sum(axis=0)
                     grads[f"{name}_l{k}{_suffix(d)}"] = total
         dx = self._to_caller(dy, tape.order)
-        dhx = self._pack_state(d_init, tape.order)
+        dhx = self.layout.pack(d_init, tape.order)
         return dx, dhx, {name: grads[name] for name in self._params}
 
 
