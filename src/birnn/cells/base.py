@@ -53,7 +53,6 @@ class Cell:
     projection size P for a projected LSTM), G = number of gate blocks.
     """
 
-    kind = ""  # "rnn" | "gru" | "lstm"
     gates = 1
     order: tuple[int, ...] = (0,)  # internal gate block j holds PyTorch's block order[j]
     sigmoid_blocks = 0  # the first internal blocks that are sigmoid gates

@@ -40,7 +40,6 @@ from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
 
 
 class GRUCell(Cell):
-    kind = "gru"
     gates = 3
     order = (0, 1, 2)
     sigmoid_blocks = 2

@@ -30,7 +30,6 @@ from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
 
 
 class LSTMCell(Cell):
-    kind = "lstm"
     gates = 4
     order = (0, 1, 3, 2)  # internal i, f, o, g  <-  PyTorch i, f, g, o
     sigmoid_blocks = 3

@@ -20,7 +20,6 @@ from birnn.functional import ACTIVATIONS
 
 
 class RNNCell(Cell):
-    kind = "rnn"
     gates = 1
 
     def __init__(
