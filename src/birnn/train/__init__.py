@@ -1,0 +1,1 @@
+"""See docs/TRAINING-DESIGN.md."""
