@@ -1,0 +1,1 @@
+"""The built-in demo: a generated fill-in-the-blank task where bidirectionality matters."""

@@ -1,0 +1,69 @@
+"""A batch of token sequences, as the models read it: padded ids, lengths, and the characters of
+the distinct word forms in the batch.
+
+Character features are computed once per *distinct form* in a batch (a frequent word such as
+"the" appears dozens of times in one batch), then gathered to every position. Forms are
+identified by the caller's global form ids, so two different unknown words keep their own
+characters even though both map to the unknown *word* id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Chars:
+    """The characters of the U distinct forms of a batch, and where each position finds its form."""
+
+    ids: IntArray  # (U, L) character ids, 0-padded
+    lengths: IntArray  # (U,) every value >= 1
+    index: IntArray  # (N, T) row of ``ids`` for each position (0 on padding)
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    words: IntArray  # (N, T) word ids, 0 (padding id) past each length
+    lengths: IntArray  # (N,)
+    chars: Chars | None = None  # None when the model has no character features
+    targets: IntArray | None = None  # task-specific: (N, T) tags (-1 on padding) or (N,) labels
+    positions: IntArray | None = None  # fill-in-the-blank: the blank's position in each row
+
+    @property
+    def size(self) -> int:
+        return int(self.words.shape[0])
+
+    @property
+    def tokens(self) -> int:
+        return int(self.lengths.sum())
+
+    def mask(self) -> NDArray[np.bool_]:
+        """(N, T): True on real tokens."""
+        return np.arange(self.words.shape[1])[None, :] < self.lengths[:, None]
+
+
+def pad_rows(rows: Sequence[Sequence[int]], fill: int = 0) -> tuple[IntArray, IntArray]:
+    """Ragged rows -> (N, T) array padded with ``fill``, and the lengths (N,)."""
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    out = np.full((len(rows), int(lengths.max(initial=1))), fill, dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out, lengths
+
+
+def gather_chars(
+    forms: IntArray, lengths: IntArray, form_chars: Sequence[Sequence[int]]
+) -> Chars:
+    """The batch's distinct forms (ids into ``form_chars``, the char ids of every known form)."""
+    mask = np.arange(forms.shape[1])[None, :] < lengths[:, None]
+    unique, inverse = np.unique(forms[mask], return_inverse=True)
+    index = np.zeros(forms.shape, dtype=np.int64)
+    index[mask] = inverse
+    ids, char_lengths = pad_rows([form_chars[f] for f in unique])
+    return Chars(ids=ids, lengths=np.maximum(char_lengths, 1), index=index)

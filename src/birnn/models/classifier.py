@@ -1,0 +1,84 @@
+"""A sequence classifier: encoder -> pooling over time -> softmax over labels.
+
+    y = Encoder(tokens)                     (N, T, W)
+    p = pool(y, lengths)                    (N, W):  "final" = [h_fwd at len-1, h_bwd at 0], the
+                                            final states of both directions at each true end;
+                                            "mean" or "max" over the real steps
+    s = p @ W_out.T + b_out                 (N, C)
+    loss = mean over sentences of -log softmax(s)[label]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from birnn.layers import prefixed
+from birnn.layers.dropout import Dropout
+from birnn.layers.linear import Linear
+from birnn.layers.pooling import POOLING_MODES, Pooling
+from birnn.losses import softmax_cross_entropy
+from birnn.models.batch import TokenBatch
+from birnn.models.encoder import Array, Encoder, EncoderConfig
+
+
+@dataclass
+class ClassifierConfig:
+    encoder: EncoderConfig
+    num_labels: int  # size of the label vocabulary
+    pooling: str = "final"  # "final" | "mean" | "max"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig(**self.encoder)
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(
+                f"pooling must be one of {sorted(POOLING_MODES)}; received {self.pooling!r}"
+            )
+        if not isinstance(self.num_labels, int) or self.num_labels < 2:
+            raise ValueError(f"num_labels must be an integer >= 2; received {self.num_labels!r}")
+
+
+class Classifier:
+    def __init__(
+        self, config: ClassifierConfig, rng: np.random.Generator, dtype: Any = np.float32
+    ):
+        self.config = config
+        enc = config.encoder
+        self.encoder = Encoder(enc, rng, dtype)
+        split = enc.hidden if enc.bidirectional else None
+        self.pool = Pooling(config.pooling, split=split)
+        self.dropout = Dropout(enc.dropout)
+        self.out = Linear(enc.output_size, config.num_labels, rng, dtype=dtype)
+
+    @property
+    def params(self) -> dict[str, Array]:
+        return self.encoder.params | prefixed("out", self.out.params)
+
+    def _scores(
+        self, batch: TokenBatch, training: bool, rng: np.random.Generator | None
+    ) -> tuple[Array, tuple[Any, ...]]:
+        y, enc_cache = self.encoder.forward(batch, training=training, rng=rng)
+        pooled, pool_cache = self.pool.forward(y, batch.lengths)
+        pooled, drop_cache = self.dropout.forward(pooled, training, rng)
+        scores, out_cache = self.out.forward(pooled)
+        return scores, (enc_cache, pool_cache, drop_cache, out_cache)
+
+    def loss_and_grads(
+        self, batch: TokenBatch, rng: np.random.Generator
+    ) -> tuple[float, dict[str, Array], int]:
+        """Mean loss per sentence, its gradients, and the number of sentences."""
+        assert batch.targets is not None
+        scores, (enc_cache, pool_cache, drop_cache, out_cache) = self._scores(batch, True, rng)
+        loss, d_scores = softmax_cross_entropy(scores, batch.targets)
+        d_pooled, out_grads = self.out.backward(out_cache, d_scores)
+        d_pooled, _ = self.dropout.backward(drop_cache, d_pooled)
+        dy, _ = self.pool.backward(pool_cache, d_pooled)
+        grads = prefixed("out", out_grads) | self.encoder.backward(enc_cache, dy)
+        return float(loss), grads, batch.size
+
+    def predict(self, batch: TokenBatch) -> list[int]:
+        scores, _ = self._scores(batch, False, None)
+        return scores.argmax(axis=-1).tolist()

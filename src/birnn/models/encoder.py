@@ -1,0 +1,168 @@
+"""The shared body of every model: token features -> a (bi)directional recurrent stack.
+
+Forward, for a batch of N sequences of at most T tokens:
+
+    e_t = [ E[w_t] , C[form_t] ]        word embedding, and character features of the word form
+    x_t = dropout(e_t)
+    h   = RNN(x, lengths)               a stack of L bidirectional layers (dropout between them)
+    y_t = dropout(h_t)                  (N, T, W), zero past each length
+
+Backward runs the same chain in reverse: dy -> dropout' -> RNN.backward -> dx -> dropout' ->
+split into dE (scattered into the embedding rows used) and dC (summed over every position of
+each distinct form, then through the character network).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+import birnn
+from birnn.layers import prefixed
+from birnn.layers.chars import CharFeatures
+from birnn.layers.dropout import Dropout, word_dropout
+from birnn.layers.embedding import Embedding
+from birnn.models.batch import TokenBatch
+
+Array = NDArray[np.floating]
+CELLS = {"lstm": birnn.LSTM, "gru": birnn.GRU, "rnn": birnn.RNN}
+UNK = 1  # every word vocabulary reserves 0 for padding and 1 for the unknown word
+
+
+@dataclass
+class EncoderConfig:
+    vocab_size: int  # word ids, padding (0) and unknown (1) included
+    word_dim: int = 100  # width of the word embedding
+    char_vocab_size: int = 0  # 0: no character features
+    char_dim: int = 30  # width of a character embedding
+    char_hidden: int = 50  # per direction of the character BiLSTM (features: 2 * char_hidden)
+    cell: str = "lstm"  # "lstm" | "gru" | "rnn"
+    hidden: int = 128  # per direction of the main recurrent stack
+    layers: int = 2  # recurrent layers
+    bidirectional: bool = True  # False: a left-to-right baseline with the same everything else
+    dropout: float = 0.33  # on the embeddings, between recurrent layers, and on the output
+    word_dropout: float = 0.0  # probability that a training token's word id becomes unknown
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}; received {self.cell!r}")
+        for name in ("vocab_size", "word_dim", "hidden", "layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; received {value!r}")
+        for name in ("dropout", "word_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1); received {value!r}")
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden * (2 if self.bidirectional else 1)
+
+
+@dataclass
+class EncoderCache:
+    embed: Any  # the embedding's cache
+    chars: Any  # the character network's cache, or None
+    char_index: NDArray[np.int64] | None
+    unique_forms: int
+    drop_in: Any
+    rnn: Any  # the recurrent module's tape
+    drop_out: Any
+
+
+class Encoder:
+    def __init__(self, config: EncoderConfig, rng: np.random.Generator, dtype: Any = np.float32):
+        self.config = config
+        self.dtype = np.dtype(dtype)
+        c = config
+        self.embed = Embedding(c.vocab_size, c.word_dim, rng, dtype=dtype, padding_idx=0)
+        self.chars = (
+            CharFeatures(c.char_vocab_size, c.char_dim, c.char_hidden, rng, dtype=dtype)
+            if c.char_vocab_size
+            else None
+        )
+        width = c.word_dim + (2 * c.char_hidden if self.chars else 0)
+        self.rnn = CELLS[c.cell](
+            width,
+            c.hidden,
+            num_layers=c.layers,
+            batch_first=True,
+            dropout=c.dropout,
+            bidirectional=c.bidirectional,
+            dtype=dtype,
+            seed=int(rng.integers(2**31)),
+        )
+        self.dropout = Dropout(c.dropout)
+
+    @property
+    def params(self) -> dict[str, Array]:
+        out = prefixed("embed", self.embed.params)
+        if self.chars is not None:
+            out |= prefixed("chars", self.chars.params)
+        return out | prefixed("rnn", self.rnn.params)
+
+    def forward(
+        self, batch: TokenBatch, training: bool = False, rng: np.random.Generator | None = None
+    ) -> tuple[Array, EncoderCache]:
+        """(N, T) tokens -> (N, T, W) contextual features, zero past each length."""
+        if training and rng is None:
+            raise ValueError("training=True needs an rng for dropout")
+        words = batch.words
+        if training and self.config.word_dropout > 0:
+            words = word_dropout(words, self.config.word_dropout, UNK, rng, keep=batch.mask())
+        x, embed_cache = self.embed.forward(words)
+        char_cache = None
+        if self.chars is not None:
+            if batch.chars is None:
+                raise ValueError("this model reads characters; the batch has none")
+            feats, char_cache = self.chars.forward(batch.chars.ids, batch.chars.lengths)
+            x = np.concatenate([x, feats[batch.chars.index]], axis=-1)
+        x, drop_in = self.dropout.forward(x, training, rng)
+        if training:
+            assert rng is not None
+            self.rnn.rng = np.random.default_rng(rng.integers(2**63))
+        h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training)
+        y, drop_out = self.dropout.forward(h, training, rng)
+        cache = EncoderCache(
+            embed=embed_cache,
+            chars=char_cache,
+            char_index=batch.chars.index if batch.chars is not None else None,
+            unique_forms=int(batch.chars.ids.shape[0]) if batch.chars is not None else 0,
+            drop_in=drop_in,
+            rnn=tape,
+            drop_out=drop_out,
+        )
+        return y, cache
+
+    def backward(self, cache: EncoderCache, dy: Array) -> dict[str, Array]:
+        dh, _ = self.dropout.backward(cache.drop_out, dy)
+        dx, _, rnn_grads = self.rnn.backward(cache.rnn, dh)
+        dx, _ = self.dropout.backward(cache.drop_in, dx)
+        width = self.config.word_dim
+        _, embed_grads = self.embed.backward(cache.embed, dx[..., :width])
+        grads = prefixed("embed", embed_grads)
+        if self.chars is not None:
+            assert cache.char_index is not None
+            d_feats = sum_rows(cache.char_index, dx[..., width:], cache.unique_forms)
+            _, char_grads = self.chars.backward(cache.chars, d_feats)
+            grads |= prefixed("chars", char_grads)
+        return grads | prefixed("rnn", rnn_grads)
+
+
+def sum_rows(index: NDArray[np.int64], values: Array, rows: int) -> Array:
+    """out[r] = sum of values[p] over the positions p with index[p] == r (the adjoint of a gather).
+
+    Sorting once and summing runs with ``np.add.reduceat`` is much faster than ``np.add.at``.
+    """
+    flat_index = index.reshape(-1)
+    flat = values.reshape(flat_index.size, -1)
+    order = np.argsort(flat_index, kind="stable")
+    sorted_index = flat_index[order]
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    out = np.zeros((rows, flat.shape[1]), dtype=values.dtype)
+    out[sorted_index[starts]] = np.add.reduceat(flat[order], starts, axis=0)
+    return out

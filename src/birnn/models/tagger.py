@@ -1,0 +1,86 @@
+"""A token tagger: encoder -> per-token scores -> softmax or a linear-chain CRF.
+
+    y = Encoder(tokens)              (N, T, W)
+    s = y @ W_out.T + b_out          (N, T, C) emission scores
+    softmax head:  loss = mean over real tokens of -log softmax(s_t)[tag_t]
+    CRF head:      loss = (sum over sentences of -log p(tags | s)) / tokens   (forward algorithm)
+
+Prediction takes the argmax tag per token (softmax) or the best whole path (CRF, Viterbi).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from birnn.heads.crf import CRF
+from birnn.layers import prefixed
+from birnn.layers.linear import Linear
+from birnn.losses import softmax_cross_entropy
+from birnn.models.batch import TokenBatch
+from birnn.models.encoder import Array, Encoder, EncoderConfig
+
+HEADS = ("softmax", "crf")
+
+
+@dataclass
+class TaggerConfig:
+    encoder: EncoderConfig
+    num_tags: int  # size of the tag vocabulary
+    head: str = "softmax"  # "softmax" (independent tokens) | "crf" (best whole tag path)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig(**self.encoder)
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}; received {self.head!r}")
+        if not isinstance(self.num_tags, int) or self.num_tags < 1:
+            raise ValueError(f"num_tags must be a positive integer; received {self.num_tags!r}")
+
+
+class Tagger:
+    def __init__(self, config: TaggerConfig, rng: np.random.Generator, dtype: Any = np.float32):
+        self.config = config
+        self.encoder = Encoder(config.encoder, rng, dtype)
+        self.out = Linear(config.encoder.output_size, config.num_tags, rng, dtype=dtype)
+        self.crf = CRF(config.num_tags, rng, dtype=dtype) if config.head == "crf" else None
+
+    @property
+    def params(self) -> dict[str, Array]:
+        out = self.encoder.params | prefixed("out", self.out.params)
+        return out | prefixed("crf", self.crf.params) if self.crf is not None else out
+
+    def loss_and_grads(
+        self, batch: TokenBatch, rng: np.random.Generator
+    ) -> tuple[float, dict[str, Array], int]:
+        """Mean loss per real token, the gradients of that loss, and the number of tokens."""
+        assert batch.targets is not None
+        y, enc_cache = self.encoder.forward(batch, training=True, rng=rng)
+        scores, out_cache = self.out.forward(y)
+        tokens = batch.tokens
+        grads: dict[str, Array] = {}
+        if self.crf is None:
+            loss, d_scores = softmax_cross_entropy(scores, batch.targets, batch.mask())
+        else:
+            # the CRF's loss is a mean over sentences; rescale it to a mean over tokens
+            per_sentence, crf_cache = self.crf.nll(scores, batch.targets, batch.lengths)
+            scale = batch.size / tokens
+            loss = per_sentence * scale
+            d_scores, crf_grads = self.crf.backward(crf_cache, scale)
+            grads |= prefixed("crf", crf_grads)
+        dy, out_grads = self.out.backward(out_cache, d_scores)
+        grads |= prefixed("out", out_grads)
+        grads |= self.encoder.backward(enc_cache, dy)
+        return float(loss), grads, tokens
+
+    def predict(self, batch: TokenBatch) -> list[list[int]]:
+        """The predicted tag ids of each sentence (its real tokens only)."""
+        y, _ = self.encoder.forward(batch)
+        scores, _ = self.out.forward(y)
+        if self.crf is not None:
+            paths = self.crf.decode(scores, batch.lengths)
+            return [list(map(int, p[:n])) for p, n in zip(paths, batch.lengths)]
+        best = scores.argmax(axis=-1)
+        return [best[i, :n].tolist() for i, n in enumerate(batch.lengths)]
