@@ -75,3 +75,52 @@ ACTIVATIONS = {
     "tanh": (tanh_, dtanh_into),
     "relu": (relu_, drelu_into),
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisers over one axis: log-sum-exp, softmax, log-softmax
+#
+#     logsumexp:    y = log Σ_k exp(x_k)          dy/dx_i = exp(x_i - y)         (= softmax(x)_i)
+#     softmax:      y_i = exp(x_i - logsumexp(x))   dx = y * (dy - Σ_k dy_k y_k)
+#     log_softmax:  y_i = x_i - logsumexp(x)        dx = dy - exp(y) * Σ_k dy_k
+#
+# Stable for any finite x: the maximum m = max_k x_k is subtracted before exp, so every
+# exponent is <= 0 and log Σ exp(x - m) lies in [0, log K]. Entries equal to -inf (forbidden
+# choices) are allowed; a slice that is entirely -inf gives logsumexp -inf (not NaN).
+# The backward functions are vector-Jacobian products: given the upstream gradient ``dy``,
+# they return dL/dx, written from the forward output ``y`` (and ``x`` for logsumexp).
+# --------------------------------------------------------------------------------------------
+
+
+def logsumexp(x: Array, axis: int = -1, keepdims: bool = False) -> Array:
+    """y = log Σ_k exp(x_k) over ``axis``, computed as m + log Σ_k exp(x_k - m)."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)  # all -inf (or an inf): shift by 0 instead of NaN
+    with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice
+        y = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return y if keepdims else np.squeeze(y, axis=axis)
+
+
+def logsumexp_backward(x: Array, y: Array, dy: Array, axis: int = -1) -> Array:
+    """dx_i = dy * exp(x_i - y), with y = logsumexp(x, axis) (not keepdims) and dy like y."""
+    return np.expand_dims(dy, axis) * np.exp(x - np.expand_dims(y, axis))
+
+
+def log_softmax(x: Array, axis: int = -1) -> Array:
+    """y_i = x_i - logsumexp(x)."""
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def log_softmax_backward(y: Array, dy: Array, axis: int = -1) -> Array:
+    """dx = dy - exp(y) * Σ_k dy_k, with y = log_softmax(x)."""
+    return dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True)
+
+
+def softmax(x: Array, axis: int = -1) -> Array:
+    """y_i = exp(x_i - logsumexp(x)); sums to 1 over ``axis``."""
+    return np.exp(log_softmax(x, axis=axis))
+
+
+def softmax_backward(y: Array, dy: Array, axis: int = -1) -> Array:
+    """dx = y * (dy - Σ_k dy_k y_k), with y = softmax(x)."""
+    return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))

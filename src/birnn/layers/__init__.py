@@ -3,11 +3,28 @@
 See docs/TRAINING-DESIGN.md for the forward/backward/cache convention they all follow.
 """
 
-from __future__ import annotations
+from birnn.layers._prefixed import prefixed
+from birnn.layers.chars import CharFeatures, CharFeaturesCache, unique_words
+from birnn.layers.dropout import Dropout, DropoutCache, word_dropout
+from birnn.layers.embedding import Embedding, EmbeddingCache, scatter_add_rows
+from birnn.layers.linear import Linear, LinearCache
+from birnn.layers.pooling import POOLING_MODES, POOLS, Pooling, PoolingCache
 
-import numpy as np
-
-
-def prefixed(prefix: str, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``{"weight": w}`` -> ``{"prefix.weight": w}`` (the same arrays, not copies)."""
-    return {f"{prefix}.{name}": value for name, value in params.items()}
+__all__ = [
+    "POOLING_MODES",
+    "POOLS",
+    "CharFeatures",
+    "CharFeaturesCache",
+    "Dropout",
+    "DropoutCache",
+    "Embedding",
+    "EmbeddingCache",
+    "Linear",
+    "LinearCache",
+    "Pooling",
+    "PoolingCache",
+    "prefixed",
+    "scatter_add_rows",
+    "unique_words",
+    "word_dropout",
+]

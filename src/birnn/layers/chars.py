@@ -1,0 +1,133 @@
+"""Character-level word features: a BiLSTM (or BiGRU) reads each word's characters.
+
+Words never seen in training still get an informative vector from their spelling (suffixes,
+capitals, digits), which is what lets a tagger tag them. The features are computed once per
+*distinct* word of a batch and gathered back to the token positions::
+
+    uniq, inverse = unique_words(word_ids)           # word_ids (N, T); inverse (N, T)
+    chars, char_lengths = <char ids of the words uniq, padded: (U, Lmax), (U,)>
+    feats, cache = char_features.forward(chars, char_lengths)    # (U, 2*hidden)
+    token_feats = feats[inverse]                                 # (N, T, 2*hidden)
+    ...
+    d_feats = scatter_add_rows(d_token_feats, inverse, len(uniq))  # backward of the gather
+    _, grads = char_features.backward(cache, d_feats)
+
+(``scatter_add_rows`` is in ``birnn.layers.embedding``.) Padding tokens may be included in
+``word_ids``: they become one more distinct "word" whose gradient is whatever the caller
+sends (zero when the loss masks them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from birnn._checks import check_choice, check_float_array, check_int, check_lengths, check_shape
+from birnn.layers._checks import check_dtype, check_rng
+from birnn.layers._prefixed import prefixed
+from birnn.layers.embedding import Embedding, EmbeddingCache
+from birnn.modules import GRU, LSTM
+from birnn.recurrent.module import RecurrentModule, Tape
+
+__all__ = ["CELLS", "CharFeatures", "CharFeaturesCache", "unique_words"]
+
+# cell name -> recurrent module class (single layer, bidirectional, batch-first)
+CELLS: dict[str, Callable[..., RecurrentModule]] = {"lstm": LSTM, "gru": GRU}
+
+
+def unique_words(ids: Any) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Distinct ids (sorted) and, for every position of ``ids``, the index of its id in them.
+
+    ``uniq[inverse] == ids`` (same shape as ids), so per-word results computed once for each
+    of ``uniq`` are gathered back with ``result[inverse]``.
+    """
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"ids must be an integer array; received dtype {arr.dtype}")
+    uniq, inverse = np.unique(arr.reshape(-1), return_inverse=True)
+    return uniq.astype(np.intp), inverse.reshape(arr.shape).astype(np.intp)
+
+
+class CharFeaturesCache(NamedTuple):
+    embed: EmbeddingCache
+    tape: Tape  # the recurrent module's tape
+
+
+class CharFeatures:
+    """Features (W, 2*hidden) of W words given as padded character ids (W, Lmax) and lengths.
+
+    ``e = embed(chars)`` (W, Lmax, char_dim); a single-layer bidirectional recurrent layer
+    runs over each word's true length; the feature is ``f = [h_fwd | h_bwd]``, where h_fwd is
+    the forward direction's state after the last character and h_bwd the backward direction's
+    state after the first character (its own last step): ``h_n[0]`` and ``h_n[1]``.
+
+    Backward: the only gradient reaching the recurrent layer is on its final states,
+    ``d h_n[0] = d_f[:, :hidden]`` and ``d h_n[1] = d_f[:, hidden:]`` (none on the outputs, none on
+    an LSTM's final cell state); its input gradient ``de`` then goes to the embedding.
+
+    Parameters, flat with dotted names sharing the sub-layers' live arrays: ``embed.weight``
+    (num_chars, char_dim) and ``rnn.weight_ih_l0``, ``rnn.weight_hh_l0``, ``rnn.bias_ih_l0``,
+    ``rnn.bias_hh_l0`` and their ``_reverse`` twins (PyTorch names). The recurrent layer's
+    seed is drawn from ``rng``. The character padding value is irrelevant (never read past a
+    word's length); ``padding_idx`` only keeps that embedding row at zero.
+    """
+
+    def __init__(
+        self,
+        num_chars: int,
+        char_dim: int,
+        hidden: int,
+        rng: np.random.Generator,
+        dtype: Any = np.float32,
+        cell: str = "lstm",
+        padding_idx: int | None = None,
+    ) -> None:
+        self.hidden = check_int("hidden", hidden, 1)
+        check_rng(rng)
+        self.dtype = check_dtype(dtype)
+        self.cell = check_choice("cell", cell, CELLS)
+        self.embed = Embedding(num_chars, char_dim, rng, self.dtype, padding_idx)
+        seed = int(rng.integers(0, 2**63 - 1))
+        self.rnn = CELLS[cell](
+            char_dim, self.hidden, batch_first=True, bidirectional=True, dtype=self.dtype, seed=seed
+        )
+        self.params: dict[str, NDArray] = {
+            **prefixed("embed", self.embed.params),
+            **prefixed("rnn", dict(self.rnn.params)),
+        }
+
+    @property
+    def output_size(self) -> int:
+        return 2 * self.hidden
+
+    def __repr__(self) -> str:
+        return (
+            f"CharFeatures({self.embed.num}, {self.embed.dim}, {self.hidden}, cell={self.cell!r})"
+        )
+
+    def forward(self, chars: Any, lengths: Any) -> tuple[NDArray, CharFeaturesCache]:
+        """chars: int (W, Lmax), lengths: int (W,) in [1, Lmax] -> features (W, 2*hidden)."""
+        arr = np.asarray(chars)
+        if arr.ndim != 2:
+            raise ValueError(
+                f"chars must be a padded 2-D array (words, max_chars); received shape {arr.shape}"
+            )
+        check_lengths(lengths, arr.shape[0], arr.shape[1])
+        e, embed_cache = self.embed.forward(arr)
+        _, state, tape = self.rnn.forward(e, None, lengths, training=True)
+        h_n = state[0] if isinstance(state, tuple) else state  # LSTM (h, c) | GRU h: (2, W, H)
+        return np.concatenate([h_n[0], h_n[1]], axis=1), CharFeaturesCache(embed_cache, tape)
+
+    def backward(self, cache: CharFeaturesCache, d_feats: Any) -> tuple[None, dict[str, NDArray]]:
+        d = check_float_array("d_feats", d_feats, self.dtype)
+        words = cache.embed.ids.shape[0]
+        check_shape("d_feats", d, (words, 2 * self.hidden))
+        d_h = np.stack([d[:, : self.hidden], d[:, self.hidden :]])  # (2, W, H)
+        d_state = (d_h, None) if self.cell == "lstm" else d_h
+        d_out = np.zeros(cache.tape.out_shape, dtype=self.dtype)
+        de, _, rnn_grads = self.rnn.backward(cache.tape, d_out, d_state)
+        _, embed_grads = self.embed.backward(cache.embed, de)
+        return None, {**prefixed("embed", embed_grads), **prefixed("rnn", rnn_grads)}

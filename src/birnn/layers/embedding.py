@@ -1,0 +1,104 @@
+"""Embedding: a lookup table of row vectors, and its gradient as a scatter-add of rows."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from birnn._checks import check_float_array, check_int, check_shape, describe
+from birnn.layers._checks import check_dtype, check_rng
+
+__all__ = ["Embedding", "EmbeddingCache", "check_ids", "scatter_add_rows"]
+
+
+def check_ids(name: str, ids: Any, num: int) -> NDArray[np.intp]:
+    """An integer array whose entries all lie in [0, num)."""
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array; received {describe(ids)}")
+    if arr.size and (arr.min() < 0 or arr.max() >= num):
+        raise ValueError(
+            f"{name} must be in [0, {num}); received min {arr.min()} and max {arr.max()}"
+        )
+    return arr.astype(np.intp, copy=False)
+
+
+def scatter_add_rows(d_rows: NDArray, index: NDArray[np.intp], num_rows: int) -> NDArray:
+    """The backward of a row gather ``rows = table[index]``.
+
+    ``d_table[r] = Σ_{positions p with index[p] = r} d_rows[p]``: every row receives the sum of
+    the gradients of all the places it was copied to. ``d_rows`` has shape index.shape + (F,).
+    Computed by sorting the positions by row and summing runs (``np.add.reduceat``), which is
+    much faster than ``np.add.at`` for many repeated rows.
+    """
+    width = d_rows.shape[-1]
+    flat_index = index.reshape(-1)
+    flat = d_rows.reshape(-1, width)
+    out = np.zeros((num_rows, width), dtype=d_rows.dtype)
+    if flat_index.size == 0:
+        return out
+    order = np.argsort(flat_index, kind="stable")
+    sorted_index = flat_index[order]
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    out[sorted_index[starts]] = np.add.reduceat(flat[order], starts, axis=0)
+    return out
+
+
+class EmbeddingCache(NamedTuple):
+    ids: NDArray[np.intp]  # the looked-up ids, shape (...)
+
+
+class Embedding:
+    """``y[..., :] = weight[ids[...], :]``.
+
+    Parameters: ``weight`` (num, dim), initialised U(-sqrt(3/dim), sqrt(3/dim)): each entry has
+    variance 1/dim, so a random vector has expected squared norm 1 whatever ``dim`` is.
+    The row ``padding_idx`` (if given) starts at zero and never receives a gradient.
+
+    Backward (dy has shape ids.shape + (dim,))::
+
+        d_weight[r] = Σ_{p: ids[p] = r} dy[p]        (0 for r = padding_idx)
+
+    There is no input gradient (ids are integers): backward returns None for it.
+    """
+
+    def __init__(
+        self,
+        num: int,
+        dim: int,
+        rng: np.random.Generator,
+        dtype: Any = np.float32,
+        padding_idx: int | None = None,
+    ) -> None:
+        self.num = check_int("num", num, 1)
+        self.dim = check_int("dim", dim, 1)
+        check_rng(rng)
+        self.dtype = check_dtype(dtype)
+        if padding_idx is not None:
+            padding_idx = check_int("padding_idx", padding_idx, 0)
+            if padding_idx >= self.num:
+                raise ValueError(f"padding_idx must be in [0, {self.num}); received {padding_idx}")
+        self.padding_idx = padding_idx
+        bound = np.sqrt(3.0 / self.dim)
+        weight = rng.uniform(-bound, bound, size=(self.num, self.dim)).astype(self.dtype)
+        if padding_idx is not None:
+            weight[padding_idx] = 0
+        self.params: dict[str, NDArray] = {"weight": weight}
+
+    def __repr__(self) -> str:
+        return f"Embedding({self.num}, {self.dim}, padding_idx={self.padding_idx})"
+
+    def forward(self, ids: Any) -> tuple[NDArray, EmbeddingCache]:
+        """ids: integers in [0, num), any shape (...) -> vectors (..., dim) (a new array)."""
+        index = check_ids("ids", ids, self.num)
+        return self.params["weight"][index], EmbeddingCache(index)
+
+    def backward(self, cache: EmbeddingCache, dy: Any) -> tuple[None, dict[str, NDArray]]:
+        d = check_float_array("dy", dy, self.dtype)
+        check_shape("dy", d, (*cache.ids.shape, self.dim))
+        d_weight = scatter_add_rows(d, cache.ids, self.num)
+        if self.padding_idx is not None:
+            d_weight[self.padding_idx] = 0
+        return None, {"weight": d_weight}
