@@ -1,0 +1,208 @@
+"""The linear-chain CRF against brute-force enumeration of every tag path on tiny inputs (log Z,
+nll, unary and pairwise marginals, Viterbi), its gradient against finite differences, IOB2
+constraints, and bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from birnn.functional import logsumexp
+from birnn.heads import CRF, iob2_constraints
+from gradcheck import check_gradients
+from helpers import random_lengths
+
+N, T, C = 5, 4, 3
+IOB2 = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def make_crf(seed: int, num_tags: int = C, **constraints) -> CRF:
+    """A float64 CRF with parameters larger than the default init (so they matter)."""
+    rng = np.random.default_rng(seed)
+    crf = CRF(num_tags, rng, dtype=np.float64, **constraints)
+    for value in crf.params.values():
+        value[:] = rng.standard_normal(value.shape)
+    return crf
+
+
+def make_batch(seed: int, num_tags: int = C):
+    rng = np.random.default_rng(seed)
+    emissions = rng.standard_normal((N, T, num_tags)) * 1.5
+    lengths = random_lengths(rng, N, T)
+    tags = rng.integers(0, num_tags, (N, T))
+    tags[np.arange(T)[None, :] >= lengths[:, None]] = -1  # padding: never read
+    return emissions, tags, lengths
+
+
+def path_score(crf: CRF, em: np.ndarray, path: tuple[int, ...]) -> float:
+    """score(y) written out term by term, with -inf for forbidden pieces."""
+    a, s, e = crf._scores()
+    total = s[path[0]] + e[path[-1]] + sum(em[t, y] for t, y in enumerate(path))
+    return float(total + sum(a[i, j] for i, j in itertools.pairwise(path)))
+
+
+def enumerate_paths(crf: CRF, em: np.ndarray, length: int):
+    """All C^L paths of one sequence, their scores and probabilities."""
+    paths = list(itertools.product(range(crf.num_tags), repeat=length))
+    scores = np.array([path_score(crf, em, p) for p in paths])
+    log_z = float(logsumexp(scores))
+    return paths, scores, log_z, np.exp(scores - log_z)
+
+
+def brute_force(crf: CRF, emissions, tags, lengths):
+    """Per sequence: log Z, nll, unary marginals (T, C), expected pair counts (C, C), best path."""
+    out = []
+    for em, y, length in zip(emissions, tags, lengths):
+        paths, scores, log_z, prob = enumerate_paths(crf, em, length)
+        mu = np.zeros((T, crf.num_tags))
+        xi = np.zeros((crf.num_tags, crf.num_tags))
+        for p, pr in zip(paths, prob):
+            for t, j in enumerate(p):
+                mu[t, j] += pr
+            for i, j in itertools.pairwise(p):
+                xi[i, j] += pr
+        gold = tuple(int(v) for v in y[:length])
+        best = list(paths[int(np.argmax(scores))])
+        out.append((log_z, log_z - path_score(crf, em, gold), mu, xi, best))
+    return out
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_nll_log_z_and_marginals_equal_brute_force(reduction):
+    crf = make_crf(0)
+    emissions, tags, lengths = make_batch(1)
+    loss, cache = crf.nll(emissions, tags, lengths, reduction=reduction)
+    ref = brute_force(crf, emissions, tags, lengths)
+    np.testing.assert_allclose(cache.log_z, [r[0] for r in ref], rtol=1e-13)
+    total = sum(r[1] for r in ref)
+    assert loss == pytest.approx(total / N if reduction == "mean" else total, rel=1e-13)
+    mu = crf.marginals(emissions, lengths)
+    np.testing.assert_allclose(mu, [r[2] for r in ref], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(mu.sum(-1), np.arange(T)[None, :] < lengths[:, None], rtol=1e-13)
+
+
+def test_gradient_is_expected_minus_gold_counts():
+    crf = make_crf(2)
+    emissions, tags, lengths = make_batch(3)
+    _, cache = crf.nll(emissions, tags, lengths, reduction="sum")
+    d_em, grads = crf.backward(cache)
+    ref = brute_force(crf, emissions, tags, lengths)
+    gold_em = np.zeros_like(emissions)
+    gold_pairs = np.zeros((C, C))
+    for n, length in enumerate(lengths):
+        gold_em[n, np.arange(length), tags[n, :length]] = 1
+        for i, j in itertools.pairwise(tags[n, :length]):
+            gold_pairs[i, j] += 1
+    expected_pairs = sum(r[3] for r in ref)
+    np.testing.assert_allclose(d_em, np.array([r[2] for r in ref]) - gold_em, atol=1e-13)
+    np.testing.assert_allclose(grads["transitions"], expected_pairs - gold_pairs, atol=1e-13)
+    np.testing.assert_allclose(
+        grads["start"], sum(r[2][0] for r in ref) - gold_em[:, 0].sum(0), atol=1e-13
+    )
+    last = np.array([r[2][length - 1] for r, length in zip(ref, lengths)])
+    gold_last = gold_em[np.arange(N), lengths - 1]
+    np.testing.assert_allclose(grads["end"], (last - gold_last).sum(0), atol=1e-13)
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_gradients_match_finite_differences(constrained):
+    allowed, allowed_start = iob2_constraints(IOB2)
+    kwargs = {"allowed": allowed, "allowed_start": allowed_start} if constrained else {}
+    crf = make_crf(4, len(IOB2), **kwargs)
+    emissions, tags, lengths = make_batch(5, len(IOB2))
+    if constrained:
+        tags = crf.decode(emissions + 3 * np.eye(len(IOB2))[np.maximum(tags, 0)], lengths)
+    d_loss = 0.7
+    _, cache = crf.nll(emissions, tags, lengths)
+    d_em, grads = crf.backward(cache, d_loss)
+    again = crf.backward(cache, d_loss)  # backward reads only the cache
+    np.testing.assert_array_equal(again[0], d_em)
+    assert not np.any(d_em[np.arange(T)[None, :] >= lengths[:, None]])
+    check_gradients(
+        lambda: d_loss * crf.nll(emissions, tags, lengths)[0],
+        {"emissions": emissions, **crf.params},
+        {"emissions": d_em, **grads},
+        max_entries=40,
+    )
+    if constrained:
+        assert not np.any(grads["transitions"][~allowed])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_viterbi_is_the_best_path_and_pads_with_minus_one(seed):
+    crf = make_crf(6 + seed)
+    emissions, tags, lengths = make_batch(20 + seed)
+    paths = crf.decode(emissions, lengths)
+    assert paths.shape == (N, T) and paths.dtype.kind == "i"
+    for row, length, r in zip(paths, lengths, brute_force(crf, emissions, tags, lengths)):
+        assert row[:length].tolist() == r[4]
+        assert np.all(row[length:] == -1)
+
+
+def test_iob2_constraints_are_respected_and_enumeration_agrees():
+    allowed, allowed_start = iob2_constraints(IOB2)
+    assert allowed[1, 2] and allowed[2, 2] and not allowed[0, 2] and not allowed[3, 2]
+    assert not allowed[1, 4] and allowed[2, 0] and not allowed_start[2] and allowed_start[1]
+    crf = make_crf(8, len(IOB2), allowed=allowed, allowed_start=allowed_start)
+    emissions, _, lengths = make_batch(9, len(IOB2))
+    emissions[:, :, [2, 4]] += 4.0  # make I- tags tempting everywhere
+    paths = crf.decode(emissions, lengths)
+    for row, length in zip(paths, lengths):
+        p = row[:length]
+        assert allowed_start[p[0]] and all(allowed[i, j] for i, j in itertools.pairwise(p))
+    tags = paths
+    _, cache = crf.nll(emissions, tags, lengths)
+    for n, length in enumerate(lengths):
+        _, scores, log_z, _ = enumerate_paths(crf, emissions[n], length)
+        assert cache.log_z[n] == pytest.approx(log_z, rel=1e-13)
+        assert np.isfinite(scores).sum() < len(scores) or length == 1
+    bad = tags.copy()
+    bad[np.argmax(lengths), 0] = 2  # starts with I-PER
+    with pytest.raises(ValueError, match=r"forbidden"):
+        crf.nll(emissions, bad, lengths)
+
+
+def test_float32_default_and_parameter_shapes():
+    crf = CRF(4, np.random.default_rng(10))
+    assert {k: v.shape for k, v in crf.params.items()} == {
+        "transitions": (4, 4),
+        "start": (4,),
+        "end": (4,),
+    }
+    assert all(v.dtype == np.float32 and np.abs(v).max() <= 0.1 for v in crf.params.values())
+    em = np.random.default_rng(11).standard_normal((2, 3, 4))
+    loss, cache = crf.nll(em, np.array([[0, 1, 2], [3, 0, -1]]), np.array([3, 2]))
+    d_em, grads = crf.backward(cache)
+    assert isinstance(loss, float) and d_em.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads.values())
+
+
+def test_crf_bad_input():
+    crf = CRF(3, np.random.default_rng(0), dtype=np.float64)
+    em = np.zeros((2, 4, 3))
+    tags = np.zeros((2, 4), np.int64)
+    lengths = np.array([4, 2])
+    with pytest.raises(ValueError, match=r"\(N, T, 3\).*\(2, 4, 5\)"):
+        crf.nll(np.zeros((2, 4, 5)), tags, lengths)
+    with pytest.raises(ValueError, match=r"\[1, 4\].*max 5"):
+        crf.nll(em, tags, np.array([5, 2]))
+    with pytest.raises(ValueError, match=r"tags.*\(2, 4\).*\(2, 3\)"):
+        crf.nll(em, tags[:, :3], lengths)
+    bad = tags.copy()
+    bad[0, 3] = 3
+    with pytest.raises(ValueError, match=r"\[0, 3\).*max 3"):
+        crf.nll(em, bad, lengths)
+    bad[0, 3], bad[1, 3] = 0, 7  # out of range only on padding: fine
+    crf.nll(em, bad, lengths)
+    with pytest.raises(TypeError, match=r"tags.*integer"):
+        crf.nll(em, tags.astype(float), lengths)
+    with pytest.raises(TypeError, match=r"emissions.*floating"):
+        crf.decode(em.astype(int), lengths)
+    with pytest.raises(ValueError, match=r"reduction.*'none'"):
+        crf.nll(em, tags, lengths, reduction="none")
+    with pytest.raises(ValueError, match=r"allowed.*\(3, 3\).*\(2, 2\)"):
+        CRF(3, np.random.default_rng(0), allowed=np.ones((2, 2), bool))
+    with pytest.raises(TypeError, match=r"allowed_start.*boolean"):
+        CRF(3, np.random.default_rng(0), allowed_start=np.ones(3))
