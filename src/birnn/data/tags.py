@@ -65,7 +65,7 @@ def check_tag(tag: str, scheme: str) -> str | None:
     allowed = SCHEMES[scheme]
     if prefix not in allowed or not kind:
         shapes = ", ".join(f"{p}-TYPE" for p in sorted(allowed))
-        return f"tag {tag!r} is not a {scheme.upper()} tag (expected O, {shapes})"
+        return f"tag {tag!r} is not valid in {scheme.upper()} (expected O, {shapes})"
     return None
 
 

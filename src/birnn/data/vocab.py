@@ -204,7 +204,11 @@ class Vocab:
         return -1 if self.unk is None else self._ids[self.unk]
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
-        """The ids of ``tokens`` (see ``index``)."""
+        """The ids of ``tokens`` (see ``index``); for characters pass ``list(word)``.
+
+        A bare string is refused: for a word vocabulary it is almost always a sentence that was
+        not split into words.
+        """
         if isinstance(tokens, str):
             raise TypeError(f"tokens must be a list of str, not one str; received {tokens!r}")
         return [self.index(t) for t in tokens]
