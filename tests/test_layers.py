@@ -185,7 +185,7 @@ def test_word_dropout_replaces_only_eligible_tokens_at_the_rate():
     rng = np.random.default_rng(9)
     ids = rng.integers(2, 100, (100, 40))
     ids[:, 30:] = 0  # padding
-    out = word_dropout(ids, 0.25, 1, rng, keep=ids != 0)
+    out = word_dropout(ids, 0.25, 1, rng, where=ids != 0)
     changed = out != ids
     assert np.all(out[changed] == 1) and not np.any(changed[:, 30:])
     assert 0.22 < changed[:, :30].mean() < 0.28
@@ -194,9 +194,9 @@ def test_word_dropout_replaces_only_eligible_tokens_at_the_rate():
     with pytest.raises(ValueError, match=r"\[0, 1\).*received 1"):
         word_dropout(ids, 1, 1, rng)
     with pytest.raises(TypeError, match=r"boolean.*int64"):
-        word_dropout(ids, 0.1, 1, rng, keep=ids)
+        word_dropout(ids, 0.1, 1, rng, where=ids)
     with pytest.raises(ValueError, match=r"keep.*\(100, 40\).*\(3,\)"):
-        word_dropout(ids, 0.1, 1, rng, keep=np.ones(3, bool))
+        word_dropout(ids, 0.1, 1, rng, where=np.ones(3, bool))
     with pytest.raises(TypeError, match=r"integer array"):
         word_dropout(ids.astype(float), 0.1, 1, rng)
 

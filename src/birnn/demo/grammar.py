@@ -1,4 +1,4 @@
-"""A small generated fill-in-the-blank language, where the blank often depends on what comes *after* it.
+"""A generated fill-in-the-blank language, where the blank often depends on what comes *after* it.
 
     i am ___ hungry .                                       -> very / not (either is fine English)
     i am ___ hungry , and i can eat half a pig .            -> very (the right context decides)
@@ -18,8 +18,9 @@ Everything is drawn from an explicit ``numpy.random.Generator``, so a seed fixes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -68,31 +69,34 @@ _SEQUENCES = [["one", "two", "three", "four", "five", "six", "seven"],
               ["january", "february", "march", "april", "may", "june", "july"]]  # fmt: skip
 
 
-def _pick(rng: np.random.Generator, options: list) -> object:
+T = TypeVar("T")
+
+
+def _pick(rng: np.random.Generator, options: Sequence[T]) -> T:
     return options[int(rng.integers(len(options)))]
 
 
 def _hunger(rng: np.random.Generator) -> tuple[list[str], str]:
-    subject, verb, pronoun = _pick(rng, _SUBJECTS)  # type: ignore[misc]
-    answer = str(_pick(rng, sorted(_HUNGER)))
-    tail = str(_pick(rng, _HUNGER[answer])).format(p=pronoun)
+    subject, verb, pronoun = _pick(rng, _SUBJECTS)
+    answer = _pick(rng, sorted(_HUNGER))
+    tail = _pick(rng, _HUNGER[answer]).format(p=pronoun)
     return f"{subject} {verb} {BLANK} hungry , {tail} .".split(), answer
 
 
 def _article(rng: np.random.Generator) -> tuple[list[str], str]:
     subject = _pick(rng, ["i", "she", "we", "the boy", "my mother"])
     verb = _pick(rng, ["saw", "found", "wanted", "drew", "bought"])
-    noun = str(_pick(rng, _VOWEL_NOUNS + _CONSONANT_NOUNS))
+    noun = _pick(rng, _VOWEL_NOUNS + _CONSONANT_NOUNS)
     phrase = [noun]
     if rng.random() < 0.5:
-        phrase.insert(0, str(_pick(rng, _VOWEL_ADJS + _CONSONANT_ADJS)))
+        phrase.insert(0, _pick(rng, _VOWEL_ADJS + _CONSONANT_ADJS))
     answer = "an" if phrase[0][0] in "aeiou" else "a"
     tail = _pick(rng, ["today", "at the market", "in the garden", "on the way home"])
     return f"{subject} {verb} {BLANK} {' '.join(phrase)} {tail} .".split(), answer
 
 
 def _there_is(rng: np.random.Generator) -> tuple[list[str], str]:
-    singular, plural = _pick(rng, _NOUNS_BY_NUMBER)  # type: ignore[misc]
+    singular, plural = _pick(rng, _NOUNS_BY_NUMBER)
     place = _pick(rng, _PLACES)
     if rng.random() < 0.5:
         number, noun, answer = _pick(rng, _NUMBERS_ONE), singular, "is"
@@ -102,7 +106,7 @@ def _there_is(rng: np.random.Generator) -> tuple[list[str], str]:
 
 
 def _tense(rng: np.random.Generator) -> tuple[list[str], str]:
-    subject, present, _ = _pick(rng, _SUBJECTS)  # type: ignore[misc]
+    subject, present, _ = _pick(rng, _SUBJECTS)
     where = _pick(rng, ["in the park", "at home", "near the river", "with our friends"])
     if rng.random() < 0.5:
         when, answer = _pick(rng, _PAST_WORDS), "was" if present in ("am", "is") else "were"
@@ -112,7 +116,7 @@ def _tense(rng: np.random.Generator) -> tuple[list[str], str]:
 
 
 def _agreement(rng: np.random.Generator) -> tuple[list[str], str]:
-    singular, plural = _pick(rng, _NOUNS_BY_NUMBER)  # type: ignore[misc]
+    singular, plural = _pick(rng, _NOUNS_BY_NUMBER)
     adjective = _pick(rng, ["very loud", "quite small", "always hungry", "too old", "asleep"])
     if rng.random() < 0.5:
         return f"the {singular} {BLANK} {adjective} .".split(), "is"
@@ -123,7 +127,7 @@ def _sequence(rng: np.random.Generator) -> tuple[list[str], str]:
     seq = _pick(rng, _SEQUENCES)
     start = int(rng.integers(0, 3))
     stop = start + int(rng.integers(3, 5))
-    words = list(seq[start:stop])  # type: ignore[index]
+    words = seq[start:stop]
     answer = words[-1]
     words[-1] = BLANK
     return [*words, "and", "so", "on", "."], answer

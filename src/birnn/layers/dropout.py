@@ -63,12 +63,12 @@ def word_dropout(
     rate: float,
     unk_id: int,
     rng: np.random.Generator | None,
-    keep: Any = None,
+    where: Any = None,
 ) -> NDArray:
     """Replace each token id by ``unk_id`` with probability ``rate`` (a new array).
 
     Trains the model to tag words it has not seen, which at test time map to ``unk_id``.
-    ``keep``: an optional boolean array of ids' shape marking the positions that *may* be
+    ``where``: an optional boolean array of ids' shape marking the positions that *may* be
     replaced (True: eligible, e.g. ``ids != pad_id`` so padding stays padding); positions where
     it is False are always kept as they are. ``rate = 0`` returns a copy and draws nothing.
     """
@@ -78,16 +78,16 @@ def word_dropout(
     rate = check_probability("rate", rate)
     unk = check_int("unk_id", unk_id, 0)
     generator = check_rng(rng)
-    if keep is not None:
-        eligible = np.asarray(keep)
+    if where is not None:
+        eligible = np.asarray(where)
         if eligible.dtype != np.bool_:
-            raise TypeError(f"keep must be a boolean array; received {describe(keep)}")
-        check_shape("keep", eligible, arr.shape)
+            raise TypeError(f"where must be a boolean array; received {describe(where)}")
+        check_shape("where", eligible, arr.shape)
     out = arr.copy()
     if rate == 0.0:
         return out
     drop = generator.random(arr.shape) < rate
-    if keep is not None:
+    if where is not None:
         drop &= eligible
     out[drop] = unk
     return out

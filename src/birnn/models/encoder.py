@@ -113,7 +113,7 @@ class Encoder:
             raise ValueError("training=True needs an rng for dropout")
         words = batch.words
         if training and self.config.word_dropout > 0:
-            words = word_dropout(words, self.config.word_dropout, UNK, rng, keep=batch.mask())
+            words = word_dropout(words, self.config.word_dropout, UNK, rng, where=batch.mask())
         x, embed_cache = self.embed.forward(words)
         char_cache = None
         if self.chars is not None:
