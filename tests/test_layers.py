@@ -195,7 +195,7 @@ def test_word_dropout_replaces_only_eligible_tokens_at_the_rate():
         word_dropout(ids, 1, 1, rng)
     with pytest.raises(TypeError, match=r"boolean.*int64"):
         word_dropout(ids, 0.1, 1, rng, where=ids)
-    with pytest.raises(ValueError, match=r"keep.*\(100, 40\).*\(3,\)"):
+    with pytest.raises(ValueError, match=r"where.*\(100, 40\).*\(3,\)"):
         word_dropout(ids, 0.1, 1, rng, where=np.ones(3, bool))
     with pytest.raises(TypeError, match=r"integer array"):
         word_dropout(ids.astype(float), 0.1, 1, rng)
