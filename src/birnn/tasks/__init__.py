@@ -1,0 +1,1 @@
+"""Tasks: what ties a reader, vocabularies, a model and a metric together (see cli.py)."""

@@ -1,0 +1,122 @@
+"""What every task shares: vocabularies, turning records into id arrays, and batching.
+
+A task (tagging, classification, fill-in-the-blank) reads its records, builds vocabularies from
+the training records only, encodes every split with them, and cuts batches of similar length.
+Word ids come from the word vocabulary (unknown words -> ``<unk>``); characters are kept per
+distinct surface *form* (``FormTable``), so an unknown word still brings its own spelling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from birnn.data import Vocab, length_batches
+from birnn.models.batch import IntArray, TokenBatch, gather_chars, pad_rows
+
+
+@dataclass
+class Vocabs:
+    words: Vocab
+    labels: Vocab  # tags, class labels or answers
+    chars: Vocab | None = None  # None: the model reads no characters
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"words": self.words.to_json(), "labels": self.labels.to_json()}
+        return out | ({"chars": self.chars.to_json()} if self.chars is not None else {})
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Vocabs:
+        chars = Vocab.from_json(data["chars"]) if data.get("chars") is not None else None
+        return cls(Vocab.from_json(data["words"]), Vocab.from_json(data["labels"]), chars)
+
+
+class FormTable:
+    """Every distinct word form met so far -> an id, and its character ids."""
+
+    def __init__(self, chars: Vocab | None):
+        self.chars = chars
+        self.ids: dict[str, int] = {}
+        self.spellings: list[list[int]] = []
+
+    def encode(self, words: Sequence[str]) -> list[int]:
+        out = []
+        for w in words:
+            form = self.ids.get(w)
+            if form is None:
+                form = self.ids[w] = len(self.spellings)
+                self.spellings.append(self.chars.encode(list(w)) if self.chars else [])
+            out.append(form)
+        return out
+
+
+@dataclass
+class Encoded:
+    """One split as id lists: words and forms per sequence, and the targets."""
+
+    words: list[list[int]]
+    forms: list[list[int]]
+    targets: list[Any]  # per sequence: tag ids (list), a label id, or an answer id
+    positions: list[int] | None = None  # fill-in-the-blank: the blank of each sequence
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def lengths(self) -> IntArray:
+        return np.array([len(w) for w in self.words], dtype=np.int64)
+
+
+def encode_words(
+    sentences: Iterable[Sequence[str]], vocabs: Vocabs, forms: FormTable
+) -> tuple[list[list[int]], list[list[int]]]:
+    words, form_ids = [], []
+    for s in sentences:
+        words.append(vocabs.words.encode(list(s)))
+        form_ids.append(forms.encode(s))
+    return words, form_ids
+
+
+def make_batch(data: Encoded, rows: Sequence[int], forms: FormTable, per_token: bool) -> TokenBatch:
+    """The TokenBatch of the sequences ``rows`` of ``data``."""
+    words, lengths = pad_rows([data.words[i] for i in rows])
+    chars = None
+    if forms.chars is not None:
+        form_ids, _ = pad_rows([data.forms[i] for i in rows])
+        chars = gather_chars(form_ids, lengths, forms.spellings)
+    if per_token:
+        targets, _ = pad_rows([data.targets[i] for i in rows], fill=-1)
+    else:
+        targets = np.array([data.targets[i] for i in rows], dtype=np.int64)
+    positions = (
+        np.array([data.positions[i] for i in rows], dtype=np.int64)
+        if data.positions is not None
+        else None
+    )
+    return TokenBatch(words, lengths, chars, targets, positions)
+
+
+def predict_all(
+    predict: Any, data: Encoded, forms: FormTable, batch_size: int, per_token: bool
+) -> list[Any]:
+    """``predict(batch)`` over all of ``data`` in batches of similar length, in data order."""
+    out: list[Any] = [None] * len(data)
+    for group in length_batches(data.lengths, batch_size, shuffle=False):
+        for i, p in zip(group, predict(make_batch(data, list(group), forms, per_token))):
+            out[int(i)] = p
+    return out
+
+
+def batches(
+    data: Encoded,
+    forms: FormTable,
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+    per_token: bool = False,
+) -> list[TokenBatch]:
+    """Batches of similar length; shuffled with ``rng``, in length order without one."""
+    groups = length_batches(data.lengths, batch_size, rng, shuffle=rng is not None)
+    return [make_batch(data, list(g), forms, per_token) for g in groups]
