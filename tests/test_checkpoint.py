@@ -30,6 +30,7 @@ def _params(seed: int) -> dict[str, np.ndarray]:
         "embed.weight": rng.standard_normal((5, 3)).astype(np.float32),
         "out.weight": rng.standard_normal((3, 2)).T,  # a transposed (non C-ordered) view
         "out.bias": rng.standard_normal(2),
+        "scale": np.array(rng.standard_normal()),  # 0-d stays 0-d
     }
 
 

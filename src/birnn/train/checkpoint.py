@@ -150,7 +150,8 @@ def _check_arrays(path: Path, what: str, arrays: Any) -> Arrays:
                 f"{what}[{name!r}] must be a numeric np.ndarray; received {describe(value)}"
             )
         # safetensors writes raw memory: a transposed view must become C-ordered first
-        out[name] = np.ascontiguousarray(value)
+        # (np.ascontiguousarray would also turn a 0-d array into shape (1,))
+        out[name] = value if value.flags.c_contiguous else value.copy(order="C")
     return out
 
 
