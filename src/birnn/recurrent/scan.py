@@ -9,6 +9,10 @@ Backward (BPTT):       ds_t = dout_t + carry_t;   cell.step_back turns ds_t into
 
 Final states and their gradients are each sequence's own last step, t = len - 1. A sequence
 that ends at step t joins the backward loop there: its final-state gradient seeds the carry.
+
+With the native backend (``birnn.set_backend``) the same loops run compiled (``birnn._native``):
+the arrays below are allocated here either way, and the kernel fills exactly what the NumPy
+loop would, so everything after the loop is shared.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from birnn import backend
 from birnn.cells.base import Cell, Weights
 from birnn.recurrent.sequence import Batch
 from birnn.recurrent.workspace import Workspace
@@ -67,6 +72,10 @@ def scan_forward(
     extras = {
         name: new(name, (chains, kept, size, width)) for name, width in cell.extra_widths().items()
     }
+    kernel = backend.native_kernel(cell, dtype)
+    if kernel is not None:
+        kernel.forward(cell, w, a, init, states, extras, batch, backend.get_num_threads())
+        return ScanTape(states=states, init=init, extras=extras)
     scratch = cell.workspace(chains, size, dtype)
     for t, n in enumerate(batch.batch_sizes):
         prev = tuple(s[:, t - 1, :n] for s in states) if t else tuple(s[:, :n] for s in init)
@@ -104,6 +113,11 @@ def scan_backward(
         ws.get(f"carry{s}", (chains, size, width), dtype, zero=True)
         for s, width in enumerate(cell.state_sizes)
     )
+    kernel = backend.native_kernel(cell, dtype)
+    if kernel is not None:
+        threads = backend.get_num_threads()
+        kernel.backward(cell, w, tape, d_out, d_final, grads, carry, batch, threads)
+        return grads, carry
     scratch = cell.workspace(chains, size, dtype)
     sizes = (*batch.batch_sizes, 0)
     for t in range(steps - 1, -1, -1):

@@ -1,0 +1,61 @@
+"""birnn's optional compiled time loop (the "native" backend).
+
+What it is
+    The per-step loop of ``birnn.recurrent.scan`` (forward and backpropagation through time) for
+    RNN (tanh, relu), GRU (both variants) and LSTM without projection, in float32 and float64,
+    written in C. Everything else (the input projections of all steps, the weight gradients,
+    merges, stacking) stays NumPy: those are already one large GEMM each. The NumPy loop
+    remains the readable reference; this one computes the same equations in the same order.
+
+Files
+    native.h   the structs passed from Python (``scan_args``) and between the C files
+    scan.c     the time loop over the active rows n_t, the two directions on two threads
+    cells.h    one step of each cell, forward and backward (a template over float / double)
+    cells.c    cells.h instantiated for float32 and float64
+    vmath.h    a tanh that vectorises (float32) and libm's (float64)
+    blas.c     GEMM through NumPy's own OpenBLAS; the BLAS thread count during a scan
+    library.py loading the library and binding it to NumPy's BLAS (ctypes)
+    kernel.py  marshalling the arrays of ``scan_forward`` / ``scan_backward`` into ``scan_args``
+
+One step (per chain)
+    GEMM: the recurrent product h_{t-1} W_hh^T of the n_t running rows, straight into the
+    preallocated gate buffer (the tape's "gates" / "hh"); then one fused pass per row: add the
+    input projection, every gate nonlinearity, the state update, and the values the backward
+    step needs. Backward: one fused pass computing d(pre-activation) from the tape, then one
+    GEMM for dh_{t-1} (GRU adds the direct path through beta = 1 instead of a second pass).
+
+Threads
+    A layer's two directions are independent chains. With ``birnn.set_num_threads(n)``, n >= 2,
+    chain 1 runs on a second thread while chain 0 runs on the caller's, each with n // 2 BLAS
+    threads (``kernel.plan``). OpenBLAS's thread count is process-wide, so it is set for the
+    duration of a scan and restored after; NumPy's other GEMMs keep NumPy's setting. The
+    default n is NumPy's BLAS thread count, at most ``os.cpu_count()``: no oversubscription.
+
+Building
+    ``pip install .`` compiles it (setup.py, an optional extension: without a compiler the
+    package still installs and runs on NumPy). ``python setup.py build_ext --inplace`` builds it
+    in a checkout for ``PYTHONPATH=src``.
+"""
+
+from __future__ import annotations
+
+from birnn._native.kernel import Kernel
+from birnn._native.library import load as _load_library
+
+_loaded: list[Kernel | str] = []  # one entry once loading was attempted
+
+
+def load() -> Kernel | None:
+    """The compiled kernel, or None if it cannot be used here (see ``unavailable_reason``)."""
+    if not _loaded:
+        found = _load_library()
+        _loaded.append(found if isinstance(found, str) else Kernel(found))
+    kernel = _loaded[0]
+    return kernel if isinstance(kernel, Kernel) else None
+
+
+def unavailable_reason() -> str | None:
+    """Why the compiled kernel cannot be used, or None if it can."""
+    load()
+    reason = _loaded[0]
+    return reason if isinstance(reason, str) else None

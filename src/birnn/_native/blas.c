@@ -1,0 +1,85 @@
+/* The BLAS the kernel calls: NumPy's own OpenBLAS, handed over by Python as function pointers.
+ *
+ * Using the library NumPy already loaded (instead of linking one) adds no dependency and no
+ * second thread pool. NumPy's wheels ship OpenBLAS with 64-bit integers (ILP64, symbols like
+ * scipy_cblas_sgemm64_); other builds use 32-bit ones; both signatures are supported.
+ *
+ * Thread count: OpenBLAS's thread setting is process-wide (openblas_set_num_threads_local is
+ * not thread-local in its pthread builds), so a scan sets it on entry and restores it on exit;
+ * overlapping scans from several threads share one saved value under a lock. */
+#include <pthread.h>
+
+#include "native.h"
+
+enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+
+typedef void (*sgemm64_fn)(int, int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
+                           const float *, int64_t, float, float *, int64_t);
+typedef void (*dgemm64_fn)(int, int, int, int64_t, int64_t, int64_t, double, const double *,
+                           int64_t, const double *, int64_t, double, double *, int64_t);
+typedef void (*sgemm32_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
+                           int, float, float *, int);
+typedef void (*dgemm32_fn)(int, int, int, int, int, int, double, const double *, int,
+                           const double *, int, double, double *, int);
+typedef void (*set_threads_fn)(int);
+typedef int (*get_threads_fn)(void);
+
+static struct {
+    void *sgemm, *dgemm;
+    int ilp64;
+    set_threads_fn set_threads; /* NULL: the thread count cannot be controlled */
+    get_threads_fn get_threads;
+} blas;
+
+BIRNN_EXPORT int birnn_abi_version(void) { return BIRNN_ABI_VERSION; }
+
+BIRNN_EXPORT void birnn_set_blas(void *sgemm, void *dgemm, int ilp64, void *set_threads,
+                                 void *get_threads) {
+    blas.sgemm = sgemm;
+    blas.dgemm = dgemm;
+    blas.ilp64 = ilp64;
+    blas.set_threads = (set_threads_fn)set_threads;
+    blas.get_threads = (get_threads_fn)get_threads;
+}
+
+void gemm_f32(int trans_b, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    int tb = trans_b ? TRANS : NO_TRANS;
+    if (blas.ilp64)
+        ((sgemm64_fn)blas.sgemm)(ROW_MAJOR, NO_TRANS, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c,
+                                 ldc);
+    else
+        ((sgemm32_fn)blas.sgemm)(ROW_MAJOR, NO_TRANS, tb, (int)m, (int)n, (int)k, 1.0f, a,
+                                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+void gemm_f64(int trans_b, int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
+              const double *b, int64_t ldb, double beta, double *c, int64_t ldc) {
+    int tb = trans_b ? TRANS : NO_TRANS;
+    if (blas.ilp64)
+        ((dgemm64_fn)blas.dgemm)(ROW_MAJOR, NO_TRANS, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c,
+                                 ldc);
+    else
+        ((dgemm32_fn)blas.dgemm)(ROW_MAJOR, NO_TRANS, tb, (int)m, (int)n, (int)k, 1.0, a,
+                                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static int threads_users = 0;
+static int threads_saved = 0;
+
+void blas_threads_enter(int threads) {
+    if (!blas.set_threads || !blas.get_threads) return;
+    pthread_mutex_lock(&threads_lock);
+    if (threads_users++ == 0) threads_saved = blas.get_threads();
+    if (blas.get_threads() != threads) blas.set_threads(threads);
+    pthread_mutex_unlock(&threads_lock);
+}
+
+void blas_threads_leave(void) {
+    if (!blas.set_threads || !blas.get_threads) return;
+    pthread_mutex_lock(&threads_lock);
+    if (--threads_users == 0 && blas.get_threads() != threads_saved)
+        blas.set_threads(threads_saved);
+    pthread_mutex_unlock(&threads_lock);
+}

@@ -1,0 +1,35 @@
+/* The cells' step functions for float32 and float64: cells.h instantiated twice. */
+#include "native.h"
+#include "vmath.h"
+
+#define REAL float
+#define SUF(name) name##_f32
+#define TANH tanh_f32
+#define GEMM gemm_f32
+#include "cells.h"
+#undef REAL
+#undef SUF
+#undef TANH
+#undef GEMM
+
+#define REAL double
+#define SUF(name) name##_f64
+#define TANH tanh_f64
+#define GEMM gemm_f64
+#include "cells.h"
+#undef REAL
+#undef SUF
+#undef TANH
+#undef GEMM
+
+const cell_steps *cell_steps_for(int kind, int real_size) {
+    if (kind < 0 || kind > CELL_LSTM) return NULL;
+    if (real_size == 4) return &steps_f32[kind];
+    if (real_size == 8) return &steps_f64[kind];
+    return NULL;
+}
+
+/* For the tests: tanh_f32 over an array (its accuracy is checked against float64 tanh). */
+BIRNN_EXPORT void birnn_tanh_f32(const float *x, float *y, int64_t len) {
+    for (int64_t i = 0; i < len; i++) y[i] = tanh_f32(x[i]);
+}

@@ -1,0 +1,250 @@
+/* One time step of each cell, forward and backward: a template over the number type.
+ *
+ * cells.c includes this file twice, with REAL = float and REAL = double, SUF(name) adding a
+ * _f32 / _f64 suffix, and TANH and GEMM the matching functions. Each step is the recurrent
+ * GEMM(s) into preallocated buffers followed by one fused pass over the n active rows: the same
+ * equations, in the same order of operations, as the NumPy cells in birnn/cells/ (rnn.py, gru.py, lstm.py) (whose
+ * docstrings derive them). Gate blocks are in the internal order (LSTM i, f, o, g; GRU r, z, n)
+ * and the sigmoid rows of W_hh and of `a` are pre-scaled by 1/2:
+ *     sigmoid(x) = 0.5 + 0.5 tanh(x / 2).
+ * Derivatives are taken from outputs: sigmoid' = s - s*s, tanh' = 1 - t*t. */
+
+/* dh += d_out: the gradient arriving at this step's output joins the carry (BPTT). */
+static void SUF(add_into)(REAL *restrict dh, const REAL *restrict d_out, int64_t len) {
+    for (int64_t i = 0; i < len; i++) dh[i] += d_out[i];
+}
+
+/* ---- RNN:  h = act(a + h_prev W_hh^T);   da = dh act'(h);   dh_prev = da W_hh ------------ */
+
+static void SUF(rnn_act)(REAL *restrict h, const REAL *restrict a, int64_t len, int relu) {
+    if (relu) {
+        for (int64_t i = 0; i < len; i++) {
+            REAL x = h[i] + a[i];
+            h[i] = x < 0 ? 0 : x; /* NaN stays NaN, like np.maximum */
+        }
+    } else {
+        for (int64_t i = 0; i < len; i++) h[i] = TANH(h[i] + a[i]);
+    }
+}
+
+static void SUF(rnn_dact)(REAL *restrict da, const REAL *restrict dh, const REAL *restrict h,
+                          int64_t len, int relu) {
+    if (relu) {
+        for (int64_t i = 0; i < len; i++) da[i] = dh[i] * (h[i] > 0 ? (REAL)1 : (REAL)0);
+    } else {
+        for (int64_t i = 0; i < len; i++) da[i] = dh[i] * (1 - h[i] * h[i]);
+    }
+}
+
+static void SUF(rnn_forward)(const step_args *s, int relu) {
+    int64_t n = s->n, H = s->hidden;
+    GEMM(1, n, H, H, s->h_prev, H, s->w, H, 0, s->h, H);
+    SUF(rnn_act)(s->h, s->a, n * H, relu);
+}
+
+static void SUF(rnn_backward)(const step_args *s, int relu) {
+    int64_t n = s->n, H = s->hidden;
+    if (s->d_out) SUF(add_into)(s->dh, s->d_out, n * H);
+    SUF(rnn_dact)(s->da, s->dh, s->h, n * H, relu);
+    GEMM(0, n, H, H, s->da, H, s->w_true, H, 0, s->dh, H);
+}
+
+static void SUF(rnn_tanh_forward)(const step_args *s) { SUF(rnn_forward)(s, 0); }
+static void SUF(rnn_tanh_backward)(const step_args *s) { SUF(rnn_backward)(s, 0); }
+static void SUF(rnn_relu_forward)(const step_args *s) { SUF(rnn_forward)(s, 1); }
+static void SUF(rnn_relu_backward)(const step_args *s) { SUF(rnn_backward)(s, 1); }
+
+/* ---- LSTM (cells/lstm.py), one row ---------------------------------------------------------
+ * forward:  [i f o] = sigmoid, g = tanh of a + h_prev W_hh^T;  c = f c_prev + i g;  h = o tanh(c)
+ * backward: dc = dh o (1 - tanh(c)^2) + dc_next;  da_o = dh tanh(c) o'; da_i = dc g i';
+ *           da_f = dc c_prev f';  da_g = dc i g';  dc_prev = dc f;  dh_prev = da W_hh */
+
+static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a, REAL *restrict g,
+                                  const REAL *restrict c_prev, REAL *restrict c,
+                                  REAL *restrict tanh_c, REAL *restrict h) {
+    for (int64_t k = 0; k < 3 * H; k++) g[k] = (REAL)0.5 * TANH(g[k] + a[k]) + (REAL)0.5;
+    for (int64_t k = 3 * H; k < 4 * H; k++) g[k] = TANH(g[k] + a[k]);
+    const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
+    for (int64_t j = 0; j < H; j++) {
+        REAL cj = f[j] * c_prev[j] + i[j] * gg[j];
+        REAL t = TANH(cj);
+        c[j] = cj;
+        tanh_c[j] = t;
+        h[j] = o[j] * t;
+    }
+}
+
+static void SUF(lstm_row_backward)(int64_t H, const REAL *restrict g,
+                                   const REAL *restrict tanh_c, const REAL *restrict c_prev,
+                                   const REAL *restrict dh, REAL *restrict dc,
+                                   REAL *restrict da) {
+    const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
+    for (int64_t j = 0; j < H; j++) {
+        REAL t = tanh_c[j], d = dh[j];
+        REAL dct = d * o[j] * (1 - t * t) + dc[j];
+        da[j] = dct * gg[j] * (i[j] - i[j] * i[j]);
+        da[H + j] = dct * c_prev[j] * (f[j] - f[j] * f[j]);
+        da[2 * H + j] = d * t * (o[j] - o[j] * o[j]);
+        da[3 * H + j] = dct * i[j] * (1 - gg[j] * gg[j]);
+        dc[j] = dct * f[j];
+    }
+}
+
+static void SUF(lstm_forward)(const step_args *s) {
+    int64_t n = s->n, H = s->hidden, G = 4 * H;
+    REAL *gates = s->ex0, *tanh_c = s->ex1, *c = s->c, *h = s->h;
+    const REAL *a = s->a, *c_prev = s->c_prev;
+    GEMM(1, n, G, H, s->h_prev, H, s->w, H, 0, gates, G);
+    for (int64_t b = 0; b < n; b++)
+        SUF(lstm_row_forward)(H, a + b * G, gates + b * G, c_prev + b * H, c + b * H,
+                              tanh_c + b * H, h + b * H);
+}
+
+static void SUF(lstm_backward)(const step_args *s) {
+    int64_t n = s->n, H = s->hidden, G = 4 * H;
+    const REAL *gates = s->ex0, *tanh_c = s->ex1, *c_prev = s->c_prev;
+    REAL *dh = s->dh, *dc = s->dc, *da = s->da;
+    if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
+    for (int64_t b = 0; b < n; b++)
+        SUF(lstm_row_backward)(H, gates + b * G, tanh_c + b * H, c_prev + b * H, dh + b * H,
+                               dc + b * H, da + b * G);
+    GEMM(0, n, H, G, da, G, s->w_true, H, 0, dh, H);
+}
+
+/* ---- GRU, reset after the product (PyTorch; cells/gru.py) ----------------------------------
+ * forward:  hh = h_prev W_hh^T + [0, 0, b_hn];  [r z] = sigmoid(a + hh);
+ *           n = tanh(a_n + r hh_n);  h = (h_prev - n) z + n
+ * backward: da_z = dh (h_prev - n) z';  da_n = dh (1 - z) n';  da_r = da_n hh_n r';
+ *           dhh = [da_r, da_z, da_n r];  dh_prev = dh z + dhh W_hh */
+
+static void SUF(gru_row_forward)(int64_t H, const REAL *restrict a, REAL *restrict hh,
+                                 const REAL *restrict b_hn, REAL *restrict g,
+                                 const REAL *restrict h_prev, REAL *restrict h) {
+    for (int64_t j = 0; j < H; j++) hh[2 * H + j] += b_hn[j];
+    for (int64_t k = 0; k < 2 * H; k++) g[k] = (REAL)0.5 * TANH(a[k] + hh[k]) + (REAL)0.5;
+    for (int64_t j = 0; j < H; j++) {
+        REAL r = g[j], z = g[H + j];
+        REAL nn = TANH(r * hh[2 * H + j] + a[2 * H + j]);
+        g[2 * H + j] = nn;
+        h[j] = (h_prev[j] - nn) * z + nn;
+    }
+}
+
+static void SUF(gru_row_backward)(int64_t H, const REAL *restrict g, const REAL *restrict hh,
+                                  const REAL *restrict h_prev, REAL *restrict dh,
+                                  REAL *restrict da, REAL *restrict dhh) {
+    for (int64_t j = 0; j < H; j++) {
+        REAL r = g[j], z = g[H + j], nn = g[2 * H + j], d = dh[j];
+        REAL dz = (h_prev[j] - nn) * d;
+        REAL direct = d * z; /* the path h_prev -> h; the GEMM adds the rest */
+        REAL dn = (d - direct) * (1 - nn * nn);
+        REAL dr = dn * hh[2 * H + j] * (r - r * r);
+        dz = dz * (z - z * z);
+        da[j] = dr;
+        da[H + j] = dz;
+        da[2 * H + j] = dn;
+        dhh[j] = dr;
+        dhh[H + j] = dz;
+        dhh[2 * H + j] = dn * r;
+        dh[j] = direct;
+    }
+}
+
+static void SUF(gru_forward)(const step_args *s) {
+    int64_t n = s->n, H = s->hidden, G = 3 * H;
+    REAL *gates = s->ex0, *hh = s->ex1, *h = s->h;
+    const REAL *a = s->a, *h_prev = s->h_prev, *b_hn = s->b_hn;
+    GEMM(1, n, G, H, h_prev, H, s->w, H, 0, hh, G);
+    for (int64_t b = 0; b < n; b++)
+        SUF(gru_row_forward)(H, a + b * G, hh + b * G, b_hn, gates + b * G, h_prev + b * H,
+                             h + b * H);
+}
+
+static void SUF(gru_backward)(const step_args *s) {
+    int64_t n = s->n, H = s->hidden, G = 3 * H;
+    const REAL *gates = s->ex0, *hh = s->ex1, *h_prev = s->h_prev;
+    REAL *dh = s->dh, *da = s->da, *dhh = s->dhh;
+    if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
+    for (int64_t b = 0; b < n; b++)
+        SUF(gru_row_backward)(H, gates + b * G, hh + b * G, h_prev + b * H, dh + b * H,
+                              da + b * G, dhh + b * G);
+    GEMM(0, n, H, G, dhh, G, s->w_true, H, 1, dh, H); /* dh_prev = dh z + dhh W_hh */
+}
+
+/* ---- GRU, reset before the product (Cho et al. 2014; cells/gru.py) -------------------------
+ * forward:  [r z] = sigmoid(a + h_prev W_hrz^T);  rh = r h_prev;  n = tanh(a_n + rh W_hn^T)
+ * backward: da_z, da_n as above;  d_rh = da_n W_hn;  da_r = d_rh h_prev r';
+ *           dh_prev = dh z + d_rh r + [da_r, da_z] W_hrz */
+
+static void SUF(gru_before_row_gates)(int64_t H, const REAL *restrict a, REAL *restrict g,
+                                      const REAL *restrict h_prev, REAL *restrict rh) {
+    for (int64_t k = 0; k < 2 * H; k++) g[k] = (REAL)0.5 * TANH(g[k] + a[k]) + (REAL)0.5;
+    for (int64_t j = 0; j < H; j++) rh[j] = g[j] * h_prev[j];
+}
+
+static void SUF(gru_before_row_state)(int64_t H, const REAL *restrict a, REAL *restrict g,
+                                      const REAL *restrict h_prev, REAL *restrict h) {
+    for (int64_t j = 0; j < H; j++) {
+        REAL nn = TANH(g[2 * H + j] + a[2 * H + j]);
+        g[2 * H + j] = nn;
+        h[j] = (h_prev[j] - nn) * g[H + j] + nn;
+    }
+}
+
+static void SUF(gru_before_row_back_state)(int64_t H, const REAL *restrict g,
+                                           const REAL *restrict h_prev, REAL *restrict dh,
+                                           REAL *restrict da) {
+    for (int64_t j = 0; j < H; j++) {
+        REAL z = g[H + j], nn = g[2 * H + j], d = dh[j];
+        REAL direct = d * z;
+        da[H + j] = (h_prev[j] - nn) * d; /* times z' in the second pass */
+        da[2 * H + j] = (d - direct) * (1 - nn * nn);
+        dh[j] = direct;
+    }
+}
+
+static void SUF(gru_before_row_back_gates)(int64_t H, const REAL *restrict g,
+                                           const REAL *restrict h_prev,
+                                           const REAL *restrict d_rh, REAL *restrict dh,
+                                           REAL *restrict da) {
+    for (int64_t j = 0; j < H; j++) {
+        REAL r = g[j], z = g[H + j];
+        da[j] = d_rh[j] * h_prev[j] * (r - r * r);
+        da[H + j] = da[H + j] * (z - z * z);
+        dh[j] = dh[j] + d_rh[j] * r;
+    }
+}
+
+static void SUF(gru_before_forward)(const step_args *s) {
+    int64_t n = s->n, H = s->hidden, G = 3 * H;
+    REAL *gates = s->ex0, *rh = s->ex1, *h = s->h;
+    const REAL *a = s->a, *h_prev = s->h_prev, *w = s->w;
+    GEMM(1, n, 2 * H, H, h_prev, H, w, H, 0, gates, G);
+    for (int64_t b = 0; b < n; b++)
+        SUF(gru_before_row_gates)(H, a + b * G, gates + b * G, h_prev + b * H, rh + b * H);
+    GEMM(1, n, H, H, rh, H, w + 2 * H * H, H, 0, gates + 2 * H, G);
+    for (int64_t b = 0; b < n; b++)
+        SUF(gru_before_row_state)(H, a + b * G, gates + b * G, h_prev + b * H, h + b * H);
+}
+
+static void SUF(gru_before_backward)(const step_args *s) {
+    int64_t n = s->n, H = s->hidden, G = 3 * H;
+    const REAL *gates = s->ex0, *h_prev = s->h_prev, *w = s->w_true;
+    REAL *dh = s->dh, *da = s->da, *d_rh = s->scratch;
+    if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
+    for (int64_t b = 0; b < n; b++)
+        SUF(gru_before_row_back_state)(H, gates + b * G, h_prev + b * H, dh + b * H, da + b * G);
+    GEMM(0, n, H, H, da + 2 * H, G, w + 2 * H * H, H, 0, d_rh, H);
+    for (int64_t b = 0; b < n; b++)
+        SUF(gru_before_row_back_gates)(H, gates + b * G, h_prev + b * H, d_rh + b * H,
+                                       dh + b * H, da + b * G);
+    GEMM(0, n, H, 2 * H, da, G, w, H, 1, dh, H);
+}
+
+static const cell_steps SUF(steps)[] = {
+    [CELL_RNN_TANH] = {SUF(rnn_tanh_forward), SUF(rnn_tanh_backward)},
+    [CELL_RNN_RELU] = {SUF(rnn_relu_forward), SUF(rnn_relu_backward)},
+    [CELL_GRU] = {SUF(gru_forward), SUF(gru_backward)},
+    [CELL_GRU_BEFORE] = {SUF(gru_before_forward), SUF(gru_before_backward)},
+    [CELL_LSTM] = {SUF(lstm_forward), SUF(lstm_backward)},
+};

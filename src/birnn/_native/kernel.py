@@ -1,0 +1,190 @@
+"""The compiled time loop behind ``birnn.recurrent.scan``: same arrays in, same arrays out.
+
+``scan_forward`` and ``scan_backward`` allocate the tape and gradient arrays exactly as for the
+NumPy loop, then hand them to :class:`Kernel`, which fills them in C: the states, the cell's
+extras (LSTM "gates" after activation in internal order i, f, o, g and "tanh_c"; GRU "gates"
+and "hh" or "rh"), the per-step gradients (``grads["a"]``, GRU ``grads["hh"]``) and the carry.
+Everything after the loop (the weight-gradient GEMMs in ``recurrent/layer.py`` and
+``Cell.recurrent_grads``) is shared with the NumPy path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from birnn._native.library import Library, ScanArgs
+from birnn.cells.base import Cell, Weights
+from birnn.cells.gru import GRUCell
+from birnn.cells.lstm import LSTMCell
+from birnn.cells.rnn import RNNCell
+from birnn.recurrent.sequence import Batch
+
+if TYPE_CHECKING:  # scan imports this module (through birnn.backend)
+    from birnn.recurrent.scan import ScanTape
+
+Array = NDArray[np.floating]
+
+# enum cell_kind in native.h
+RNN_TANH, RNN_RELU, GRU, GRU_BEFORE, LSTM = range(5)
+# The extras and per-step gradients of each kind, in the C struct's slot order.
+EXTRAS = {
+    RNN_TANH: (),
+    RNN_RELU: (),
+    GRU: ("gates", "hh"),
+    GRU_BEFORE: ("gates", "rh"),
+    LSTM: ("gates", "tanh_c"),
+}
+GRADS = {RNN_TANH: ("a",), RNN_RELU: ("a",), GRU: ("a", "hh"), GRU_BEFORE: ("a",), LSTM: ("a",)}
+REAL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def cell_kind(cell: Cell) -> int | None:
+    """The kernel's code for ``cell``, or None if it has no compiled step (LSTM projection)."""
+    if type(cell) is RNNCell:
+        return {"tanh": RNN_TANH, "relu": RNN_RELU}.get(cell.nonlinearity)
+    if type(cell) is GRUCell:
+        return GRU if cell.reset_after else GRU_BEFORE
+    if type(cell) is LSTMCell:
+        return LSTM if cell.proj_size == 0 else None
+    return None
+
+
+def plan(chains: int, threads: int) -> tuple[bool, int]:
+    """(run the two chains concurrently, BLAS threads per chain) for ``threads`` threads.
+
+    The rule: two chains and at least two threads -> one chain per thread, the threads split
+    evenly between them for BLAS. A layer's two directions are independent, and at the batch
+    sizes of recurrent training a second BLAS thread on one recurrent GEMM buys 1.0-1.6x while
+    a second chain on its own core buys ~2x; both ways were measured on config c too (batch 64,
+    hidden 512: BENCHMARKS.md) and concurrent chains won there as well.
+    """
+    if chains == 2 and threads >= 2:
+        return True, threads // 2
+    return False, threads
+
+
+class Kernel:
+    """The loaded library; ``threads`` comes from ``birnn.set_num_threads``."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.lib = library.lib
+
+    def supports(self, cell: Cell, dtype: np.dtype) -> bool:
+        return np.dtype(dtype) in REAL_TYPES and cell_kind(cell) is not None
+
+    def _args(
+        self, cell: Cell, w: Weights, batch: Batch, shape: tuple[int, ...], threads: int
+    ) -> tuple[int, ScanArgs, NDArray[np.int64]]:
+        """The struct fields every scan shares, and the lengths array it points to."""
+        kind = cell_kind(cell)
+        assert kind is not None
+        chains, steps, size = shape[:3]
+        concurrent, blas_threads = plan(chains, threads)
+        if not self.library.threads_controlled:
+            concurrent, blas_threads = False, 1
+        lengths = np.ascontiguousarray(batch.lengths, dtype=np.int64)
+        args = ScanArgs(
+            cell=kind,
+            real_size=w.w_hh.dtype.itemsize,
+            concurrent=int(concurrent),
+            blas_threads=blas_threads,
+            chains=chains,
+            steps=steps,
+            batch=size,
+            hidden=cell.hidden_size,
+            lengths=lengths.ctypes.data,
+        )
+        return kind, args, lengths
+
+    def forward(
+        self,
+        cell: Cell,
+        w: Weights,
+        a: Array,
+        init: tuple[Array, ...],
+        states: tuple[Array, ...],
+        extras: dict[str, Array],
+        batch: Batch,
+        threads: int,
+    ) -> None:
+        """Fill ``states`` and ``extras`` (shapes as ``scan_forward`` allocates them)."""
+        init = tuple(_contiguous(s) for s in init)
+        kind, args, lengths = self._args(cell, w, batch, a.shape, threads)
+        w_hh = _contiguous(w.w_hh_t.transpose(0, 2, 1))  # the base array of the transposed view
+        b_hn = _contiguous(w.extra["b_hn"][:, 0, :]) if kind == GRU else None
+        args.kept = next(iter(extras.values())).shape[1] if extras else a.shape[1]
+        args.a, args.w, args.b_hn = _ptr(a), _ptr(w_hh), _ptr(b_hn)
+        _pairs(args.init, init)
+        _pairs(args.states, states)
+        _pairs(args.extras, [extras[name] for name in EXTRAS[kind]])
+        if self.lib.birnn_scan_forward(ctypes.byref(args)) != 0:
+            raise RuntimeError(f"birnn native forward failed for {type(cell).__name__}")
+        del lengths, init, w_hh, b_hn  # alive until here: C read them
+
+    def backward(
+        self,
+        cell: Cell,
+        w: Weights,
+        tape: ScanTape,
+        d_out: Array | None,
+        d_final: tuple[Array | None, ...],
+        grads: dict[str, Array],
+        carry: tuple[Array, ...],
+        batch: Batch,
+        threads: int,
+    ) -> None:
+        """Fill ``grads`` and ``carry`` (shapes as ``scan_backward`` allocates them)."""
+        states, extras = tape.states, tape.extras
+        init = tuple(_contiguous(s) for s in tape.init)
+        kind, args, lengths = self._args(cell, w, batch, states[0].shape, threads)
+        w_true = _contiguous(w.w_hh)
+        d_o = None if d_out is None else _contiguous(d_out)
+        d_fin = [None if d is None else _contiguous(d) for d in d_final]
+        chains, _, size, _ = states[0].shape
+        scratch = (
+            np.empty((chains, size, cell.hidden_size), states[0].dtype)
+            if kind == GRU_BEFORE
+            else None
+        )
+        args.kept = states[0].shape[1]
+        args.w_true, args.d_out, args.scratch = _ptr(w_true), _ptr(d_o), _ptr(scratch)
+        _pairs(args.init, init)
+        _pairs(args.states, states)
+        _pairs(args.extras, [extras[name] for name in EXTRAS[kind]])
+        _pairs(args.d_final, d_fin)
+        _pairs(args.grads, [grads[name] for name in GRADS[kind]])
+        _pairs(args.carry, carry)
+        if self.lib.birnn_scan_backward(ctypes.byref(args)) != 0:
+            raise RuntimeError(f"birnn native backward failed for {type(cell).__name__}")
+        del lengths, init, w_true, d_o, d_fin, scratch  # alive until here: C read them
+
+    def tanh_f32(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The kernel's float32 tanh (for the accuracy test)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        y = np.empty_like(x)
+        self.lib.birnn_tanh_f32(_ptr(x), _ptr(y), x.size)
+        return y
+
+
+def _contiguous(x: Array) -> Array:
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+
+
+def _ptr(x: NDArray | None) -> int | None:
+    """Address of a C-contiguous array's data (the caller keeps the array alive)."""
+    if x is None:
+        return None
+    if not x.flags.c_contiguous:
+        raise ValueError("internal: the native kernel needs C-contiguous arrays")
+    return int(x.ctypes.data)
+
+
+def _pairs(slot: ctypes.Array, arrays: Sequence[NDArray | None]) -> None:
+    for i, x in enumerate(arrays):
+        slot[i] = _ptr(x)

@@ -1,0 +1,83 @@
+/* Shared declarations of birnn's compiled time loop (see __init__.py for the design).
+ *
+ * Every array is C-contiguous; chain d's block of an array of shape (D, ...) starts at
+ * d * (size of one chain's block). Rows are row vectors, as in the Python code. */
+#ifndef BIRNN_NATIVE_H
+#define BIRNN_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BIRNN_ABI_VERSION 1
+
+#if defined(__GNUC__)
+#define BIRNN_EXPORT __attribute__((visibility("default")))
+#else
+#define BIRNN_EXPORT
+#endif
+
+/* The cells the kernel knows (birnn.cells): the Python side maps a cell object to one. */
+enum cell_kind {
+    CELL_RNN_TANH = 0,
+    CELL_RNN_RELU = 1,
+    CELL_GRU = 2,        /* reset_after=True (PyTorch): extras gates (3H), hh (3H); grads a, hh */
+    CELL_GRU_BEFORE = 3, /* reset_after=False: extras gates (3H), rh (H); grads a */
+    CELL_LSTM = 4,       /* no projection: extras gates (4H, i f o g), tanh_c (H); grads a */
+};
+
+/* One scan of D chains, forward or backward: what birnn.recurrent.scan hands over. */
+typedef struct {
+    int32_t cell;         /* enum cell_kind */
+    int32_t real_size;    /* bytes per number: 4 (float32) or 8 (float64) */
+    int32_t concurrent;   /* 1: chain 1 runs on a second thread while chain 0 runs here */
+    int32_t blas_threads; /* BLAS threads during the scan (per chain when concurrent) */
+    int64_t chains, steps, batch, hidden; /* D, T, N, H */
+    int64_t kept;                         /* steps of extras stored: T (training) or 1 */
+    const int64_t *lengths;               /* (N,), sorted decreasing, each in [0, T] */
+    const void *a;                        /* (D, T, N, G*H) input projections, biases added */
+    const void *w;                        /* (D, G*H, H) W_hh, sigmoid rows scaled by 1/2 */
+    const void *w_true;                   /* (D, G*H, H) W_hh, true scale (backward) */
+    const void *b_hn;                     /* (D, H) GRU reset_after: b_hh of the n block */
+    const void *init[2];                  /* (D, N, H) initial h [, c] */
+    void *states[2];                      /* (D, T, N, H) h [, c] after each step */
+    void *extras[2];                      /* (D, kept, N, width): see enum cell_kind */
+    const void *d_out;                    /* (D, T, N, H) gradient at each output, or NULL */
+    const void *d_final[2];               /* (D, N, H) gradient at the final h [, c], or NULL */
+    void *grads[2];                       /* (D, T, N, width): d pre-activation [, GRU dhh] */
+    void *carry[2];                       /* (D, N, H) zeros in; gradient at init out */
+    void *scratch;                        /* (D, N, H) GRU reset_before backward, or NULL */
+} scan_args;
+
+/* What one time step of one chain touches: the first n rows (the sequences still running). */
+typedef struct {
+    int64_t n, hidden;
+    const void *a;                /* (n, G*H) */
+    const void *h_prev, *c_prev;  /* (n, H) */
+    void *h, *c;                  /* (n, H) forward: written; backward: read */
+    void *ex0, *ex1;              /* extras at this step */
+    const void *w, *w_true, *b_hn;
+    const void *d_out;            /* backward: (n, H) gradient arriving at h, or NULL */
+    void *dh, *dc;                /* backward: carry; in at t, out at t - 1 */
+    void *da, *dhh;               /* backward: grads at this step */
+    void *scratch;                /* backward, GRU reset_before: (n, H) */
+} step_args;
+
+typedef void (*step_fn)(const step_args *s);
+
+typedef struct {
+    step_fn forward, backward;
+} cell_steps;
+
+/* cells.c: the step functions of cell kind k for real_size 4 or 8 (NULL if unknown). */
+const cell_steps *cell_steps_for(int kind, int real_size);
+
+/* blas.c: row-major GEMM, C = A op(B) + beta C, with op(B) = B^T if trans_b. */
+void gemm_f32(int trans_b, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void gemm_f64(int trans_b, int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
+              const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+/* Set the BLAS thread count for the duration of a scan, and put it back. */
+void blas_threads_enter(int threads);
+void blas_threads_leave(void);
+
+#endif

@@ -1,0 +1,54 @@
+/* tanh for the fused passes: written so that a plain C loop over it vectorises at -O3.
+ *
+ * libm's scalar tanhf costs ~10 ns a call, as much as the recurrent GEMM at small sizes;
+ * NumPy's SIMD tanh costs ~1 ns. tanh_f32 is branch-free (both formulas are computed and one
+ * is selected) so the compiler turns a loop over it into SIMD code:
+ *
+ *   |x| < 0.625:  tanh(x) = x + x^3 P(x^2)            (Cephes tanhf's minimax polynomial)
+ *   otherwise:    tanh(x) = sign(x) (1 - 2 / (exp(2|x|) + 1)),   |x| clamped to 10
+ *                 exp(y)  = 2^k exp(r),  k = round(y / ln 2),  r = y - k ln 2   (Cephes expf)
+ *
+ * Error: at most a few ulp (tests/test_native.py checks it against float64 tanh); NaN stays NaN.
+ * float64 uses libm's tanh (float64 speed is not a target; its accuracy is). */
+#ifndef BIRNN_VMATH_H
+#define BIRNN_VMATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline float exp_f32(float y) {
+    /* valid for y in [-87, 88]; here y is in [1.25, 20] */
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = y * 1.44269504088896341f + magic;
+    float k = t - magic;
+    float r = y - k * 0.693359375f + k * 2.12194440e-4f; /* ln 2 in two parts */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000u + 127u) << 23; /* k + 127 in the exponent field: 2^k */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float tanh_f32(float x) {
+    float ax = fabsf(x);
+    float z = x * x;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+    float e = exp_f32(2.0f * (ax < 10.0f ? ax : 10.0f));
+    float big = copysignf(1.0f - 2.0f / (e + 1.0f), x);
+    float y = ax < 0.625f ? small : big;
+    return x != x ? x : y;
+}
+
+static inline double tanh_f64(double x) { return tanh(x); }
+
+#endif
