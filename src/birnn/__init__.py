@@ -5,6 +5,7 @@ bidirectional, stacked, with variable-length sequences, merge modes and initial 
 numerically identical to PyTorch's ``nn.RNN``, ``nn.GRU`` and ``nn.LSTM``.
 """
 
+from birnn.backend import get_backend, get_num_threads, set_backend, set_num_threads
 from birnn.modules import GRU, LSTM, RNN, Bidirectional, Stack
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.module import RecurrentModule, Tape
@@ -23,4 +24,8 @@ __all__ = [
     "Tape",
     "__version__",
     "flip_sequences",
+    "get_backend",
+    "get_num_threads",
+    "set_backend",
+    "set_num_threads",
 ]
