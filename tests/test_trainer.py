@@ -260,6 +260,13 @@ def test_progress_bar_and_summary_on_stderr(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_runs_without_tqdm(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("birnn.train.progress.tqdm", None)  # the extra is not installed
+    trainer = Trainer(SoftmaxRegression(), TrainConfig(epochs=2), tmp_path, evaluate=dev_accuracy)
+    assert trainer.fit(train_batches).epochs == 2
+    assert capsys.readouterr().err.count("train loss") == 2  # summaries still, no bar
+
+
 def test_resume_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint there"):
         _fit(tmp_path, 2, resume=True)
