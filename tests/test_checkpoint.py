@@ -20,6 +20,7 @@ from birnn.train import (
     assign_params,
     check_params,
     load_checkpoint,
+    remove_checkpoint,
     save_checkpoint,
 )
 
@@ -219,3 +220,16 @@ def test_check_and_assign_params():
     assign_params(model, {"a": np.ones((2, 3)), "b": np.ones(4), "c": np.ones(1, np.float32)})
     assert model["a"] is live
     assert live.all()
+
+
+def test_remove_checkpoint(tmp_path):
+    path = tmp_path / "last"
+    remove_checkpoint(path)  # nothing there: nothing to do
+    save_checkpoint(path, _params(1), CONFIG)
+    (tmp_path / ".last.old").mkdir()
+    remove_checkpoint(path)
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("keep")
+    with pytest.raises(CheckpointError, match="refusing to replace"):
+        remove_checkpoint(tmp_path / "notes")

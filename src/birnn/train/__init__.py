@@ -7,6 +7,7 @@ from birnn.train.checkpoint import (
     assign_params,
     check_params,
     load_checkpoint,
+    remove_checkpoint,
     save_checkpoint,
 )
 from birnn.train.config import TrainConfig
@@ -25,5 +26,6 @@ __all__ = [
     "assign_params",
     "check_params",
     "load_checkpoint",
+    "remove_checkpoint",
     "save_checkpoint",
 ]

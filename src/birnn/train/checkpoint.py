@@ -209,6 +209,19 @@ def _swap_in(tmp: Path, path: Path) -> None:
         _discard(old, trash_prefix)
 
 
+def remove_checkpoint(path: str | os.PathLike[str]) -> None:
+    """Delete the checkpoint at ``path`` (and its backup), if any; never a non-checkpoint dir."""
+    path = Path(path)
+    _check_replaceable(path)
+    old, _, trash_prefix = _siblings(path)
+    try:
+        for directory in (path, old):
+            if directory.is_dir():
+                _discard(directory, trash_prefix)
+    except OSError as err:
+        raise CheckpointError(f"cannot remove checkpoint {path}: {err}") from err
+
+
 def _write_tensors(st: Any, file: Path, arrays: Arrays) -> None:
     st.save_file(arrays, str(file), metadata={"format": FORMAT})
     _fsync_file(file)

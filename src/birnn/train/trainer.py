@@ -43,6 +43,7 @@ from birnn.train.checkpoint import (
     TrainerState,
     assign_params,
     load_checkpoint,
+    remove_checkpoint,
     save_checkpoint,
 )
 from birnn.train.config import TrainConfig, differences
@@ -130,7 +131,8 @@ class Trainer:
     def fit(self, train_batches: TrainBatches, *, resume: bool = False) -> FitResult:
         """Train; ``resume=True`` continues from ``out_dir/last`` instead of starting afresh.
 
-        A fresh run empties the log and replaces ``best/`` and ``last/`` as it goes.
+        A fresh run first removes ``best/``, ``last/`` and the log left in ``out_dir`` by an
+        earlier run.
         """
         if not callable(train_batches):
             raise TypeError(
@@ -147,8 +149,10 @@ class Trainer:
         log = MetricsLog(self.out_dir / LOG)
         if resume:
             state = self._restore(params, optimizer, schedule, rng, log)
-        else:
+        else:  # out_dir then shows this run only, even if it stops before its first save
             state = _Progress()
+            remove_checkpoint(self.out_dir / BEST)
+            remove_checkpoint(self.out_dir / LAST)
             log.reset()
 
         while state.epoch < cfg.epochs and not self._patience_spent(state):
