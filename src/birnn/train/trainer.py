@@ -329,7 +329,7 @@ class Trainer:
                 best_epoch=None if info["best_epoch"] is None else int(info["best_epoch"]),
                 bad_epochs=int(info["bad_epochs"]),
             )
-            scratch = np.random.default_rng()
+            scratch = np.random.default_rng(0)
             scratch.bit_generator.state = info["rng"]  # check it before touching anything
             optimizer.load_state_dict(ckpt.trainer_state.tensors)
             schedule.load_state_dict(info["schedule"])
