@@ -1,0 +1,169 @@
+"""What each ``birnn`` command does, given its parsed arguments (the parser is in cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from birnn import pipeline
+from birnn.data import DataError, read_conllu
+from birnn.train.config import TrainConfig
+
+
+def demo(args: argparse.Namespace) -> int:
+    from birnn.demo.run import run
+
+    for name in ("train_size", "test_size", "epochs"):
+        if getattr(args, name) < 1:
+            raise ValueError(
+                f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}"
+            )
+    if args.save_data is not None:
+        import numpy as np
+
+        from birnn.demo.grammar import generate
+        from birnn.tasks.fill import write
+
+        rng = np.random.default_rng(args.seed)  # the same draws as run(): same items
+        write(generate(args.train_size, rng), f"{args.save_data}.train.tsv")
+        write(generate(args.test_size, rng), f"{args.save_data}.test.tsv")
+    run(args.train_size, args.test_size, args.epochs, args.seed, progress=not args.no_progress)
+    return 0
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "format": args.format,
+        "column": args.column,
+        "scheme": args.scheme,
+        "head": args.head,
+        "pooling": args.pooling,
+        "seed": args.seed,
+    }
+
+
+def train(args: argparse.Namespace) -> int:
+    task = pipeline.get_task(args.task)
+    options = _options(args)
+    # everything is read and checked before anything is written to --out
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        momentum=args.momentum,
+        clip=args.clip,
+        schedule=args.schedule,
+        warmup=args.warmup,
+        patience=args.patience,
+        seed=args.seed,
+    )
+    train_records = pipeline.read(task, args.train, options)
+    dev = pipeline.read(task, args.dev, options) if args.dev else None
+    test = pipeline.read(task, args.test, options) if args.test else None
+    encoder = {
+        "cell": args.cell,
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "bidirectional": not args.unidirectional,
+        "word_dim": args.word_dim,
+        "char_dim": args.char_dim,
+        "char_hidden": args.char_hidden,
+        "dropout": args.dropout,
+        "word_dropout": args.word_dropout,
+    }
+    loaded = pipeline.build(
+        task, train_records, encoder, options, args.min_count, args.lowercase, args.seed
+    )
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out must be a directory; {args.out} is a file")
+    summary = pipeline.train(
+        loaded, train_records, dev, config, args.out, args.resume, not args.no_progress
+    )
+    results: dict[str, Any] = {"train": summary}
+    best = pipeline.load(args.out) if dev is not None else loaded
+    if dev is not None:
+        results["dev"] = best.evaluate(dev)
+    if test is not None:
+        results["test"] = best.evaluate(test)
+    _write_json(args.out / "results.json", results)
+    for split in ("dev", "test"):
+        if split in results:
+            print(f"{split}: {_summary_line(results[split])}")
+    print(f"trained {summary['epochs']} epochs in {summary['train_seconds']:.0f} s; "
+          f"model in {args.out}")  # fmt: skip
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    loaded = pipeline.load(args.model)
+    records = pipeline.read(loaded.task, args.data, loaded.options)
+    metrics = loaded.evaluate(records)
+    if args.json:
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+    else:
+        print(_summary_line(metrics))
+        for name, s in sorted(metrics.get("per_type", {}).items()):
+            print(f"  {name:<16} P {100 * s['precision']:5.1f}  R {100 * s['recall']:5.1f}  "
+                  f"F1 {100 * s['f1']:5.1f}  ({s['support']})")  # fmt: skip
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    loaded = pipeline.load(args.model)
+    task = loaded.task
+    if args.text is not None:
+        texts = [args.text.split()]
+    else:
+        texts = _read_texts(args.input, task.name)
+    for i, words in enumerate(texts):
+        if not words:
+            raise DataError(f"{args.input or '--text'}: text {i + 1} is empty")
+    records = [task.unlabelled(words) for words in texts]
+    predicted = loaded.predict(records)
+    options = loaded.options | {"output": args.output}
+    for line in task.lines(records, predicted, options):
+        print(line)
+    return 0
+
+
+def _read_texts(path: Path, task: str) -> list[list[str]]:
+    """Words per text: a CoNLL-U file's sentences (tagging), else one text per line."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if task == "tag" and path.name.endswith((".conllu", ".conllu.gz")):
+        return [s.words for s in read_conllu(path)]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read: {err}") from err
+    texts = [line.split("\t")[0].split() for line in lines if line.strip()]
+    if not texts:
+        raise DataError(f"{path}: no texts (the file is empty)")
+    return texts
+
+
+def _summary_line(metrics: dict[str, Any]) -> str:
+    keys = [k for k in ("accuracy", "precision", "recall", "f1", "macro_f1",
+                        "accuracy_right_context") if k in metrics]  # fmt: skip
+    return "  ".join(f"{k} {100 * metrics[k]:.2f}" for k in keys)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Atomically: a temporary file, then a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": demo,
+    "train": train,
+    "evaluate": evaluate,
+    "predict": predict,
+}
