@@ -39,6 +39,8 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--dropout", type=float, default=0.33, help="dropout (default 0.33)")
     g.add_argument("--word-dropout", type=float, default=0.0, help="word -> <unk> rate")
+    g.add_argument("--rare-word-dropout", type=float, default=0.0,
+                   help="alpha: a word seen c times -> <unk> with p = alpha/(alpha+c)")  # fmt: skip
     g.add_argument("--head", choices=["softmax", "crf"], default="softmax", help="tagger head")
     g.add_argument(
         "--pooling", default="final", help="classifier pooling: final | mean | max | final+max"

@@ -76,6 +76,7 @@ def train(args: argparse.Namespace) -> int:
         "char_hidden": args.char_hidden,
         "dropout": args.dropout,
         "word_dropout": args.word_dropout,
+        "rare_word_dropout": args.rare_word_dropout,
     }
     loaded = pipeline.build(
         task, train_records, encoder, options, args.min_count, args.lowercase, args.seed

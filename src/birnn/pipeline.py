@@ -87,6 +87,7 @@ def build(
     )
     config = task.config(encoder=EncoderConfig(**enc), **task.head(options, vocabs))
     model = task.model(config, np.random.default_rng(seed))
+    model.encoder.word_counts = vocabs.words.counts
     return Loaded(task, model, vocabs, FormTable(vocabs.chars), dict(options))
 
 

@@ -45,6 +45,9 @@ class EncoderConfig:
     bidirectional: bool = True  # False: a left-to-right baseline with the same everything else
     dropout: float = 0.33  # on the embeddings, between recurrent layers, and on the output
     word_dropout: float = 0.0  # probability that a training token's word id becomes unknown
+    # alpha: a word seen c times in training becomes unknown with probability alpha / (alpha + c),
+    # so rare words often do and the model learns what to do with words it has never seen
+    rare_word_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -57,6 +60,8 @@ class EncoderConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1); received {value!r}")
+        if not self.rare_word_dropout >= 0.0:
+            raise ValueError(f"rare_word_dropout must be >= 0; received {self.rare_word_dropout!r}")
 
     @property
     def output_size(self) -> int:
@@ -97,6 +102,20 @@ class Encoder:
             seed=int(rng.integers(2**31)),
         )
         self.dropout = Dropout(c.dropout)
+        # training counts per word id (from the vocabulary), for rare_word_dropout
+        self.word_counts: NDArray[np.int64] | None = None
+
+    def _drop_words(self, batch: TokenBatch, rng: Any) -> NDArray[np.int64]:
+        words, alpha = batch.words, self.config.rare_word_dropout
+        if self.config.word_dropout > 0:
+            words = word_dropout(words, self.config.word_dropout, UNK, rng, where=batch.mask())
+        if alpha > 0:
+            if self.word_counts is None:
+                raise ValueError("rare_word_dropout needs the training counts: set word_counts")
+            counts = self.word_counts[words]
+            drop = (rng.random(words.shape) * (alpha + counts) < alpha) & batch.mask()
+            words = np.where(drop, UNK, words)
+        return words
 
     @property
     def params(self) -> dict[str, Array]:
@@ -112,8 +131,8 @@ class Encoder:
         if training and rng is None:
             raise ValueError("training=True needs an rng for dropout")
         words = batch.words
-        if training and self.config.word_dropout > 0:
-            words = word_dropout(words, self.config.word_dropout, UNK, rng, where=batch.mask())
+        if training:
+            words = self._drop_words(batch, rng)
         x, embed_cache = self.embed.forward(words)
         char_cache = None
         if self.chars is not None:
