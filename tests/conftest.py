@@ -1,4 +1,5 @@
-"""pytest configuration: make ``birnn`` (src layout) and ``helpers`` importable, pin torch."""
+"""pytest configuration: make ``birnn`` (src layout) and ``helpers`` importable, pin torch, and
+run the core suite once per time-loop backend ("numpy" and "native")."""
 
 from __future__ import annotations
 
@@ -7,11 +8,50 @@ import sys
 import warnings
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 if importlib.util.find_spec("birnn") is None:  # not installed and not on PYTHONPATH
     sys.path.insert(0, str(ROOT / "src"))
+
+# The core equivalence suite runs against both backends (test ids end in -numpy / -native);
+# every other test uses the default backend (native when it was built).
+CORE_TEST_FILES = {
+    "test_torch_equivalence.py",
+    "test_finite_differences.py",
+    "test_composition.py",
+    "test_bad_input.py",
+    "test_reuse.py",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "birnn_backend" in metafunc.fixturenames and metafunc.definition.path.name in (
+        CORE_TEST_FILES
+    ):
+        metafunc.parametrize("birnn_backend", ["numpy", "native"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def birnn_backend(request: pytest.FixtureRequest):
+    """Select the backend a parametrised test asks for; put the previous one back after."""
+    import birnn  # after the sys.path set-up above
+
+    name = getattr(request, "param", None)
+    if name is None:
+        yield birnn.get_backend()
+        return
+    if name == "native" and not birnn.backend.native_available():
+        pytest.skip(f"native backend unavailable: {birnn.backend.unavailable_reason()}")
+    previous = birnn.get_backend()
+    birnn.set_backend(name)
+    try:
+        yield name
+    finally:
+        birnn.set_backend(previous)
+
 
 try:  # the reference implementation (a test extra); only the torch tests import it themselves
     import torch

@@ -1,0 +1,287 @@
+"""The native backend (compiled time loop) against the NumPy reference loop.
+
+Random shapes, lengths, dtypes and cells: every output, final state and gradient of the native
+backend equals the NumPy backend's to 1e-12 (float64) / 1e-6 (float32) relative. Also: the thread
+setting changes nothing but speed, the fallback when the kernel is missing, and bad arguments to
+the backend functions.
+
+How "relative" is measured. float64 problems use the suite's large random weights (they expose
+swapped gates and units), and every array is compared to its own largest entry. The two
+backends differ only in rounding (their tanh and the order of a few additions), and float32
+rounding is amplified by such chaotic weights: there the NumPy float32 path itself is up to
+5e-6 away from exact (float64) arithmetic, and the native path as far, in either direction. So
+float32 problems use PyTorch's default initialisation, as a trained model would, and parameter
+gradients are compared to the largest parameter gradient of the module (a gradient of hidden
+size 1 is a short sum with cancellation, whose relative error says nothing about the loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import sysconfig
+from typing import Any
+
+import numpy as np
+import pytest
+
+import birnn
+from birnn import _native, backend
+from helpers import random_lengths, randomize_parameters, tree_leaves
+
+needs_native = pytest.mark.skipif(
+    not backend.native_available(),
+    reason=f"native backend unavailable: {backend.unavailable_reason()}",
+)
+
+REL_TOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-12}
+CASES = 80
+
+
+@pytest.fixture
+def restore_settings():
+    """Put the backend and thread settings back after a test that changes them."""
+    saved = (backend._settings.backend, backend._settings.threads)
+    yield
+    backend._settings.backend, backend._settings.threads = saved
+
+
+def random_case(seed: int) -> dict[str, Any]:
+    """A random module configuration and problem; every option the kernel sees varies."""
+    rng = np.random.default_rng(seed)
+    kind = str(rng.choice(["RNN", "GRU", "LSTM"]))
+    bidirectional = bool(rng.random() < 0.75)
+    cfg: dict[str, Any] = {
+        "input_size": int(rng.integers(1, 12)),
+        "hidden_size": int(rng.integers(1, 24)),
+        "num_layers": int(rng.integers(1, 4)),
+        "bidirectional": bidirectional,
+        "bias": bool(rng.random() < 0.8),
+        "batch_first": bool(rng.random() < 0.3),
+    }
+    if kind == "RNN":
+        cfg["nonlinearity"] = str(rng.choice(["tanh", "relu"]))
+    if kind == "GRU":
+        cfg["reset_after"] = bool(rng.random() < 0.6)
+    if bidirectional:
+        cfg["merge"] = str(rng.choice(["concat", "concat", "sum", "mul"]))
+        if cfg["merge"] == "concat" and rng.random() < 0.2:  # two chains of different sizes
+            cfg["hidden_size"] = (cfg["hidden_size"], int(rng.integers(1, 24)))
+    steps, size = int(rng.integers(1, 16)), int(rng.integers(2, 10))
+    return {
+        "kind": kind,
+        "cfg": cfg,
+        "dtype": np.dtype(rng.choice([np.float32, np.float64])),
+        "steps": steps,
+        "size": size,
+        "ragged": bool(rng.random() < 0.7),
+        "with_hx": bool(rng.random() < 0.5),
+        "rng": rng,
+    }
+
+
+def run_both_ways(m: Any, x, hx, lengths, d_out, d_state) -> dict[str, list[np.ndarray]]:
+    """Inference, forward with tape and backward; every array produced, by name."""
+    out, state, tape = m.forward(x, hx, lengths, training=True)
+    dx, dhx, grads = m.backward(tape, d_out, d_state)
+    inf_out, inf_state = m(x, hx, lengths)
+    return {
+        "out": [out],
+        "state": tree_leaves(state),
+        "dx": [dx],
+        "dhx": tree_leaves(dhx),
+        "inference": [inf_out, *tree_leaves(inf_state)],
+        **{f"grad {k}": [v] for k, v in grads.items()},
+    }
+
+
+def rel_err(actual: np.ndarray, desired: np.ndarray, scale: float | None = None) -> float:
+    """max |actual - desired| / scale (default: max |desired|)."""
+    if not desired.size:
+        return 0.0
+    if scale is None:
+        scale = float(np.max(np.abs(desired)))
+    return float(np.max(np.abs(actual - desired))) / max(scale, 1e-30)
+
+
+@needs_native
+@pytest.mark.parametrize("seed", range(CASES))
+def test_native_equals_numpy_on_random_problems(seed, restore_settings):
+    case = random_case(seed)
+    rng, cfg, dtype = case["rng"], case["cfg"], case["dtype"]
+    m = getattr(birnn, case["kind"])(**cfg, dtype=dtype, seed=seed)
+    if dtype == np.float64:
+        randomize_parameters(m, rng)
+    steps, size = case["steps"], case["size"]
+    shape = (size, steps) if cfg["batch_first"] else (steps, size)
+    x = rng.standard_normal((*shape, cfg["input_size"])).astype(dtype)
+    lengths = random_lengths(rng, size, steps) if case["ragged"] else None
+    out, state = m(x, None, lengths)
+    hx = None
+    if case["with_hx"]:
+        hx = _map(lambda s: (0.5 * rng.standard_normal(s.shape)).astype(dtype), state)
+    d_out = rng.standard_normal(out.shape).astype(dtype)
+    d_state = _map(lambda s: rng.standard_normal(s.shape).astype(dtype), state)
+
+    birnn.set_backend("numpy")
+    expected = run_both_ways(m, x, hx, lengths, d_out, d_state)
+    birnn.set_backend("native")
+    actual = run_both_ways(m, x, hx, lengths, d_out, d_state)
+
+    tol = REL_TOL[dtype]
+    grads = [v[0] for k, v in expected.items() if k.startswith("grad")]
+    grad_scale = max(float(np.max(np.abs(g))) for g in grads) if dtype == np.float32 else None
+    for name, arrays in expected.items():
+        for i, (want, got) in enumerate(zip(arrays, actual[name], strict=True)):
+            assert got.dtype == want.dtype and got.shape == want.shape, name
+            scale = grad_scale if name.startswith("grad") else None
+            err = rel_err(got, want, scale)
+            assert err <= tol, f"{name}[{i}]: relative error {err:.2e} > {tol:.0e} ({case})"
+
+
+def _map(fn, tree):
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_map(fn, t) for t in tree)
+    return fn(tree)
+
+
+@needs_native
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_thread_setting_changes_nothing_but_speed(kind, restore_settings):
+    """1 thread (chains in turn), 2 (side by side) and 4 (two BLAS threads per chain)."""
+    rng = np.random.default_rng(7)
+    m = getattr(birnn, kind)(6, 33, num_layers=2, bidirectional=True, dtype=np.float64, seed=3)
+    x = rng.standard_normal((9, 70, 6))
+    lengths = random_lengths(rng, 70, 9)
+    d_out = rng.standard_normal((9, 70, 66))
+    birnn.set_backend("native")
+    results = []
+    for threads in (1, 2, 4):
+        birnn.set_num_threads(threads)
+        out, _, tape = m.forward(x, lengths=lengths, training=True)
+        dx, _, grads = m.backward(tape, d_out)
+        results.append([out, dx, *grads.values()])
+    for other in results[1:]:
+        for want, got in zip(results[0], other, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+@needs_native
+def test_tapes_cross_backends(restore_settings):
+    """A tape recorded by one backend is read by the other: the layouts are the same."""
+    rng = np.random.default_rng(1)
+    m = birnn.LSTM(4, 5, num_layers=2, bidirectional=True, dtype=np.float64, seed=0)
+    x = rng.standard_normal((7, 6, 4))
+    lengths = random_lengths(rng, 6, 7)
+    d_out = rng.standard_normal((7, 6, 10))
+    grads = {}
+    for fwd, bwd in [("numpy", "numpy"), ("numpy", "native"), ("native", "numpy")]:
+        birnn.set_backend(fwd)
+        _, _, tape = m.forward(x, lengths=lengths, training=True)
+        birnn.set_backend(bwd)
+        grads[fwd, bwd] = m.backward(tape, d_out)[2]
+    for g in grads.values():
+        for name in g:
+            np.testing.assert_allclose(g[name], grads["numpy", "numpy"][name], rtol=1e-12)
+
+
+@needs_native
+def test_nan_propagates_like_numpy(restore_settings):
+    m = birnn.GRU(3, 4, bidirectional=True, seed=0)
+    x = np.zeros((5, 2, 3), np.float32)
+    x[2, 1, 0] = np.nan
+    outs = []
+    for name in ("numpy", "native"):
+        birnn.set_backend(name)
+        outs.append(np.isnan(m(x)[0]))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert outs[1][2:, 1, :4].all() and not outs[1][:, 0].any()
+
+
+@needs_native
+def test_float32_tanh_is_accurate():
+    """The kernel's vectorised float32 tanh: within 2 ulp of the exact value everywhere."""
+    kernel = _native.load()
+    assert kernel is not None
+    x = np.concatenate([np.linspace(-12, 12, 200_001), 10.0 ** np.arange(-40, 2, 0.01)])
+    x = np.concatenate([x, -x]).astype(np.float32)
+    exact = np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(kernel.tanh_f32(x) - exact) / ulp) <= 2.0
+    special = np.array([np.inf, -np.inf, np.nan, 88.0, -88.0], np.float32)
+    np.testing.assert_array_equal(kernel.tanh_f32(special), [1, -1, np.nan, 1, -1])
+
+
+@needs_native
+def test_lstm_projection_runs_on_numpy_under_the_native_backend(restore_settings):
+    birnn.set_backend("native")
+    m = birnn.LSTM(3, 6, proj_size=2, bidirectional=True, seed=0)
+    cell = m.layers[0].cells[0]
+    assert backend.native_kernel(cell, np.dtype(np.float32)) is None
+    assert backend.native_kernel(birnn.LSTM(3, 6).layers[0].cells[0], np.float32) is not None
+    out, _ = m(np.ones((4, 2, 3), np.float32))
+    assert out.shape == (4, 2, 4)
+
+
+def test_native_is_built_where_a_compiler_exists():
+    """CI builds the extension (`pip install -e .`): a failed build must not pass silently."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if not sys.platform.startswith("linux") or shutil.which(compiler) is None:
+        pytest.skip("no C compiler here: the NumPy backend is expected")
+    assert backend.native_available(), (
+        f"{backend.unavailable_reason()} -- build it with `pip install -e .` "
+        "or `python setup.py build_ext --inplace`"
+    )
+
+
+def test_missing_kernel_falls_back_to_numpy_and_says_so_once(monkeypatch, caplog):
+    monkeypatch.setattr(_native, "_loaded", ["the compiled kernel was not built (test)"])
+    monkeypatch.setattr(backend._settings, "backend", None)
+    with caplog.at_level(logging.WARNING, logger="birnn"):
+        m = birnn.RNN(2, 3, bidirectional=True, dtype=np.float64, seed=0)
+        out, _ = m(np.ones((3, 2, 2)))
+        m(np.ones((3, 2, 2)))
+        assert birnn.get_backend() == "numpy"
+    notes = [r.getMessage() for r in caplog.records if r.name == "birnn"]
+    assert len(notes) == 1 and "was not built (test)" in notes[0]
+    with pytest.warns(RuntimeWarning, match="native backend is unavailable"):
+        birnn.set_backend("native")
+    assert birnn.get_backend() == "numpy"
+    assert not backend.native_available()
+    np.testing.assert_array_equal(m(np.ones((3, 2, 2)))[0], out)
+
+
+def test_set_backend_round_trip(restore_settings):
+    birnn.set_backend("numpy")
+    assert birnn.get_backend() == "numpy"
+    birnn.set_backend("native")
+    assert birnn.get_backend() == ("native" if backend.native_available() else "numpy")
+
+
+@pytest.mark.parametrize(
+    ("bad", "exc", "received"),
+    [("cuda", ValueError, "'cuda'"), ("NumPy", ValueError, "'NumPy'"), (1, TypeError, "1")],
+)
+def test_set_backend_rejects_unknown_names(bad, exc, received, restore_settings):
+    with pytest.raises(exc, match=r"one of \('numpy', 'native'\); received " + received):
+        birnn.set_backend(bad)
+
+
+def test_num_threads_round_trip(restore_settings):
+    assert birnn.get_num_threads() >= 1
+    birnn.set_num_threads(np.int64(3))
+    assert birnn.get_num_threads() == 3
+
+
+@pytest.mark.parametrize(
+    ("bad", "exc"), [(0, ValueError), (-2, ValueError), (2.0, TypeError), ("2", TypeError)]
+)
+def test_set_num_threads_rejects_bad_values(bad, exc, restore_settings):
+    with pytest.raises(exc, match=f"received {bad!r}"):
+        birnn.set_num_threads(bad)
+
+
+def test_set_num_threads_rejects_bool(restore_settings):
+    with pytest.raises(TypeError, match="received True"):
+        birnn.set_num_threads(True)
