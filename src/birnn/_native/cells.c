@@ -30,6 +30,8 @@ const cell_steps *cell_steps_for(int kind, int real_size) {
 }
 
 /* For the tests: tanh_f32 over an array (its accuracy is checked against float64 tanh). */
-BIRNN_EXPORT void birnn_tanh_f32(const float *x, float *y, int64_t len) {
+VECTOR_LOOPS static void tanh_loop(const float *restrict x, float *restrict y, int64_t len) {
     for (int64_t i = 0; i < len; i++) y[i] = tanh_f32(x[i]);
 }
+
+BIRNN_EXPORT void birnn_tanh_f32(const float *x, float *y, int64_t len) { tanh_loop(x, y, len); }

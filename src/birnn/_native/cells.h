@@ -10,13 +10,13 @@
  * Derivatives are taken from outputs: sigmoid' = s - s*s, tanh' = 1 - t*t. */
 
 /* dh += d_out: the gradient arriving at this step's output joins the carry (BPTT). */
-static void SUF(add_into)(REAL *restrict dh, const REAL *restrict d_out, int64_t len) {
+VECTOR_LOOPS static void SUF(add_into)(REAL *restrict dh, const REAL *restrict d_out, int64_t len) {
     for (int64_t i = 0; i < len; i++) dh[i] += d_out[i];
 }
 
 /* ---- RNN:  h = act(a + h_prev W_hh^T);   da = dh act'(h);   dh_prev = da W_hh ------------ */
 
-static void SUF(rnn_act)(REAL *restrict h, const REAL *restrict a, int64_t len, int relu) {
+VECTOR_LOOPS static void SUF(rnn_act)(REAL *restrict h, const REAL *restrict a, int64_t len, int relu) {
     if (relu) {
         for (int64_t i = 0; i < len; i++) {
             REAL x = h[i] + a[i];
@@ -27,7 +27,7 @@ static void SUF(rnn_act)(REAL *restrict h, const REAL *restrict a, int64_t len, 
     }
 }
 
-static void SUF(rnn_dact)(REAL *restrict da, const REAL *restrict dh, const REAL *restrict h,
+VECTOR_LOOPS static void SUF(rnn_dact)(REAL *restrict da, const REAL *restrict dh, const REAL *restrict h,
                           int64_t len, int relu) {
     if (relu) {
         for (int64_t i = 0; i < len; i++) da[i] = dh[i] * (h[i] > 0 ? (REAL)1 : (REAL)0);
@@ -59,7 +59,7 @@ static void SUF(rnn_relu_backward)(const step_args *s) { SUF(rnn_backward)(s, 1)
  * backward: dc = dh o (1 - tanh(c)^2) + dc_next;  da_o = dh tanh(c) o'; da_i = dc g i';
  *           da_f = dc c_prev f';  da_g = dc i g';  dc_prev = dc f;  dh_prev = da W_hh */
 
-static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a, REAL *restrict g,
+VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a, REAL *restrict g,
                                   const REAL *restrict c_prev, REAL *restrict c,
                                   REAL *restrict tanh_c, REAL *restrict h) {
     for (int64_t k = 0; k < 3 * H; k++) g[k] = (REAL)0.5 * TANH(g[k] + a[k]) + (REAL)0.5;
@@ -74,7 +74,7 @@ static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a, REAL *restr
     }
 }
 
-static void SUF(lstm_row_backward)(int64_t H, const REAL *restrict g,
+VECTOR_LOOPS static void SUF(lstm_row_backward)(int64_t H, const REAL *restrict g,
                                    const REAL *restrict tanh_c, const REAL *restrict c_prev,
                                    const REAL *restrict dh, REAL *restrict dc,
                                    REAL *restrict da) {
@@ -117,7 +117,7 @@ static void SUF(lstm_backward)(const step_args *s) {
  * backward: da_z = dh (h_prev - n) z';  da_n = dh (1 - z) n';  da_r = da_n hh_n r';
  *           dhh = [da_r, da_z, da_n r];  dh_prev = dh z + dhh W_hh */
 
-static void SUF(gru_row_forward)(int64_t H, const REAL *restrict a, REAL *restrict hh,
+VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, const REAL *restrict a, REAL *restrict hh,
                                  const REAL *restrict b_hn, REAL *restrict g,
                                  const REAL *restrict h_prev, REAL *restrict h) {
     for (int64_t j = 0; j < H; j++) hh[2 * H + j] += b_hn[j];
@@ -130,7 +130,7 @@ static void SUF(gru_row_forward)(int64_t H, const REAL *restrict a, REAL *restri
     }
 }
 
-static void SUF(gru_row_backward)(int64_t H, const REAL *restrict g, const REAL *restrict hh,
+VECTOR_LOOPS static void SUF(gru_row_backward)(int64_t H, const REAL *restrict g, const REAL *restrict hh,
                                   const REAL *restrict h_prev, REAL *restrict dh,
                                   REAL *restrict da, REAL *restrict dhh) {
     for (int64_t j = 0; j < H; j++) {
@@ -176,13 +176,13 @@ static void SUF(gru_backward)(const step_args *s) {
  * backward: da_z, da_n as above;  d_rh = da_n W_hn;  da_r = d_rh h_prev r';
  *           dh_prev = dh z + d_rh r + [da_r, da_z] W_hrz */
 
-static void SUF(gru_before_row_gates)(int64_t H, const REAL *restrict a, REAL *restrict g,
+VECTOR_LOOPS static void SUF(gru_before_row_gates)(int64_t H, const REAL *restrict a, REAL *restrict g,
                                       const REAL *restrict h_prev, REAL *restrict rh) {
     for (int64_t k = 0; k < 2 * H; k++) g[k] = (REAL)0.5 * TANH(g[k] + a[k]) + (REAL)0.5;
     for (int64_t j = 0; j < H; j++) rh[j] = g[j] * h_prev[j];
 }
 
-static void SUF(gru_before_row_state)(int64_t H, const REAL *restrict a, REAL *restrict g,
+VECTOR_LOOPS static void SUF(gru_before_row_state)(int64_t H, const REAL *restrict a, REAL *restrict g,
                                       const REAL *restrict h_prev, REAL *restrict h) {
     for (int64_t j = 0; j < H; j++) {
         REAL nn = TANH(g[2 * H + j] + a[2 * H + j]);
@@ -191,7 +191,7 @@ static void SUF(gru_before_row_state)(int64_t H, const REAL *restrict a, REAL *r
     }
 }
 
-static void SUF(gru_before_row_back_state)(int64_t H, const REAL *restrict g,
+VECTOR_LOOPS static void SUF(gru_before_row_back_state)(int64_t H, const REAL *restrict g,
                                            const REAL *restrict h_prev, REAL *restrict dh,
                                            REAL *restrict da) {
     for (int64_t j = 0; j < H; j++) {
@@ -203,7 +203,7 @@ static void SUF(gru_before_row_back_state)(int64_t H, const REAL *restrict g,
     }
 }
 
-static void SUF(gru_before_row_back_gates)(int64_t H, const REAL *restrict g,
+VECTOR_LOOPS static void SUF(gru_before_row_back_gates)(int64_t H, const REAL *restrict g,
                                            const REAL *restrict h_prev,
                                            const REAL *restrict d_rh, REAL *restrict dh,
                                            REAL *restrict da) {
