@@ -3,7 +3,8 @@
     y = Encoder(tokens)                     (N, T, W)
     p = pool(y, lengths)                    (N, W):  "final" = [h_fwd at len-1, h_bwd at 0], the
                                             final states of both directions at each true end;
-                                            "mean" or "max" over the real steps
+                                            "mean" or "max" over the real steps; modes
+                                            joined by "+" concatenate: (N, k*W)
     s = p @ W_out.T + b_out                 (N, C)
     loss = mean over sentences of -log softmax(s)[label]
 """
@@ -28,14 +29,17 @@ from birnn.models.encoder import Array, Encoder, EncoderConfig
 class ClassifierConfig:
     encoder: EncoderConfig
     num_labels: int  # size of the label vocabulary
-    pooling: str = "final"  # "final" | "mean" | "max"
+    pooling: str = "final"  # "final" | "mean" | "max", or several joined by "+" ("final+max")
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
             self.encoder = EncoderConfig(**self.encoder)
-        if self.pooling not in POOLING_MODES:
+        if not isinstance(self.pooling, str) or not set(self.pooling.split("+")) <= set(
+            POOLING_MODES
+        ):
             raise ValueError(
-                f"pooling must be one of {sorted(POOLING_MODES)}; received {self.pooling!r}"
+                f"pooling must be one of {sorted(POOLING_MODES)} or several joined by '+' "
+                f"(e.g. 'final+max'); received {self.pooling!r}"
             )
         if not isinstance(self.num_labels, int) or self.num_labels < 2:
             raise ValueError(f"num_labels must be an integer >= 2; received {self.num_labels!r}")
@@ -51,7 +55,8 @@ class Classifier:
         split = enc.hidden if enc.bidirectional else None
         self.pool = Pooling(config.pooling, split=split)
         self.dropout = Dropout(enc.dropout)
-        self.out = Linear(enc.output_size, config.num_labels, rng, dtype=dtype)
+        width = self.pool.output_size(enc.output_size)
+        self.out = Linear(width, config.num_labels, rng, dtype=dtype)
 
     @property
     def params(self) -> dict[str, Array]:
