@@ -22,7 +22,7 @@ from birnn.tasks.base import Encoded, FormTable, Vocabs, batches, predict_all
 from birnn.tasks.registry import TASKS, Options, Task
 from birnn.train.checkpoint import CheckpointError, assign_params, load_checkpoint
 from birnn.train.config import TrainConfig
-from birnn.train.trainer import BEST, Trainer
+from birnn.train.trainer import BEST, LAST, Trainer
 
 FORMAT = "birnn-model/1"  # config.json's "format": a checkpoint from another program is refused
 EVAL_BATCH = 256  # sequences per batch at evaluation and prediction
@@ -102,10 +102,16 @@ def checkpoint_config(loaded: Loaded) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> Loaded:
-    """Rebuild a trained model from its checkpoint directory (``out/best`` or ``out``)."""
+    """Rebuild a trained model from its checkpoint directory.
+
+    ``path`` is a checkpoint, or a training run's ``--out``: its ``best/`` (trained with dev
+    data), else its ``last/`` (trained without: there is no best).
+    """
     path = Path(path)
     if (path / BEST).is_dir():
         path = path / BEST
+    elif (path / LAST).is_dir():
+        path = path / LAST
     ckpt = load_checkpoint(path)
     cfg = ckpt.config
     if cfg.get("format") != FORMAT:
