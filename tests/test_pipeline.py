@@ -8,6 +8,7 @@ train a model that clearly learned something, in well under a second per run.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -134,8 +135,8 @@ def test_a_run_without_dev_loads_from_its_out_directory(tmp_path, task):
 
 def test_classifier_learns_a_cue_word(tmp_path):
     train_set, dev = sentiment_texts(48, seed=0), sentiment_texts(20, seed=1)
-    loaded, summary = train("classify", train_set, dev, tmp_path, epochs=6,
-                            options={"pooling": "max"}, bidirectional=True)  # fmt: skip
+    _, summary = train("classify", train_set, dev, tmp_path, epochs=6,
+                       options={"pooling": "max"}, bidirectional=True)  # fmt: skip
     assert summary["best_dev_score"] >= 0.85, log_records(tmp_path)
     assert pipeline.load(tmp_path).predict(dev) == pipeline.load(tmp_path / "best").predict(dev)
 
@@ -241,7 +242,7 @@ def test_load_refuses_a_missing_directory(tmp_path):
 def test_load_refuses_garbage_files(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"not safetensors at all")
     (tmp_path / "config.json").write_text("{", encoding="utf-8")
-    with pytest.raises(CheckpointError, match=str(tmp_path)):
+    with pytest.raises(CheckpointError, match=re.escape(str(tmp_path))):
         pipeline.load(tmp_path)
 
 
@@ -276,5 +277,5 @@ def test_load_refuses_parameters_that_do_not_fit_the_config(tmp_path, saved):
 def test_read_and_get_task_refuse_bad_input(tmp_path):
     with pytest.raises(ValueError, match="'parse'"):
         pipeline.get_task("parse")
-    with pytest.raises(DataError, match="missing.conllu"):
+    with pytest.raises(DataError, match=r"missing\.conllu"):
         pipeline.read(pipeline.get_task("tag"), tmp_path / "missing.conllu", {})
