@@ -13,6 +13,13 @@ torch, birnn, ...) so that drift in the machine's speed hits both alike, and rep
   ``pack_padded_sequence(enforce_sorted=False)`` and pads back (both inside the timing), birnn
   takes ``lengths=`` on the padded array.
 
+* backends (``--backend native,numpy``): every case is timed once per birnn backend, each against
+  its own alternating torch calls; the table has a backend column.
+* memory (``--memory``): peak memory of a training step, birnn and torch, each measured in a fresh
+  child process holding both models and inputs: the rise of the peak resident set size over
+  three training steps above the resident size just before them (Linux /proc; the peak is reset
+  through /proc/self/clear_refs). Workspace memory birnn keeps between calls counts.
+
 FLOPs (ANCHORS.md): one forward pass costs 2 directions * T * N * 2*(in+H)*G*H summed over layers
 (G = 4 LSTM, 3 GRU, 1 RNN; in = 2H above layer 0); a training step about 3x that. Ragged cases
 count sum(lengths) in place of T * N.
@@ -33,6 +40,7 @@ import argparse  # noqa: E402
 import gc  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -87,6 +95,9 @@ class Row:
     gflop: float  # work of one timed call, in GFLOP
     error: float  # max |birnn - torch| / max |torch| over outputs (infer) or gradients (train)
     repeats: int
+    backend: str  # birnn's time loop: "native" or "numpy"
+    birnn_mib: float | None = None  # peak memory of a training step (--memory)
+    torch_mib: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -220,19 +231,21 @@ def time_alternating(
     gc.disable()
     try:
         i = 0
-        while len(ours_s) < repeats:
+        while len(ours_s) < repeats or len(theirs_s) < repeats:
             order = (ours, theirs) if i % 2 == 0 else (theirs, ours)
             for fn in order:
+                times = ours_s if fn is ours else theirs_s
                 fn()  # settles the other library's spinning threads; not kept
-                kept = [fn() for _ in range(min(BLOCK, repeats - len(ours_s)))]
-                (ours_s if fn is ours else theirs_s).extend(kept)
+                times.extend(fn() for _ in range(min(BLOCK, repeats - len(times))))
             i += 1
     finally:
         gc.enable()
     return ours_s, theirs_s
 
 
-def measure(cell: str, config: str, ragged: bool, modes: list[str], args: Any) -> list[Row]:
+def measure(
+    cell: str, config: str, ragged: bool, modes: list[str], args: Any, backend: str
+) -> list[Row]:
     cfg = CONFIGS[config]
     case = Case(cell, cfg, ragged, args.seed)
     name = f"{config}-ragged" if ragged else config
@@ -243,6 +256,12 @@ def measure(cell: str, config: str, ragged: bool, modes: list[str], args: Any) -
         theirs = case.torch_infer if mode == "infer" else case.torch_train
         ours_s, theirs_s = time_alternating(ours, theirs, args.warmup, args.repeats, args.budget)
         gflop = forward_gflop(cell, cfg, case.tokens) * (3 if mode == "train" else 1)
+        memory = (None, None)
+        if args.memory and mode == "train":
+            memory = tuple(
+                memory_in_child(lib, cell, config, ragged, backend, args.seed)
+                for lib in ("birnn", "torch")
+            )
         rows.append(
             Row(
                 cell=cell,
@@ -253,9 +272,46 @@ def measure(cell: str, config: str, ragged: bool, modes: list[str], args: Any) -
                 gflop=gflop,
                 error=error,
                 repeats=len(ours_s),
+                backend=backend,
+                birnn_mib=memory[0],
+                torch_mib=memory[1],
             )
         )
     return rows
+
+
+def _status_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def memory_probe(spec: str, seed: int) -> float:
+    """In a child process: MiB the peak resident size rises by over three training steps."""
+    lib, cell, config, ragged, backend = spec.split(",")
+    select_backend(backend)
+    case = Case(cell, CONFIGS[config], ragged == "1", seed)  # both models, inputs, d_out
+    step = case.birnn_train if lib == "birnn" else case.torch_train
+    gc.collect()
+    before = _status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) restarts from now
+    for _ in range(3):
+        step()
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def memory_in_child(lib: str, cell: str, config: str, ragged: bool, backend: str, seed: int):
+    """``memory_probe`` in a fresh interpreter (nothing left over from other cases), or None."""
+    spec = f"{lib},{cell},{config},{int(ragged)},{backend}"
+    command = [sys.executable, __file__, "--memory-probe", spec, "--seed", str(seed)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        return float(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        print(f"! memory probe {spec} failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
 
 
 def peak_gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -276,6 +332,7 @@ HEADERS = [
     "cell",
     "cfg",
     "mode",
+    "backend",
     "birnn ms",
     "torch ms",
     "birnn/torch",
@@ -285,15 +342,17 @@ HEADERS = [
     "max rel err",
     "n",
 ]
+MEMORY_HEADERS = ["birnn MiB", "torch MiB"]
 
 
-def row_cells(row: Row, peak: float | None) -> list[str]:
+def row_cells(row: Row, peak: float | None, memory: bool) -> list[str]:
     ours = row.gflop / (row.birnn_ms / 1e3)
     theirs = row.gflop / (row.torch_ms / 1e3)
-    return [
+    cells = [
         row.cell.upper(),
         row.config,
         row.mode,
+        row.backend,
         f"{row.birnn_ms:.1f}",
         f"{row.torch_ms:.1f}",
         f"{row.ratio:.2f}",
@@ -303,21 +362,25 @@ def row_cells(row: Row, peak: float | None) -> list[str]:
         f"{row.error:.1e}",
         str(row.repeats),
     ]
+    if memory:
+        cells += ["-" if v is None else f"{v:.1f}" for v in (row.birnn_mib, row.torch_mib)]
+    return cells
 
 
-def render(rows: list[list[str]], markdown: bool) -> str:
-    right = [False, False, False] + [True] * (len(HEADERS) - 3)
+def render(rows: list[list[str]], markdown: bool, memory: bool = False) -> str:
+    headers = HEADERS + (MEMORY_HEADERS if memory else [])
+    right = [False] * 4 + [True] * (len(headers) - 4)
     if markdown:
         rule = ["---:" if r else "---" for r in right]
-        return "\n".join("| " + " | ".join(line) + " |" for line in [HEADERS, rule, *rows])
-    widths = [max(len(line[i]) for line in [HEADERS, *rows]) for i in range(len(HEADERS))]
+        return "\n".join("| " + " | ".join(line) + " |" for line in [headers, rule, *rows])
+    widths = [max(len(line[i]) for line in [headers, *rows]) for i in range(len(headers))]
 
     def fmt(line: list[str]) -> str:
         return "  ".join(
             t.rjust(w) if r else t.ljust(w) for t, w, r in zip(line, widths, right, strict=True)
         )
 
-    return "\n".join([fmt(HEADERS), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+    return "\n".join([fmt(headers), fmt(["-" * w for w in widths]), *map(fmt, rows)])
 
 
 def csv_list(choices: list[str]) -> Callable[[str], list[str]]:
@@ -361,8 +424,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument(
-        "--backend", default=None, help="passed to birnn.set_backend (needs that function)"
+        "--backend",
+        type=csv_list(["native", "numpy"]),
+        default=None,
+        help="comma list of birnn backends, each timed against torch (default: birnn's default)",
     )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also measure peak memory of a training step (child processes; Linux)",
+    )
+    parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-peak", action="store_true", help="skip measuring peak GEMM speed")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)  # string defaults go through `type` too
@@ -374,6 +446,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def select_backend(name: str | None) -> str:
+    """Make ``name`` birnn's backend (None: keep the default); the backend now in use."""
     if name is not None:
         set_backend = getattr(birnn, "set_backend", None)
         if set_backend is None:
@@ -388,7 +461,12 @@ def select_backend(name: str | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(THREADS)
-    backend = select_backend(args.backend)
+    if args.memory_probe is not None:
+        print(f"{memory_probe(args.memory_probe, args.seed):.3f}")
+        return 0
+    backends = [select_backend(name) for name in args.backend or [None]]
+    if args.memory and not Path("/proc/self/clear_refs").exists():
+        sys.exit("--memory needs Linux (/proc/self/status and /proc/self/clear_refs)")
     load = os.getloadavg()[0]
     if load > 0.5:
         print(
@@ -398,10 +476,12 @@ def main(argv: list[str] | None = None) -> int:
     peak = None if args.no_peak else peak_gemm_gflops()
     print(
         f"# birnn vs torch | {platform.machine()} {platform.processor() or ''}".rstrip()
-        + f" | numpy {np.__version__}, torch {torch.__version__}, birnn backend {backend}"
+        + f" | numpy {np.__version__}, torch {torch.__version__}"
+        + f" | birnn backends {', '.join(backends)}"
     )
+    birnn_threads = getattr(birnn, "get_num_threads", lambda: "-")()
     print(
-        f"# threads: torch {torch.get_num_threads()}, "
+        f"# threads: torch {torch.get_num_threads()}, birnn {birnn_threads}, "
         f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, OMP_NUM_THREADS={THREADS}"
         + ("" if peak is None else f" | peak float32 GEMM (NumPy, 2048^3): {peak:.0f} GFLOP/s")
     )
@@ -416,19 +496,24 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[list[str]] = []
     failures = 0
     for cell, config, ragged in cases:
-        try:
-            measured = measure(cell, config, ragged, args.modes, args)
-        except Exception as err:  # report and go on: one broken case should not hide the rest
-            failures += 1
-            print(
-                f"! {cell} {config}{' ragged' if ragged else ''}: {type(err).__name__}: {err}",
-                file=sys.stderr,
-            )
-            continue
-        for row in measured:
-            rows.append(row_cells(row, peak))
-            print(f"  done {cell} {row.config} {row.mode}", file=sys.stderr, flush=True)
-    print(render(rows, args.markdown))
+        for backend in backends:
+            select_backend(backend)
+            try:
+                measured = measure(cell, config, ragged, args.modes, args, backend)
+            except Exception as err:  # report and go on: one broken case should not hide the rest
+                failures += 1
+                print(
+                    f"! {cell} {config}{' ragged' if ragged else ''} {backend}: "
+                    f"{type(err).__name__}: {err}",
+                    file=sys.stderr,
+                )
+                continue
+            for row in measured:
+                rows.append(row_cells(row, peak, args.memory))
+                print(
+                    f"  done {cell} {row.config} {row.mode} {backend}", file=sys.stderr, flush=True
+                )
+    print(render(rows, args.markdown, args.memory))
     load = os.getloadavg()[0]
     if load > THREADS + 0.5:  # the benchmark itself accounts for about THREADS
         print(
