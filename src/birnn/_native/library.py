@@ -14,6 +14,7 @@ import importlib.machinery
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,15 +160,16 @@ def load() -> Library | str:
                 _address(setter),
                 _address(getter),
             )
-            controlled = setter is not None and getter is not None
+            threads = int(getter()) if setter is not None and getter is not None else 0
             return Library(
                 lib=lib,
                 blas_path=blas_path,
-                blas_threads=max(int(getter()), 1) if controlled else 1,
-                threads_controlled=controlled,
+                blas_threads=max(threads, 1),
+                threads_controlled=threads > 0,
             )
     return "no OpenBLAS found among NumPy's libraries (the kernel calls NumPy's own BLAS)"
 
 
-def _address(fn: object) -> int | None:
+def _address(fn: Any) -> int | None:
+    """The address of a library function, as an integer for a void * argument."""
     return None if fn is None else ctypes.cast(fn, c_void_p).value
