@@ -135,8 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(commands.COMMANDS[args.command](args))
-    except (ValueError, TypeError, OSError) as err:
-        # DataError and CheckpointError are ValueErrors: one line, no traceback
+    except (ValueError, TypeError, OSError, FloatingPointError) as err:
+        # DataError and CheckpointError are ValueErrors; FloatingPointError is a diverged
+        # training run (an lr too high): one line, no traceback
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"birnn {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE

@@ -66,6 +66,8 @@ def train(args: argparse.Namespace) -> int:
     train_records = pipeline.read(task, args.train, options)
     dev = pipeline.read(task, args.dev, options) if args.dev else None
     test = pipeline.read(task, args.test, options) if args.test else None
+    if dev is None and config.make_schedule().needs_score:
+        raise ValueError(f"--schedule {args.schedule} follows the dev score: it needs --dev")
     encoder = {
         "cell": args.cell,
         "hidden": args.hidden,

@@ -8,6 +8,7 @@ them: the task and its options, the model config, and the vocabularies.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,7 +138,14 @@ def train(
     resume: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train with the generic Trainer; returns the fit summary and the training time."""
+    """Train with the generic Trainer; returns the fit summary and the training time.
+
+    ``resume=True`` continues ``out_dir/last``, which must hold this very model: same task,
+    options, model config and vocabularies (vocabularies rebuilt from other training data would
+    give the saved embeddings to other words).
+    """
+    if resume:
+        _check_resumable(loaded, Path(out_dir) / LAST)
     train_data = loaded.encode(train_records)
 
     def train_batches(rng: np.random.Generator) -> list[Any]:
@@ -163,3 +171,14 @@ def train(
         "stopped_early": result.stopped_early,
         "train_seconds": time.perf_counter() - start,
     }
+
+
+def _check_resumable(loaded: Loaded, path: Path) -> None:
+    saved = load_checkpoint(path).config
+    now = json.loads(json.dumps(checkpoint_config(loaded)))  # as config.json holds it
+    changed = sorted(k for k in set(now) | set(saved) if now.get(k) != saved.get(k))
+    if changed:
+        raise ValueError(
+            f"cannot resume {path}: this run's {', '.join(changed)} differ from the saved ones "
+            "(resume with the same training data and model options)"
+        )
