@@ -42,26 +42,24 @@ BIRNN_EXPORT void birnn_set_blas(void *sgemm, void *dgemm, int ilp64, void *set_
     blas.get_threads = (get_threads_fn)get_threads;
 }
 
-void gemm_f32(int trans_b, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-              const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    int tb = trans_b ? TRANS : NO_TRANS;
+void gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
+              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    int ta = trans_a ? TRANS : NO_TRANS, tb = trans_b ? TRANS : NO_TRANS;
     if (blas.ilp64)
-        ((sgemm64_fn)blas.sgemm)(ROW_MAJOR, NO_TRANS, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c,
-                                 ldc);
+        ((sgemm64_fn)blas.sgemm)(ROW_MAJOR, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
     else
-        ((sgemm32_fn)blas.sgemm)(ROW_MAJOR, NO_TRANS, tb, (int)m, (int)n, (int)k, 1.0f, a,
-                                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
+        ((sgemm32_fn)blas.sgemm)(ROW_MAJOR, ta, tb, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b,
+                                 (int)ldb, beta, c, (int)ldc);
 }
 
-void gemm_f64(int trans_b, int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
-              const double *b, int64_t ldb, double beta, double *c, int64_t ldc) {
-    int tb = trans_b ? TRANS : NO_TRANS;
+void gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a,
+              int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc) {
+    int ta = trans_a ? TRANS : NO_TRANS, tb = trans_b ? TRANS : NO_TRANS;
     if (blas.ilp64)
-        ((dgemm64_fn)blas.dgemm)(ROW_MAJOR, NO_TRANS, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c,
-                                 ldc);
+        ((dgemm64_fn)blas.dgemm)(ROW_MAJOR, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
     else
-        ((dgemm32_fn)blas.dgemm)(ROW_MAJOR, NO_TRANS, tb, (int)m, (int)n, (int)k, 1.0, a,
-                                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
+        ((dgemm32_fn)blas.dgemm)(ROW_MAJOR, ta, tb, (int)m, (int)n, (int)k, 1.0, a, (int)lda, b,
+                                 (int)ldb, beta, c, (int)ldc);
 }
 
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -16,14 +16,16 @@ VECTOR_LOOPS static void SUF(add_into)(REAL *restrict dh, const REAL *restrict d
 
 /* ---- RNN:  h = act(a + h_prev W_hh^T);   da = dh act'(h);   dh_prev = da W_hh ------------ */
 
-VECTOR_LOOPS static void SUF(rnn_act)(REAL *restrict h, const REAL *restrict a, int64_t len, int relu) {
+VECTOR_LOOPS static void SUF(rnn_row_forward)(int64_t H, const REAL *restrict a,
+                                              const REAL *restrict pre, int64_t stride,
+                                              REAL *restrict h, int relu) {
     if (relu) {
-        for (int64_t i = 0; i < len; i++) {
-            REAL x = h[i] + a[i];
-            h[i] = x < 0 ? 0 : x; /* NaN stays NaN, like np.maximum */
+        for (int64_t j = 0; j < H; j++) {
+            REAL x = pre[j * stride] + a[j];
+            h[j] = x < 0 ? 0 : x; /* NaN stays NaN, like np.maximum */
         }
     } else {
-        for (int64_t i = 0; i < len; i++) h[i] = TANH(h[i] + a[i]);
+        for (int64_t j = 0; j < H; j++) h[j] = TANH(pre[j * stride] + a[j]);
     }
 }
 
@@ -38,15 +40,17 @@ VECTOR_LOOPS static void SUF(rnn_dact)(REAL *restrict da, const REAL *restrict d
 
 static void SUF(rnn_forward)(const step_args *s, int relu) {
     int64_t n = s->n, H = s->hidden;
-    GEMM(1, n, H, H, s->h_prev, H, s->w, H, 0, s->h, H);
-    SUF(rnn_act)(s->h, s->a, n * H, relu);
+    const REAL *a = s->a;
+    REAL *pre = s->scratch, *h = s->h;
+    GEMM(0, 1, H, n, H, s->w, H, s->h_prev, H, 0, pre, n); /* pre^T = W h_prev^T */
+    for (int64_t b = 0; b < n; b++) SUF(rnn_row_forward)(H, a + b * H, pre + b, n, h + b * H, relu);
 }
 
 static void SUF(rnn_backward)(const step_args *s, int relu) {
     int64_t n = s->n, H = s->hidden;
     if (s->d_out) SUF(add_into)(s->dh, s->d_out, n * H);
     SUF(rnn_dact)(s->da, s->dh, s->h, n * H, relu);
-    GEMM(0, n, H, H, s->da, H, s->w_true, H, 0, s->dh, H);
+    GEMM(0, 0, n, H, H, s->da, H, s->w_true, H, 0, s->dh, H);
 }
 
 static void SUF(rnn_tanh_forward)(const step_args *s) { SUF(rnn_forward)(s, 0); }
@@ -59,11 +63,14 @@ static void SUF(rnn_relu_backward)(const step_args *s) { SUF(rnn_backward)(s, 1)
  * backward: dc = dh o (1 - tanh(c)^2) + dc_next;  da_o = dh tanh(c) o'; da_i = dc g i';
  *           da_f = dc c_prev f';  da_g = dc i g';  dc_prev = dc f;  dh_prev = da W_hh */
 
-VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a, REAL *restrict g,
-                                  const REAL *restrict c_prev, REAL *restrict c,
-                                  REAL *restrict tanh_c, REAL *restrict h) {
-    for (int64_t k = 0; k < 3 * H; k++) g[k] = (REAL)0.5 * TANH(g[k] + a[k]) + (REAL)0.5;
-    for (int64_t k = 3 * H; k < 4 * H; k++) g[k] = TANH(g[k] + a[k]);
+VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a,
+                                               const REAL *restrict pre, int64_t stride,
+                                               REAL *restrict g, const REAL *restrict c_prev,
+                                               REAL *restrict c, REAL *restrict tanh_c,
+                                               REAL *restrict h) {
+    for (int64_t k = 0; k < 3 * H; k++)
+        g[k] = (REAL)0.5 * TANH(pre[k * stride] + a[k]) + (REAL)0.5;
+    for (int64_t k = 3 * H; k < 4 * H; k++) g[k] = TANH(pre[k * stride] + a[k]);
     const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
     for (int64_t j = 0; j < H; j++) {
         REAL cj = f[j] * c_prev[j] + i[j] * gg[j];
@@ -94,9 +101,10 @@ static void SUF(lstm_forward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 4 * H;
     REAL *gates = s->ex0, *tanh_c = s->ex1, *c = s->c, *h = s->h;
     const REAL *a = s->a, *c_prev = s->c_prev;
-    GEMM(1, n, G, H, s->h_prev, H, s->w, H, 0, gates, G);
+    REAL *pre = s->scratch;
+    GEMM(0, 1, G, n, H, s->w, H, s->h_prev, H, 0, pre, n); /* pre^T = W h_prev^T */
     for (int64_t b = 0; b < n; b++)
-        SUF(lstm_row_forward)(H, a + b * G, gates + b * G, c_prev + b * H, c + b * H,
+        SUF(lstm_row_forward)(H, a + b * G, pre + b, n, gates + b * G, c_prev + b * H, c + b * H,
                               tanh_c + b * H, h + b * H);
 }
 
@@ -108,7 +116,7 @@ static void SUF(lstm_backward)(const step_args *s) {
     for (int64_t b = 0; b < n; b++)
         SUF(lstm_row_backward)(H, gates + b * G, tanh_c + b * H, c_prev + b * H, dh + b * H,
                                dc + b * H, da + b * G);
-    GEMM(0, n, H, G, da, G, s->w_true, H, 0, dh, H);
+    GEMM(0, 0, n, H, G, da, G, s->w_true, H, 0, dh, H);
 }
 
 /* ---- GRU, reset after the product (PyTorch; cells/gru.py) ----------------------------------
@@ -117,10 +125,13 @@ static void SUF(lstm_backward)(const step_args *s) {
  * backward: da_z = dh (h_prev - n) z';  da_n = dh (1 - z) n';  da_r = da_n hh_n r';
  *           dhh = [da_r, da_z, da_n r];  dh_prev = dh z + dhh W_hh */
 
-VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, const REAL *restrict a, REAL *restrict hh,
-                                 const REAL *restrict b_hn, REAL *restrict g,
-                                 const REAL *restrict h_prev, REAL *restrict h) {
-    for (int64_t j = 0; j < H; j++) hh[2 * H + j] += b_hn[j];
+VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, const REAL *restrict a,
+                                              const REAL *restrict pre, int64_t stride,
+                                              const REAL *restrict b_hn, REAL *restrict hh,
+                                              REAL *restrict g, const REAL *restrict h_prev,
+                                              REAL *restrict h) {
+    for (int64_t k = 0; k < 2 * H; k++) hh[k] = pre[k * stride];
+    for (int64_t j = 0; j < H; j++) hh[2 * H + j] = pre[(2 * H + j) * stride] + b_hn[j];
     for (int64_t k = 0; k < 2 * H; k++) g[k] = (REAL)0.5 * TANH(a[k] + hh[k]) + (REAL)0.5;
     for (int64_t j = 0; j < H; j++) {
         REAL r = g[j], z = g[H + j];
@@ -154,10 +165,11 @@ static void SUF(gru_forward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 3 * H;
     REAL *gates = s->ex0, *hh = s->ex1, *h = s->h;
     const REAL *a = s->a, *h_prev = s->h_prev, *b_hn = s->b_hn;
-    GEMM(1, n, G, H, h_prev, H, s->w, H, 0, hh, G);
+    REAL *pre = s->scratch;
+    GEMM(0, 1, G, n, H, s->w, H, h_prev, H, 0, pre, n); /* pre^T = W h_prev^T */
     for (int64_t b = 0; b < n; b++)
-        SUF(gru_row_forward)(H, a + b * G, hh + b * G, b_hn, gates + b * G, h_prev + b * H,
-                             h + b * H);
+        SUF(gru_row_forward)(H, a + b * G, pre + b, n, b_hn, hh + b * G, gates + b * G,
+                             h_prev + b * H, h + b * H);
 }
 
 static void SUF(gru_backward)(const step_args *s) {
@@ -168,7 +180,7 @@ static void SUF(gru_backward)(const step_args *s) {
     for (int64_t b = 0; b < n; b++)
         SUF(gru_row_backward)(H, gates + b * G, hh + b * G, h_prev + b * H, dh + b * H,
                               da + b * G, dhh + b * G);
-    GEMM(0, n, H, G, dhh, G, s->w_true, H, 1, dh, H); /* dh_prev = dh z + dhh W_hh */
+    GEMM(0, 0, n, H, G, dhh, G, s->w_true, H, 1, dh, H); /* dh_prev = dh z + dhh W_hh */
 }
 
 /* ---- GRU, reset before the product (Cho et al. 2014; cells/gru.py) -------------------------
@@ -219,10 +231,10 @@ static void SUF(gru_before_forward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 3 * H;
     REAL *gates = s->ex0, *rh = s->ex1, *h = s->h;
     const REAL *a = s->a, *h_prev = s->h_prev, *w = s->w;
-    GEMM(1, n, 2 * H, H, h_prev, H, w, H, 0, gates, G);
+    GEMM(0, 1, n, 2 * H, H, h_prev, H, w, H, 0, gates, G);
     for (int64_t b = 0; b < n; b++)
         SUF(gru_before_row_gates)(H, a + b * G, gates + b * G, h_prev + b * H, rh + b * H);
-    GEMM(1, n, H, H, rh, H, w + 2 * H * H, H, 0, gates + 2 * H, G);
+    GEMM(0, 1, n, H, H, rh, H, w + 2 * H * H, H, 0, gates + 2 * H, G);
     for (int64_t b = 0; b < n; b++)
         SUF(gru_before_row_state)(H, a + b * G, gates + b * G, h_prev + b * H, h + b * H);
 }
@@ -234,11 +246,11 @@ static void SUF(gru_before_backward)(const step_args *s) {
     if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
     for (int64_t b = 0; b < n; b++)
         SUF(gru_before_row_back_state)(H, gates + b * G, h_prev + b * H, dh + b * H, da + b * G);
-    GEMM(0, n, H, H, da + 2 * H, G, w + 2 * H * H, H, 0, d_rh, H);
+    GEMM(0, 0, n, H, H, da + 2 * H, G, w + 2 * H * H, H, 0, d_rh, H);
     for (int64_t b = 0; b < n; b++)
         SUF(gru_before_row_back_gates)(H, gates + b * G, h_prev + b * H, d_rh + b * H,
                                        dh + b * H, da + b * G);
-    GEMM(0, n, H, 2 * H, da, G, w, H, 1, dh, H);
+    GEMM(0, 0, n, H, 2 * H, da, G, w, H, 1, dh, H);
 }
 
 static const cell_steps SUF(steps)[] = {

@@ -119,13 +119,14 @@ class Kernel:
         w_hh = _contiguous(w.w_hh_t.transpose(0, 2, 1))  # the base array of the transposed view
         b_hn = _contiguous(w.extra["b_hn"][:, 0, :]) if kind == GRU else None
         args.kept = next(iter(extras.values())).shape[1] if extras else a.shape[1]
-        args.a, args.w, args.b_hn = _ptr(a), _ptr(w_hh), _ptr(b_hn)
+        scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
+        args.a, args.w, args.b_hn, args.scratch = _ptr(a), _ptr(w_hh), _ptr(b_hn), _ptr(scratch)
         _pairs(args.init, init)
         _pairs(args.states, states)
         _pairs(args.extras, [extras[name] for name in EXTRAS[kind]])
         if self.lib.birnn_scan_forward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native forward failed for {type(cell).__name__}")
-        del lengths, init, w_hh, b_hn  # alive until here: C read them
+        del lengths, init, w_hh, b_hn, scratch  # alive until here: C read them
 
     def backward(
         self,
@@ -147,11 +148,8 @@ class Kernel:
         d_o = None if d_out is None else _contiguous(d_out)
         d_fin = [None if d is None else _contiguous(d) for d in d_final]
         chains, _, size, _ = states[0].shape
-        scratch = (
-            np.empty((chains, size, cell.hidden_size), states[0].dtype)
-            if kind == GRU_BEFORE
-            else None
-        )
+        gates = grads["a"].shape[-1]
+        scratch = np.empty((chains, size, gates), states[0].dtype) if kind == GRU_BEFORE else None
         args.kept = states[0].shape[1]
         args.w_true, args.d_out, args.scratch = _ptr(w_true), _ptr(d_o), _ptr(scratch)
         _pairs(args.init, init)

@@ -71,11 +71,11 @@ typedef struct {
 /* cells.c: the step functions of cell kind k for real_size 4 or 8 (NULL if unknown). */
 const cell_steps *cell_steps_for(int kind, int real_size);
 
-/* blas.c: row-major GEMM, C = A op(B) + beta C, with op(B) = B^T if trans_b. */
-void gemm_f32(int trans_b, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-              const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-void gemm_f64(int trans_b, int64_t m, int64_t n, int64_t k, const double *a, int64_t lda,
-              const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+/* blas.c: row-major GEMM, C = op(A) op(B) + beta C, op(X) = X^T where trans_x is set. */
+void gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
+              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a,
+              int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 /* Set the BLAS thread count for the duration of a scan, and put it back. */
 void blas_threads_enter(int threads);
 void blas_threads_leave(void);

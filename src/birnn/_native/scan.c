@@ -56,6 +56,7 @@ static void forward_chain(const scan_args *p, int64_t d) {
         s.ex1 = at(p->extras[1], (d * p->kept + k) * N * L->extra[1] * H, z);
         s.w = at(p->w, d * G * H, z);
         s.b_hn = at(p->b_hn, d * H, z);
+        s.scratch = at(p->scratch, d * N * G, z);
         steps->forward(&s);
     }
 }
@@ -90,7 +91,7 @@ static void backward_chain(const scan_args *p, int64_t d) {
         s.dh = carry[0], s.dc = carry[1];
         s.da = at(p->grads[0], (d * T + t) * N * L->grad[0] * H, z);
         s.dhh = at(p->grads[1], (d * T + t) * N * L->grad[1] * H, z);
-        s.scratch = at(p->scratch, d * N * H, z);
+        s.scratch = at(p->scratch, d * N * G, z);
         steps->backward(&s);
     }
 }
