@@ -285,3 +285,40 @@ def test_set_num_threads_rejects_bad_values(bad, exc, restore_settings):
 def test_set_num_threads_rejects_bool(restore_settings):
     with pytest.raises(TypeError, match="received True"):
         birnn.set_num_threads(True)
+
+
+# ---- Tape memory (recurrent/scan.py): recycled by both backends, only once unreferenced ----
+
+
+def test_tape_memory_is_reused_only_when_nothing_refers_to_it():
+    from birnn.recurrent.scan import TapeMemory
+
+    pool = TapeMemory()
+    first = pool.get((3, 4), np.float32, zero=False)
+    address = first.ctypes.data
+    view = first[1:].T  # a view keeps the memory taken
+    del first
+    second = pool.get((3, 4), np.float32, zero=True)
+    assert second.ctypes.data != address and not second.any()
+    del view
+    third = pool.get((2, 5), np.float32, zero=True)  # smaller, same dtype: fits
+    assert third.ctypes.data == address and not third.any() and third.shape == (2, 5)
+    assert pool.get((3, 4), np.float64, zero=False).ctypes.data not in (address, third.ctypes.data)
+
+
+def test_training_tapes_reuse_memory_without_mixing_up_live_ones():
+    m = birnn.GRU(3, 4, bidirectional=True, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((2, 5, 2, 3))
+    d_out = rng.standard_normal((5, 2, 8))
+    _, _, tape1 = m.forward(x1, training=True)
+    expected = m.backward(tape1, d_out)[2]
+    _, _, tape2 = m.forward(x2, training=True)  # tape1 alive: tape2 gets other memory
+    np.testing.assert_array_equal(
+        m.backward(tape1, d_out)[2]["weight_hh_l0"], expected["weight_hh_l0"]
+    )
+    del tape1
+    _, _, tape3 = m.forward(x1, training=True)  # may reuse tape1's memory
+    for name, g in m.backward(tape3, d_out)[2].items():
+        np.testing.assert_array_equal(g, expected[name])
+    assert tape2 is not tape3
