@@ -18,11 +18,14 @@ Files
     kernel.py  marshalling the arrays of ``scan_forward`` / ``scan_backward`` into ``scan_args``
 
 One step (per chain)
-    GEMM: the recurrent product h_{t-1} W_hh^T of the n_t running rows, straight into the
-    preallocated gate buffer (the tape's "gates" / "hh"); then one fused pass per row: add the
-    input projection, every gate nonlinearity, the state update, and the values the backward
-    step needs. Backward: one fused pass computing d(pre-activation) from the tape, then one
-    GEMM for dh_{t-1} (GRU adds the direct path through beta = 1 instead of a second pass).
+    GEMM: the recurrent product of the n_t running rows, computed transposed, W_hh h_{t-1}^T
+    (G*H x n_t): with OpenBLAS that is 8-20% faster than h_{t-1} W_hh^T at batches of 8-32;
+    then one fused pass per row reads it (strided) and writes the tape's "gates" / "hh" and the
+    states: input projection added, every gate nonlinearity, the state update, the values the
+    backward step needs. Backward: one fused pass computing d(pre-activation) from the tape,
+    then one GEMM for dh_{t-1} (GRU adds the direct path through beta = 1, not a second pass).
+    GRU with reset_after=False needs two products per step (the second reads r * h_{t-1}) and
+    keeps the plain layout.
 
 Threads
     A layer's two directions are independent chains. With ``birnn.set_num_threads(n)``, n >= 2,
