@@ -23,9 +23,10 @@ typedef void (*dgemm32_fn)(int, int, int, int, int, int, double, const double *,
                            const double *, int, double, double *, int);
 typedef void (*set_threads_fn)(int);
 typedef int (*get_threads_fn)(void);
+typedef void (*any_fn)(void); /* a function pointer as handed over; cast to its type to call */
 
 static struct {
-    void *sgemm, *dgemm;
+    any_fn sgemm, dgemm;
     int ilp64;
     set_threads_fn set_threads; /* NULL: the thread count cannot be controlled */
     get_threads_fn get_threads;
@@ -33,8 +34,8 @@ static struct {
 
 BIRNN_EXPORT int birnn_abi_version(void) { return BIRNN_ABI_VERSION; }
 
-BIRNN_EXPORT void birnn_set_blas(void *sgemm, void *dgemm, int ilp64, void *set_threads,
-                                 void *get_threads) {
+BIRNN_EXPORT void birnn_set_blas(any_fn sgemm, any_fn dgemm, int ilp64, any_fn set_threads,
+                                 any_fn get_threads) {
     blas.sgemm = sgemm;
     blas.dgemm = dgemm;
     blas.ilp64 = ilp64;
