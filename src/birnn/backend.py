@@ -46,6 +46,11 @@ def native_available() -> bool:
     return _native.load() is not None
 
 
+def unavailable_reason() -> str | None:
+    """Why the compiled kernel cannot be used here, or None if it can."""
+    return _native.unavailable_reason()
+
+
 def get_backend() -> str:
     """The backend in use: "native" or "numpy"."""
     if _settings.backend is None:
