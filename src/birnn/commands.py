@@ -63,7 +63,7 @@ def train(args: argparse.Namespace) -> int:
         patience=args.patience,
         seed=args.seed,
     )
-    train_records = pipeline.read(task, args.train, options)
+    train_records = [r for path in args.train for r in pipeline.read(task, path, options)]
     dev = pipeline.read(task, args.dev, options) if args.dev else None
     test = pipeline.read(task, args.test, options) if args.test else None
     if dev is None and config.make_schedule().needs_score:
