@@ -3,13 +3,24 @@
 RNN, GRU and LSTM cells with hand-derived backpropagation through time, unidirectional and
 bidirectional, stacked, with variable-length sequences, merge modes and initial states;
 numerically identical to PyTorch's ``nn.RNN``, ``nn.GRU`` and ``nn.LSTM``.
+
+The training stack on top (docs/TRAINING.md): models (``Tagger``, ``Classifier``, ``FillModel``,
+each with its config dataclass), the generic ``Trainer`` and its ``TrainConfig``; the parts live
+in ``birnn.layers``, ``birnn.heads``, ``birnn.losses``, ``birnn.optim``, ``birnn.data``,
+``birnn.metrics``, ``birnn.train`` and ``birnn.pipeline``.
 """
 
 from birnn.backend import get_backend, get_num_threads, set_backend, set_num_threads
+from birnn.models.classifier import Classifier, ClassifierConfig
+from birnn.models.encoder import EncoderConfig
+from birnn.models.fill import FillConfig, FillModel
+from birnn.models.tagger import Tagger, TaggerConfig
 from birnn.modules import GRU, LSTM, RNN, Bidirectional, Stack
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.module import RecurrentModule, Tape
 from birnn.recurrent.sequence import flip_sequences
+from birnn.train.config import TrainConfig
+from birnn.train.trainer import Trainer
 
 __version__ = "0.1.0"
 
@@ -19,9 +30,18 @@ __all__ = [
     "MERGES",
     "RNN",
     "Bidirectional",
+    "Classifier",
+    "ClassifierConfig",
+    "EncoderConfig",
+    "FillConfig",
+    "FillModel",
     "RecurrentModule",
     "Stack",
+    "Tagger",
+    "TaggerConfig",
     "Tape",
+    "TrainConfig",
+    "Trainer",
     "__version__",
     "flip_sequences",
     "get_backend",

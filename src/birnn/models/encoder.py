@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-import birnn
 from birnn.layers import prefixed
 from birnn.layers.chars import CharFeatures
 from birnn.layers.dropout import Dropout, word_dropout
 from birnn.layers.embedding import Embedding
 from birnn.models.batch import TokenBatch
+from birnn.modules import GRU, LSTM, RNN
 
 Array = NDArray[np.floating]
-CELLS = {"lstm": birnn.LSTM, "gru": birnn.GRU, "rnn": birnn.RNN}
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 UNK = 1  # every word vocabulary reserves 0 for padding and 1 for the unknown word
 
 
