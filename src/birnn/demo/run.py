@@ -78,13 +78,12 @@ def run(
         )
     uni, bi = results
     shown = [i for i, item in enumerate(test) if item.needs_right][:examples]
+    width = max((len(" ".join(test[i].words)) for i in shown), default=0)
     print()
     print("Blanks that need the words after them (unidirectional / bidirectional guess):")
     for i in shown:
         item = test[i]
         mark = "ok" if bi.predictions[i] == item.answer else "wrong"
-        print(
-            f"    {' '.join(item.words):<62} {uni.predictions[i]:>8} / "
-            f"{bi.predictions[i]:<8} ({mark}, answer: {item.answer})"
-        )
+        guesses = f"{uni.predictions[i]} / {bi.predictions[i]}"
+        print(f"    {' '.join(item.words):<{width}}  {guesses:<18} ({mark}, answer: {item.answer})")
     return results
