@@ -102,9 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out (best/ and last/), metrics to --out/log.jsonl.",
     )
     train.add_argument("--task", required=True, choices=sorted(TASKS))
-    train.add_argument(
-        "--train", required=True, type=Path, nargs="+", help="training data file(s)"
-    )
+    train.add_argument("--train", required=True, type=Path, nargs="+", help="training data file(s)")
     train.add_argument("--dev", type=Path, help="dev data: early stopping and best model")
     train.add_argument("--test", type=Path, help="test data, scored with the best model at the end")
     train.add_argument("--out", required=True, type=Path, help="output directory")

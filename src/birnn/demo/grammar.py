@@ -154,8 +154,6 @@ def generate(count: int, rng: np.random.Generator) -> list[ClozeItem]:
         name = names[k % len(names)]
         make, needs_right = FAMILIES[name]
         words, answer = make(rng)
-        items.append(
-            ClozeItem(tuple(words), words.index(BLANK), answer, needs_right, family=name)
-        )
+        items.append(ClozeItem(tuple(words), words.index(BLANK), answer, needs_right, family=name))
     order = rng.permutation(count)
     return [items[i] for i in order]

@@ -57,9 +57,7 @@ def pad_rows(rows: Sequence[Sequence[int]], fill: int = 0) -> tuple[IntArray, In
     return out, lengths
 
 
-def gather_chars(
-    forms: IntArray, lengths: IntArray, form_chars: Sequence[Sequence[int]]
-) -> Chars:
+def gather_chars(forms: IntArray, lengths: IntArray, form_chars: Sequence[Sequence[int]]) -> Chars:
     """The batch's distinct forms (ids into ``form_chars``, the char ids of every known form)."""
     mask = np.arange(forms.shape[1])[None, :] < lengths[:, None]
     unique, inverse = np.unique(forms[mask], return_inverse=True)

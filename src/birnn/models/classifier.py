@@ -1,12 +1,12 @@
 """A sequence classifier: encoder -> pooling over time -> softmax over labels.
 
-    y = Encoder(tokens)                     (N, T, W)
-    p = pool(y, lengths)                    (N, W):  "final" = [h_fwd at len-1, h_bwd at 0], the
-                                            final states of both directions at each true end;
-                                            "mean" or "max" over the real steps; modes
-                                            joined by "+" concatenate: (N, k*W)
-    s = p @ W_out.T + b_out                 (N, C)
-    loss = mean over sentences of -log softmax(s)[label]
+y = Encoder(tokens)                     (N, T, W)
+p = pool(y, lengths)                    (N, W):  "final" = [h_fwd at len-1, h_bwd at 0], the
+                                        final states of both directions at each true end;
+                                        "mean" or "max" over the real steps; modes
+                                        joined by "+" concatenate: (N, k*W)
+s = p @ W_out.T + b_out                 (N, C)
+loss = mean over sentences of -log softmax(s)[label]
 """
 
 from __future__ import annotations
@@ -46,9 +46,7 @@ class ClassifierConfig:
 
 
 class Classifier:
-    def __init__(
-        self, config: ClassifierConfig, rng: np.random.Generator, dtype: Any = np.float32
-    ):
+    def __init__(self, config: ClassifierConfig, rng: np.random.Generator, dtype: Any = np.float32):
         self.config = config
         enc = config.encoder
         self.encoder = Encoder(enc, rng, dtype)

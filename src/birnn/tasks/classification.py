@@ -18,9 +18,7 @@ def read(path: str | Path) -> list[LabelledText]:
     return read_classification(path)
 
 
-def build_vocabs(
-    train: list[LabelledText], min_count: int, lowercase: bool, chars: bool
-) -> Vocabs:
+def build_vocabs(train: list[LabelledText], min_count: int, lowercase: bool, chars: bool) -> Vocabs:
     words = Vocab.build([t.words for t in train], min_count=min_count, lowercase=lowercase)
     labels = Vocab.build_labels(t.label for t in train)
     char_vocab = Vocab.build_chars(w for t in train for w in t.words) if chars else None
