@@ -63,3 +63,14 @@ def check_lengths(lengths: Any, size: int, steps: int) -> NDArray[np.intp]:
             f"received min {arr.min()} and max {arr.max()}"
         )
     return arr.astype(np.intp)
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"dtype must be float32 or float64; received {describe(dtype)}") from err
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype must be float32 or float64; received {dt}")
+    return dt

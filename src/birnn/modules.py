@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from birnn._checks import check_choice, check_int, describe
+from birnn._checks import check_choice, check_dtype, check_int, describe
 from birnn.cells.base import Cell
 from birnn.cells.gru import GRUCell
 from birnn.cells.lstm import LSTMCell
@@ -27,16 +27,6 @@ from birnn.recurrent.module import RecurrentModule
 __all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "Stack"]
 
 CellFactory = Callable[[int, int], Cell]
-
-
-def _check_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as err:
-        raise TypeError(f"dtype must be float32 or float64; received {describe(dtype)}") from err
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype must be float32 or float64; received {dt}")
-    return dt
 
 
 def _direction_sizes(hidden_size: Any, bidirectional: bool, merge: str) -> tuple[int, ...]:
@@ -83,7 +73,7 @@ class _OneCall(RecurrentModule):
         self.merge = merge
         sizes = _direction_sizes(hidden_size, self.bidirectional, merge)
         self.hidden_size = sizes[0] if isinstance(hidden_size, numbers.Integral) else sizes
-        dt = _check_dtype(dtype)
+        dt = check_dtype(dtype)
         if seed is not None:
             check_int("seed", seed, 0)
         rng = np.random.default_rng(seed)

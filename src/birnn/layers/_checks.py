@@ -7,20 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from birnn._checks import describe
+from birnn._checks import check_dtype, describe
 
 __all__ = ["check_dtype", "check_probability", "check_rng"]
-
-
-def check_dtype(dtype: Any) -> np.dtype:
-    """float32 or float64."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as err:
-        raise TypeError(f"dtype must be float32 or float64; received {describe(dtype)}") from err
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype must be float32 or float64; received {dt}")
-    return dt
 
 
 def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:

@@ -34,6 +34,19 @@ class Vocabs:
         return cls(Vocab.from_json(data["words"]), Vocab.from_json(data["labels"]), chars)
 
 
+def make_vocabs(
+    texts: Sequence[Sequence[str]],
+    labels: Iterable[str],
+    min_count: int,
+    lowercase: bool,
+    chars: bool,
+) -> Vocabs:
+    """Vocabularies from the training split only: words, labels, and characters if wanted."""
+    words = Vocab.build(texts, min_count=min_count, lowercase=lowercase)
+    char_vocab = Vocab.build_chars(w for text in texts for w in text) if chars else None
+    return Vocabs(words, Vocab.build_labels(labels), char_vocab)
+
+
 class FormTable:
     """Every distinct word form met so far -> an id, and its character ids."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from birnn.data import LabelledText, Vocab, read_classification
 from birnn.metrics import classification_scores
-from birnn.tasks.base import Encoded, FormTable, Vocabs, encode_words
+from birnn.tasks.base import Encoded, FormTable, Vocabs, encode_words, make_vocabs
 
 
 def read(path: str | Path) -> list[LabelledText]:
@@ -19,10 +19,9 @@ def read(path: str | Path) -> list[LabelledText]:
 
 
 def build_vocabs(train: list[LabelledText], min_count: int, lowercase: bool, chars: bool) -> Vocabs:
-    words = Vocab.build([t.words for t in train], min_count=min_count, lowercase=lowercase)
-    labels = Vocab.build_labels(t.label for t in train)
-    char_vocab = Vocab.build_chars(w for t in train for w in t.words) if chars else None
-    return Vocabs(words, labels, char_vocab)
+    return make_vocabs(
+        [t.words for t in train], (t.label for t in train), min_count, lowercase, chars
+    )
 
 
 def encode(texts: list[LabelledText], vocabs: Vocabs, forms: FormTable) -> Encoded:

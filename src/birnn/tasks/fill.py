@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from birnn.data import DataError, Vocab, read_conllu
+from birnn.data import DataError, read_conllu
 from birnn.demo.grammar import BLANK, ClozeItem
-from birnn.tasks.base import Encoded, FormTable, Vocabs, encode_words
+from birnn.tasks.base import Encoded, FormTable, Vocabs, encode_words, make_vocabs
 
 
 def read(path: str | Path, seed: int = 0) -> list[ClozeItem]:
@@ -70,10 +70,9 @@ def write(items: list[ClozeItem], path: str | Path) -> None:
 
 
 def build_vocabs(train: list[ClozeItem], min_count: int, lowercase: bool, chars: bool) -> Vocabs:
-    words = Vocab.build([it.words for it in train], min_count=min_count, lowercase=lowercase)
-    answers = Vocab.build_labels(it.answer for it in train)
-    char_vocab = Vocab.build_chars(w for it in train for w in it.words) if chars else None
-    return Vocabs(words, answers, char_vocab)
+    return make_vocabs(
+        [it.words for it in train], (it.answer for it in train), min_count, lowercase, chars
+    )
 
 
 def encode(items: list[ClozeItem], vocabs: Vocabs, forms: FormTable) -> Encoded:

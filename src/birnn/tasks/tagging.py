@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from birnn.data import TaggedSentence, Vocab, read_columns, read_conllu
+from birnn.data import TaggedSentence, read_columns, read_conllu
 from birnn.metrics import span_f1
-from birnn.tasks.base import Encoded, FormTable, Vocabs, encode_words
+from birnn.tasks.base import Encoded, FormTable, Vocabs, encode_words, make_vocabs
 
 FORMATS = ("auto", "conllu", "columns")
 
@@ -42,10 +42,9 @@ def read(path: str | Path, options: TaggingOptions) -> list[TaggedSentence]:
 def build_vocabs(
     train: list[TaggedSentence], min_count: int, lowercase: bool, chars: bool
 ) -> Vocabs:
-    words = Vocab.build([s.words for s in train], min_count=min_count, lowercase=lowercase)
-    labels = Vocab.build_labels(t for s in train for t in s.tags)
-    char_vocab = Vocab.build_chars(w for s in train for w in s.words) if chars else None
-    return Vocabs(words, labels, char_vocab)
+    return make_vocabs(
+        [s.words for s in train], (t for s in train for t in s.tags), min_count, lowercase, chars
+    )
 
 
 def encode(sentences: list[TaggedSentence], vocabs: Vocabs, forms: FormTable) -> Encoded:
