@@ -146,10 +146,21 @@ def _map(fn, tree):
     return fn(tree)
 
 
+def test_thread_plan():
+    """Chains side by side only when birnn has more threads than NumPy's BLAS pool."""
+    from birnn._native.kernel import plan
+
+    assert plan(2, 2, 2) == (False, 2)  # the pool's threads are awake: give them the GEMMs
+    assert plan(2, 2, 1) == (True, 1)  # OPENBLAS_NUM_THREADS=1, set_num_threads(2)
+    assert plan(2, 4, 1) == (True, 2)
+    assert plan(1, 4, 1) == (False, 4)  # one chain: nothing to run side by side
+    assert plan(2, 1, 1) == (False, 1)
+
+
 @needs_native
 @pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
 def test_thread_setting_changes_nothing_but_speed(kind, restore_settings):
-    """1 thread (chains in turn), 2 (side by side) and 4 (two BLAS threads per chain)."""
+    """1 thread; the BLAS pool's size (chains in turn); more (chains side by side)."""
     rng = np.random.default_rng(7)
     m = getattr(birnn, kind)(6, 33, num_layers=2, bidirectional=True, dtype=np.float64, seed=3)
     x = rng.standard_normal((9, 70, 6))
@@ -157,7 +168,8 @@ def test_thread_setting_changes_nothing_but_speed(kind, restore_settings):
     d_out = rng.standard_normal((9, 70, 66))
     birnn.set_backend("native")
     results = []
-    for threads in (1, 2, 4):
+    pool = _native.load().lib.birnn_blas_threads()
+    for threads in (1, pool, pool + 2):
         birnn.set_num_threads(threads)
         out, _, tape = m.forward(x, lengths=lengths, training=True)
         dx, _, grads = m.backward(tape, d_out)

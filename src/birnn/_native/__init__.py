@@ -14,6 +14,7 @@ Files
     cells.c    cells.h instantiated for float32 and float64
     vmath.h    a tanh that vectorises (float32) and libm's (float64)
     blas.c     GEMM through NumPy's own OpenBLAS; the BLAS thread count during a scan
+    worker.c   the persistent helper thread that runs chain 1 when the chains run side by side
     library.py loading the library and binding it to NumPy's BLAS (ctypes)
     kernel.py  marshalling the arrays of ``scan_forward`` / ``scan_backward`` into ``scan_args``
 
@@ -28,11 +29,13 @@ One step (per chain)
     keeps the plain layout.
 
 Threads
-    A layer's two directions are independent chains. With ``birnn.set_num_threads(n)``, n >= 2,
-    chain 1 runs on a second thread while chain 0 runs on the caller's, each with n // 2 BLAS
-    threads (``kernel.plan``). OpenBLAS's thread count is process-wide, so it is set for the
-    duration of a scan and restored after; NumPy's other GEMMs keep NumPy's setting. The
-    default n is NumPy's BLAS thread count, at most ``os.cpu_count()``: no oversubscription.
+    ``birnn.set_num_threads(n)``; the default is NumPy's BLAS thread count, at most
+    ``os.cpu_count()``: no oversubscription. A layer's two directions are independent chains;
+    they run in turn, each recurrent GEMM on n threads of NumPy's OpenBLAS pool, or, when birnn
+    has more threads than that pool (e.g. OPENBLAS_NUM_THREADS=1 and n = 2), side by side: chain
+    1 on a persistent helper thread (worker.c), each with n // 2 BLAS threads. ``kernel.plan``
+    says why that is the rule. OpenBLAS's thread count is process-wide, so it is set for the
+    duration of a scan and restored after; NumPy's other GEMMs keep NumPy's setting.
 
 Building
     ``pip install .`` compiles it (setup.py, an optional extension: without a compiler the

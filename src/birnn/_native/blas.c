@@ -43,6 +43,8 @@ BIRNN_EXPORT void birnn_set_blas(any_fn sgemm, any_fn dgemm, int ilp64, any_fn s
     blas.get_threads = (get_threads_fn)get_threads;
 }
 
+BIRNN_EXPORT int birnn_blas_threads(void) { return blas.get_threads ? blas.get_threads() : 0; }
+
 void gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     int ta = trans_a ? TRANS : NO_TRANS, tb = trans_b ? TRANS : NO_TRANS;

@@ -54,16 +54,24 @@ def cell_kind(cell: Cell) -> int | None:
     return None
 
 
-def plan(chains: int, threads: int) -> tuple[bool, int]:
-    """(run the two chains concurrently, BLAS threads per chain) for ``threads`` threads.
+def plan(chains: int, threads: int, pool: int) -> tuple[bool, int]:
+    """(run the two chains side by side, BLAS threads per chain) for ``threads`` threads, when
+    NumPy's OpenBLAS has a pool of ``pool`` threads.
 
-    The rule: two chains and at least two threads -> one chain per thread, the threads split
-    evenly between them for BLAS. A layer's two directions are independent, and at the batch
-    sizes of recurrent training a second BLAS thread on one recurrent GEMM buys 1.0-1.6x while
-    a second chain on its own core buys ~2x; both ways were measured on config c too (batch 64,
-    hidden 512: BENCHMARKS.md) and concurrent chains won there as well.
+    The rule: chains side by side (chain 1 on a helper thread, each with threads // 2 BLAS
+    threads) only when birnn has more threads than NumPy's BLAS pool; otherwise the chains run
+    in turn, each recurrent GEMM on all ``threads`` threads of that pool.
+
+    Why (measured, BENCHMARKS.md): a layer's two directions are independent, and at batch 8-32 a
+    second BLAS thread on one GEMM buys only 1.3-1.6x. But OpenBLAS keeps its pool's threads
+    spinning for ~0.1 s after every multithreaded call, and the layer's input projection (a
+    NumPy GEMM) runs right before each scan: a spinning pool thread holds the second core, the
+    scheduler puts the helper thread on the caller's core, and the two chains end up running one
+    after the other. Giving the GEMMs to the pool that is awake anyway is faster (config d
+    inference loop 3.1 against 5.0 ms, e 27 against 36). With OPENBLAS_NUM_THREADS=1 there is no
+    pool to spin, and ``set_num_threads(2)`` then runs the chains side by side.
     """
-    if chains == 2 and threads >= 2:
+    if chains == 2 and threads >= 2 and pool < threads:
         return True, threads // 2
     return False, threads
 
@@ -85,8 +93,9 @@ class Kernel:
         kind = cell_kind(cell)
         assert kind is not None
         chains, steps, size = shape[:3]
-        concurrent, blas_threads = plan(chains, threads)
-        if not self.library.threads_controlled:
+        if self.library.threads_controlled:
+            concurrent, blas_threads = plan(chains, threads, self.lib.birnn_blas_threads())
+        else:
             concurrent, blas_threads = False, 1
         lengths = np.ascontiguousarray(batch.lengths, dtype=np.int64)
         args = ScanArgs(

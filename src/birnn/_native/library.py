@@ -139,6 +139,7 @@ def load() -> Library | str:
     lib.birnn_scan_forward.argtypes = [ctypes.POINTER(ScanArgs)]
     lib.birnn_scan_backward.argtypes = [ctypes.POINTER(ScanArgs)]
     lib.birnn_tanh_f32.argtypes = [c_void_p, c_void_p, c_int64]
+    lib.birnn_blas_threads.argtypes = []
     if lib.birnn_abi_version() != ABI_VERSION:
         return f"the compiled kernel {path.name} is stale (rebuild with `pip install .`)"
     for blas_path in numpy_blas_candidates():

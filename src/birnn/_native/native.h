@@ -76,6 +76,11 @@ void gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const f
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a,
               int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+/* worker.c: run fn(arg) on the persistent helper thread (0), or refuse (nonzero: the caller
+ * runs it itself); worker_wait blocks until a submitted job has finished. */
+typedef void (*worker_job)(void *arg);
+int worker_submit(worker_job fn, void *arg);
+void worker_wait(void);
 /* Set the BLAS thread count for the duration of a scan, and put it back. */
 void blas_threads_enter(int threads);
 void blas_threads_leave(void);

@@ -103,27 +103,22 @@ typedef struct {
     chain_fn fn;
 } chain_job;
 
-static void *run_chain_one(void *arg) {
+static void run_chain_one(void *arg) {
     chain_job *job = arg;
     job->fn(job->p, 1);
-    return NULL;
 }
 
-/* Run every chain: chain 1 on a second thread when asked (and when one can be started). */
+/* Run every chain: chain 1 on the helper thread when asked (and when it is free). */
 static int run_chains(const scan_args *p, chain_fn fn) {
     if (p->cell < 0 || p->cell > CELL_LSTM || !cell_steps_for(p->cell, p->real_size)) return 1;
     blas_threads_enter(p->blas_threads);
-    int64_t first = 0;
-    if (p->concurrent && p->chains == 2) {
-        chain_job job = {p, fn};
-        pthread_t worker;
-        if (pthread_create(&worker, NULL, run_chain_one, &job) == 0) {
-            fn(p, 0);
-            pthread_join(worker, NULL);
-            first = 2;
-        }
+    chain_job job = {p, fn};
+    if (p->concurrent && p->chains == 2 && worker_submit(run_chain_one, &job) == 0) {
+        fn(p, 0);
+        worker_wait();
+    } else {
+        for (int64_t d = 0; d < p->chains; d++) fn(p, d);
     }
-    for (int64_t d = first; d < p->chains; d++) fn(p, d);
     blas_threads_leave();
     return 0;
 }
