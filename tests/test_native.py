@@ -18,9 +18,13 @@ size 1 is a short sum with cancellation, whose relative error says nothing about
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
 import sys
 import sysconfig
+import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -177,6 +181,34 @@ def test_thread_setting_changes_nothing_but_speed(kind, restore_settings):
     for other in results[1:]:
         for want, got in zip(results[0], other, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+@needs_native
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_helper_thread_works_in_a_forked_child(restore_settings):
+    """The helper thread is not copied by fork(): the child makes its own (no deadlock)."""
+    birnn.set_backend("native")
+    birnn.set_num_threads(_native.load().lib.birnn_blas_threads() + 1)  # chains side by side
+    m = birnn.LSTM(3, 5, bidirectional=True, dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).standard_normal((6, 4, 3))
+    expected, _ = m(x)  # the helper thread now exists in this process
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only
+        code = 1
+        try:
+            code = 0 if np.array_equal(m(x)[0], expected) else 3
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung in a native scan")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
 @needs_native
