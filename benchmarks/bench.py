@@ -95,6 +95,7 @@ class Row:
     gflop: float  # work of one timed call, in GFLOP
     error: float  # max |birnn - torch| / max |torch| over outputs (infer) or gradients (train)
     repeats: int
+    noisy: int  # timed blocks kept although other processes used the CPUs during them
     backend: str  # birnn's time loop: "native" or "numpy"
     birnn_mib: float | None = None  # peak memory of a training step (--memory)
     torch_mib: float | None = None
@@ -209,16 +210,47 @@ class Case:
 
 
 BLOCK = 3  # timed calls per block of one library (see time_alternating)
+QUIET = 0.05  # a block is quiet if other processes used at most this share of the CPUs
+RETRIES = 4  # noisy blocks tolerated per kept block before noisy ones are kept too
+
+
+class OthersCpu:
+    """CPU seconds other processes used since creation: the machine's busy time (Linux
+    /proc/stat, in clock ticks) minus this process's own (all its threads). 0 without /proc."""
+
+    TICK = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+    def __init__(self) -> None:
+        self.start = (self._busy(), time.process_time())
+
+    @staticmethod
+    def _busy() -> float:
+        try:
+            with open("/proc/stat") as f:
+                ticks = [int(v) for v in f.readline().split()[1:]]
+        except OSError:
+            return 0.0
+        return (sum(ticks) - ticks[3] - ticks[4]) * OthersCpu.TICK  # all but idle and iowait
+
+    def quiet(self, seconds: float) -> bool:
+        """Whether others used at most QUIET of the CPUs over ``seconds`` (one tick of slack)."""
+        busy = self._busy() - self.start[0]
+        others = busy - (time.process_time() - self.start[1]) if busy else 0.0
+        return others <= QUIET * (os.cpu_count() or 1) * seconds + 1.5 * self.TICK
 
 
 def time_alternating(
     ours: Callable[[], float], theirs: Callable[[], float], warmup: int, repeats: int, budget: float
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[float], list[float], int]:
     """Warm both up, then time them in alternating blocks; fewer repeats if over ``budget`` s.
 
     Each block is BLOCK + 1 consecutive calls of one library, and its first call is not kept:
     the other library's thread pool (OpenMP in torch, OpenBLAS's in NumPy) spins for a while
     after its last call and would slow that first call down. Blocks alternate ABBA.
+
+    A block during which other processes used more than QUIET of the CPUs is dropped and run
+    again (up to RETRIES times per kept block); past that, noisy blocks are kept and counted.
+    Returns both libraries' times and the number of noisy blocks kept.
     """
     for _ in range(warmup):
         ours()
@@ -227,6 +259,7 @@ def time_alternating(
     repeats = max(3, min(repeats, int(budget / max(per_pair * (1 + 1 / BLOCK), 1e-9))))
     ours_s: list[float] = []
     theirs_s: list[float] = []
+    noisy_kept = dropped = 0
     gc.collect()
     gc.disable()
     try:
@@ -235,12 +268,22 @@ def time_alternating(
             order = (ours, theirs) if i % 2 == 0 else (theirs, ours)
             for fn in order:
                 times = ours_s if fn is ours else theirs_s
+                others = OthersCpu()
+                start = time.perf_counter()
                 fn()  # settles the other library's spinning threads; not kept
-                times.extend(fn() for _ in range(min(BLOCK, repeats - len(times))))
+                block = [fn() for _ in range(min(BLOCK, repeats - len(times)))]
+                if others.quiet(time.perf_counter() - start):
+                    times.extend(block)
+                elif dropped < RETRIES * (len(ours_s) + len(theirs_s) + 1):
+                    dropped += 1
+                    time.sleep(0.5)  # let the other process's burst pass
+                else:
+                    times.extend(block)
+                    noisy_kept += bool(block)
             i += 1
     finally:
         gc.enable()
-    return ours_s, theirs_s
+    return ours_s, theirs_s, noisy_kept
 
 
 def measure(
@@ -254,7 +297,9 @@ def measure(
         error = case.infer_error() if mode == "infer" else case.train_error()
         ours = case.birnn_infer if mode == "infer" else case.birnn_train
         theirs = case.torch_infer if mode == "infer" else case.torch_train
-        ours_s, theirs_s = time_alternating(ours, theirs, args.warmup, args.repeats, args.budget)
+        ours_s, theirs_s, noisy = time_alternating(
+            ours, theirs, args.warmup, args.repeats, args.budget
+        )
         gflop = forward_gflop(cell, cfg, case.tokens) * (3 if mode == "train" else 1)
         memory = (None, None)
         if args.memory and mode == "train":
@@ -272,6 +317,7 @@ def measure(
                 gflop=gflop,
                 error=error,
                 repeats=len(ours_s),
+                noisy=noisy,
                 backend=backend,
                 birnn_mib=memory[0],
                 torch_mib=memory[1],
@@ -360,7 +406,7 @@ def row_cells(row: Row, peak: float | None, memory: bool) -> list[str]:
         f"{theirs:.0f}",
         "-" if peak is None else f"{100 * ours / peak:.0f}%",
         f"{row.error:.1e}",
-        str(row.repeats),
+        f"{row.repeats}" + (f" ({row.noisy} noisy)" if row.noisy else ""),
     ]
     if memory:
         cells += ["-" if v is None else f"{v:.1f}" for v in (row.birnn_mib, row.torch_mib)]
@@ -486,7 +532,8 @@ def main(argv: list[str] | None = None) -> int:
         + ("" if peak is None else f" | peak float32 GEMM (NumPy, 2048^3): {peak:.0f} GFLOP/s")
     )
     print(
-        "# float32, bidirectional; medians of n alternating calls; train = forward + backward "
+        "# float32, bidirectional; medians of n alternating calls (blocks during which other "
+        "processes used the CPUs are re-run); train = forward + backward "
         "of sum(out); GFLOP/s from the ANCHORS.md formula\n"
     )
 
