@@ -45,7 +45,7 @@ typedef struct {
     const void *d_final[2];               /* (D, N, H) gradient at the final h [, c], or NULL */
     void *grads[2];                       /* (D, T, N, width): d pre-activation [, GRU dhh] */
     void *carry[2];                       /* (D, N, H) zeros in; gradient at init out */
-    void *scratch;                        /* (D, N, H) GRU reset_before backward, or NULL */
+    void *scratch;                        /* (D, N, G*H) working memory of the steps, or NULL */
 } scan_args;
 
 /* What one time step of one chain touches: the first n rows (the sequences still running). */
@@ -59,7 +59,7 @@ typedef struct {
     const void *d_out;            /* backward: (n, H) gradient arriving at h, or NULL */
     void *dh, *dc;                /* backward: carry; in at t, out at t - 1 */
     void *da, *dhh;               /* backward: grads at this step */
-    void *scratch;                /* backward, GRU reset_before: (n, H) */
+    void *scratch;                /* (G*H, n) forward: W_hh h_prev^T; GRU reset_before bwd */
 } step_args;
 
 typedef void (*step_fn)(const step_args *s);
