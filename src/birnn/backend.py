@@ -9,10 +9,12 @@ same API. By default "native" is used when it was built and found NumPy's BLAS; 
 "numpy", and the first use logs the reason once (logger "birnn"). Cells the kernel does not
 cover (LSTM with proj_size) and dtypes other than float32/float64 always run on NumPy.
 
-Threads apply to the native time loop: with n >= 2 a layer's two directions run on two threads,
-each using n // 2 BLAS threads. The default is NumPy's BLAS thread count (OPENBLAS_NUM_THREADS,
-or all cores), capped at ``os.cpu_count()``. The large GEMMs outside the loop are NumPy calls
-and follow NumPy's own setting.
+Threads apply to the native time loop: its recurrent GEMMs run on n threads of NumPy's
+OpenBLAS, or, when n exceeds NumPy's BLAS thread count, a layer's two directions run side by side
+with n // 2 BLAS threads each (``birnn._native.kernel.plan`` has the rule and the measurements
+behind it). The default is NumPy's BLAS thread count (OPENBLAS_NUM_THREADS, or all cores), capped
+at ``os.cpu_count()``. The large GEMMs outside the loop are NumPy calls and follow NumPy's own
+setting.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (>= 1) in the native time loop: n >= 2 runs the directions side by side."""
+    """Use ``n`` threads (>= 1) in the native time loop (see the module docstring)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"number of threads must be an int; received {n!r}")
     n = operator.index(n)
