@@ -93,7 +93,10 @@ class Linear(Schedule):
     def __call__(self, t: float) -> float:
         if t < self.warmup:
             return _warmup_factor(t, self.warmup)
-        s = min(1.0, (t - self.warmup) / (self.total - self.warmup))
+        return self._decay(min(1.0, (t - self.warmup) / (self.total - self.warmup)))
+
+    def _decay(self, s: float) -> float:
+        """The factor at fraction s in [0, 1] of the way from the warmup's end to ``total``."""
         return 1.0 + (self.final - 1.0) * s
 
 
@@ -113,21 +116,12 @@ class Exponential(Schedule):
 
 
 @dataclass(frozen=True)
-class Cosine(Schedule):
+class Cosine(Linear):
+    """As Linear, but the factor follows half a cosine from 1 down to ``final``."""
+
     name: ClassVar[str] = "cosine"
-    total: float  # epochs at which the factor reaches `final` (the trainer passes its epochs)
-    warmup: float = 0.0  # epochs of linear warmup from 0
-    final: float = 0.0  # factor at `total` and after
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "warmup", check_hyper("warmup", self.warmup))
-        object.__setattr__(self, "total", _check_total(self.total, self.warmup))
-        object.__setattr__(self, "final", check_hyper("final", self.final))
-
-    def __call__(self, t: float) -> float:
-        if t < self.warmup:
-            return _warmup_factor(t, self.warmup)
-        s = min(1.0, (t - self.warmup) / (self.total - self.warmup))
+    def _decay(self, s: float) -> float:
         return self.final + (1.0 - self.final) * 0.5 * (1.0 + math.cos(math.pi * s))
 
 
