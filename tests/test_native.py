@@ -335,7 +335,7 @@ def test_set_num_threads_rejects_bool(restore_settings):
 
 
 def test_tape_memory_is_reused_only_when_nothing_refers_to_it():
-    from birnn.recurrent.scan import TapeMemory
+    from birnn.recurrent.workspace import TapeMemory
 
     pool = TapeMemory()
     first = pool.get((3, 4), np.float32, zero=False)

@@ -17,8 +17,6 @@ loop would, so everything after the loop is shared.
 
 from __future__ import annotations
 
-import sys
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,49 +39,6 @@ class ScanTape:
     extras: dict[str, Array]  # cell-specific per-step values, (D, T, N, width)
 
 
-class TapeMemory:
-    """Memory for the arrays of training tapes, handed out again once nothing refers to it.
-
-    A tape outlives its forward call, so it cannot live in the ``Workspace``; but fresh arrays
-    cost a page fault per 4 KiB on first write (a tenth of a GRU training step at config d).
-    Each buffer here owns its memory, and every view of it, however derived, refers to it
-    (NumPy's ``base``): when its reference count is back to the pool's own, no tape and no view
-    can see it any more, and it is reused. A buffer still referred to is never touched.
-    """
-
-    LIMIT = 16  # buffers kept; tapes beyond that (many alive at once) get plain new arrays
-
-    def __init__(self) -> None:
-        self._buffers: list[Array] = []
-
-    def get(self, shape: tuple[int, ...], dtype: np.dtype, zero: bool) -> Array:
-        size, dtype = int(np.prod(shape)), np.dtype(dtype)
-        best, spare = None, None  # smallest free buffer that fits; a free one that does not
-        for i in range(len(self._buffers)):
-            if sys.getrefcount(self._buffers[i]) > 2:  # 2: the list's reference, the argument's
-                continue
-            buf = self._buffers[i]
-            if buf.dtype == dtype and buf.size >= size:
-                if best is None or buf.size < self._buffers[best].size:
-                    best = i
-            else:
-                spare = i
-        if best is not None:
-            out = self._buffers[best][:size].reshape(shape)
-            if zero:
-                out.fill(0)
-            return out
-        fresh = np.zeros(size, dtype) if zero else np.empty(size, dtype)
-        if spare is not None:
-            self._buffers[spare] = fresh
-        elif len(self._buffers) < self.LIMIT:
-            self._buffers.append(fresh)
-        return fresh.reshape(shape)
-
-
-_tape_memory: weakref.WeakKeyDictionary[Workspace, TapeMemory] = weakref.WeakKeyDictionary()
-
-
 def scan_forward(
     cell: Cell,
     w: Weights,
@@ -97,7 +52,7 @@ def scan_forward(
 
     With ``keep=False`` (inference) the per-step extras share one buffer and every array comes
     from the workspace ``ws``: the tape is only good for reading the states before the next call.
-    With ``keep=True`` the tape's arrays come from the ``TapeMemory`` of ``ws`` (when given).
+    With ``keep=True`` the tape's arrays come from ``ws.tapes`` (when given).
     """
     chains, steps, size, _ = a.shape
     dtype = a.dtype
@@ -105,7 +60,7 @@ def scan_forward(
     # gradients multiply them by a zero gradient); a full batch writes every row anyway.
     zero = not batch.full
     pool = ws if not keep else None
-    tapes = _tape_memory.setdefault(ws, TapeMemory()) if keep and ws is not None else None
+    tapes = ws.tapes if keep and ws is not None else None
 
     def new(name: str, shape: tuple[int, ...]) -> Array:
         if pool is not None:
