@@ -42,16 +42,21 @@ class Loaded:
     def encode(self, records: list[Any]) -> Encoded:
         return self.task.encode(records, self.vocabs, self.forms)
 
-    def predict(self, records: list[Any]) -> list[Any]:
-        """Predicted strings: a tag list per sentence, or one label / answer per record."""
-        data = self.encode(records)
+    def predict(self, records: list[Any], data: Encoded | None = None) -> list[Any]:
+        """Predicted strings: a tag list per sentence, or one label / answer per record.
+
+        ``data``: ``records`` already encoded (a dev set scored after every epoch).
+        """
+        if data is None:
+            data = self.encode(records)
         ids = predict_all(self.model.predict, data, self.forms, EVAL_BATCH, self.task.per_token)
         if self.task.per_token:
             return [self.vocabs.labels.decode(row) for row in ids]
         return self.vocabs.labels.decode(ids)
 
-    def evaluate(self, records: list[Any]) -> dict[str, Any]:
-        return self.task.scores(records, self.predict(records), self.vocabs, self.options)
+    def evaluate(self, records: list[Any], data: Encoded | None = None) -> dict[str, Any]:
+        predicted = self.predict(records, data)
+        return self.task.scores(records, predicted, self.vocabs, self.options)
 
 
 def get_task(name: str) -> Task:
@@ -153,7 +158,8 @@ def train(
 
     evaluate: Callable[[Any], dict[str, Any]] | None = None
     if dev_records is not None:
-        evaluate = lambda model: loaded.evaluate(dev_records)  # noqa: E731
+        dev_data = loaded.encode(dev_records)
+        evaluate = lambda model: loaded.evaluate(dev_records, dev_data)  # noqa: E731
     trainer = Trainer(
         loaded.model,
         config,
