@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from birnn._checks import check_int
 from birnn.layers import prefixed
 from birnn.layers.dropout import Dropout
 from birnn.layers.linear import Linear
 from birnn.layers.pooling import POOLING_MODES, Pooling
 from birnn.losses import softmax_cross_entropy
 from birnn.models.batch import TokenBatch
-from birnn.models.encoder import Array, Encoder, EncoderConfig
+from birnn.models.encoder import Array, Encoder, EncoderConfig, as_encoder_config
 
 
 @dataclass
@@ -32,8 +33,7 @@ class ClassifierConfig:
     pooling: str = "final"  # "final" | "mean" | "max", or several joined by "+" ("final+max")
 
     def __post_init__(self) -> None:
-        if isinstance(self.encoder, dict):
-            self.encoder = EncoderConfig(**self.encoder)
+        self.encoder = as_encoder_config(self.encoder)
         if not isinstance(self.pooling, str) or not set(self.pooling.split("+")) <= set(
             POOLING_MODES
         ):
@@ -41,8 +41,7 @@ class ClassifierConfig:
                 f"pooling must be one of {sorted(POOLING_MODES)} or several joined by '+' "
                 f"(e.g. 'final+max'); received {self.pooling!r}"
             )
-        if not isinstance(self.num_labels, int) or self.num_labels < 2:
-            raise ValueError(f"num_labels must be an integer >= 2; received {self.num_labels!r}")
+        check_int("num_labels", self.num_labels, 2)
 
 
 class Classifier:

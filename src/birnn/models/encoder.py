@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from birnn._checks import check_int
 from birnn.layers import prefixed
 from birnn.layers.chars import CharFeatures
 from birnn.layers.dropout import Dropout, word_dropout
@@ -53,9 +54,7 @@ class EncoderConfig:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}; received {self.cell!r}")
         for name in ("vocab_size", "word_dim", "hidden", "layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; received {value!r}")
+            check_int(name, getattr(self, name), 1)
         for name in ("dropout", "word_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -66,6 +65,11 @@ class EncoderConfig:
     @property
     def output_size(self) -> int:
         return self.hidden * (2 if self.bidirectional else 1)
+
+
+def as_encoder_config(value: EncoderConfig | dict[str, Any]) -> EncoderConfig:
+    """A model config's ``encoder`` field, also when it comes from JSON as a plain dict."""
+    return EncoderConfig(**value) if isinstance(value, dict) else value
 
 
 @dataclass

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from birnn._checks import check_int
 from birnn.layers import prefixed
 from birnn.layers.linear import Linear
 from birnn.losses import softmax_cross_entropy
 from birnn.models.batch import TokenBatch
-from birnn.models.encoder import Array, Encoder, EncoderConfig
+from birnn.models.encoder import Array, Encoder, EncoderConfig, as_encoder_config
 
 
 @dataclass
@@ -29,10 +30,8 @@ class FillConfig:
     num_answers: int  # size of the answer vocabulary
 
     def __post_init__(self) -> None:
-        if isinstance(self.encoder, dict):
-            self.encoder = EncoderConfig(**self.encoder)
-        if not isinstance(self.num_answers, int) or self.num_answers < 2:
-            raise ValueError(f"num_answers must be an integer >= 2; received {self.num_answers!r}")
+        self.encoder = as_encoder_config(self.encoder)
+        check_int("num_answers", self.num_answers, 2)
 
 
 class FillModel:

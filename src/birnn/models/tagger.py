@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from birnn._checks import check_int
 from birnn.heads.crf import CRF
 from birnn.layers import prefixed
 from birnn.layers.linear import Linear
 from birnn.losses import softmax_cross_entropy
 from birnn.models.batch import TokenBatch
-from birnn.models.encoder import Array, Encoder, EncoderConfig
+from birnn.models.encoder import Array, Encoder, EncoderConfig, as_encoder_config
 
 HEADS = ("softmax", "crf")
 
@@ -32,12 +33,10 @@ class TaggerConfig:
     head: str = "softmax"  # "softmax" (independent tokens) | "crf" (best whole tag path)
 
     def __post_init__(self) -> None:
-        if isinstance(self.encoder, dict):
-            self.encoder = EncoderConfig(**self.encoder)
+        self.encoder = as_encoder_config(self.encoder)
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}; received {self.head!r}")
-        if not isinstance(self.num_tags, int) or self.num_tags < 1:
-            raise ValueError(f"num_tags must be a positive integer; received {self.num_tags!r}")
+        check_int("num_tags", self.num_tags, 1)
 
 
 class Tagger:
