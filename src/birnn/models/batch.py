@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from birnn.data.batching import pad
+
 IntArray = NDArray[np.int64]
 
 
@@ -48,20 +50,11 @@ class TokenBatch:
         return np.arange(self.words.shape[1])[None, :] < self.lengths[:, None]
 
 
-def pad_rows(rows: Sequence[Sequence[int]], fill: int = 0) -> tuple[IntArray, IntArray]:
-    """Ragged rows -> (N, T) array padded with ``fill``, and the lengths (N,)."""
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    out = np.full((len(rows), int(lengths.max(initial=1))), fill, dtype=np.int64)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row
-    return out, lengths
-
-
 def gather_chars(forms: IntArray, lengths: IntArray, form_chars: Sequence[Sequence[int]]) -> Chars:
     """The batch's distinct forms (ids into ``form_chars``, the char ids of every known form)."""
     mask = np.arange(forms.shape[1])[None, :] < lengths[:, None]
     unique, inverse = np.unique(forms[mask], return_inverse=True)
     index = np.zeros(forms.shape, dtype=np.int64)
     index[mask] = inverse
-    ids, char_lengths = pad_rows([form_chars[f] for f in unique])
-    return Chars(ids=ids, lengths=np.maximum(char_lengths, 1), index=index)
+    ids, char_lengths = pad([form_chars[f] for f in unique])
+    return Chars(ids=ids, lengths=char_lengths.astype(np.int64), index=index)

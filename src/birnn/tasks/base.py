@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from birnn.data import Vocab, length_batches
-from birnn.models.batch import IntArray, TokenBatch, gather_chars, pad_rows
+from birnn.data import Vocab, length_batches, pad
+from birnn.models.batch import IntArray, TokenBatch, gather_chars
 
 
 @dataclass
@@ -95,13 +95,13 @@ def encode_words(
 
 def make_batch(data: Encoded, rows: Sequence[int], forms: FormTable, per_token: bool) -> TokenBatch:
     """The TokenBatch of the sequences ``rows`` of ``data``."""
-    words, lengths = pad_rows([data.words[i] for i in rows])
+    words, lengths = pad([data.words[i] for i in rows])
     chars = None
     if forms.chars is not None:
-        form_ids, _ = pad_rows([data.forms[i] for i in rows])
+        form_ids, _ = pad([data.forms[i] for i in rows])
         chars = gather_chars(form_ids, lengths, forms.spellings)
     if per_token:
-        targets, _ = pad_rows([data.targets[i] for i in rows], fill=-1)
+        targets, _ = pad([data.targets[i] for i in rows], pad=-1)
     else:
         targets = np.array([data.targets[i] for i in rows], dtype=np.int64)
     positions = (
@@ -109,7 +109,7 @@ def make_batch(data: Encoded, rows: Sequence[int], forms: FormTable, per_token: 
         if data.positions is not None
         else None
     )
-    return TokenBatch(words, lengths, chars, targets, positions)
+    return TokenBatch(words, lengths.astype(np.int64), chars, targets, positions)
 
 
 def predict_all(
