@@ -24,7 +24,7 @@ from birnn._checks import check_int
 from birnn.layers import prefixed
 from birnn.layers.chars import CharFeatures
 from birnn.layers.dropout import Dropout, word_dropout
-from birnn.layers.embedding import Embedding
+from birnn.layers.embedding import Embedding, scatter_add_rows
 from birnn.models.batch import TokenBatch
 from birnn.modules import GRU, LSTM, RNN
 
@@ -170,22 +170,7 @@ class Encoder:
         grads = prefixed("embed", embed_grads)
         if self.chars is not None:
             assert cache.char_index is not None
-            d_feats = sum_rows(cache.char_index, dx[..., width:], cache.unique_forms)
+            d_feats = scatter_add_rows(dx[..., width:], cache.char_index, cache.unique_forms)
             _, char_grads = self.chars.backward(cache.chars, d_feats)
             grads |= prefixed("chars", char_grads)
         return grads | prefixed("rnn", rnn_grads)
-
-
-def sum_rows(index: NDArray[np.int64], values: Array, rows: int) -> Array:
-    """out[r] = sum of values[p] over the positions p with index[p] == r (the adjoint of a gather).
-
-    Sorting once and summing runs with ``np.add.reduceat`` is much faster than ``np.add.at``.
-    """
-    flat_index = index.reshape(-1)
-    flat = values.reshape(flat_index.size, -1)
-    order = np.argsort(flat_index, kind="stable")
-    sorted_index = flat_index[order]
-    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
-    out = np.zeros((rows, flat.shape[1]), dtype=values.dtype)
-    out[sorted_index[starts]] = np.add.reduceat(flat[order], starts, axis=0)
-    return out
