@@ -74,3 +74,22 @@ def check_dtype(dtype: Any) -> np.dtype:
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype must be float32 or float64; received {dt}")
     return dt
+
+
+def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:
+    """A numpy.random.Generator (no hidden global RNG: the caller passes one explicitly)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)); "
+            f"received {describe(rng)}"
+        )
+    return rng
+
+
+def check_probability(name: str, p: Any) -> float:
+    """A real number in [0, 1) (1 would drop everything)."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name} must be a float in [0, 1); received {describe(p)}")
+    if not 0.0 <= float(p) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1); received {p}")
+    return float(p)

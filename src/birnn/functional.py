@@ -77,6 +77,19 @@ ACTIVATIONS = {
 }
 
 
+def dropout_mask(
+    rng: np.random.Generator, shape: tuple[int, ...], p: float, dtype: np.dtype
+) -> Array:
+    """Inverted dropout's mask: keep / (1 - p) with keep ~ Bernoulli(1 - p), in ``dtype``.
+
+    ``y = x * mask`` keeps E[y] = x, so inference needs no rescaling; backward is
+    ``dx = dy * mask``. The one rule for every dropout in birnn (features and between
+    recurrent layers).
+    """
+    keep = rng.random(shape) >= p
+    return keep.astype(dtype) * np.dtype(dtype).type(1.0 / (1.0 - p))
+
+
 # --------------------------------------------------------------------------------------------
 # Normalisers over one axis: log-sum-exp, softmax, log-softmax
 #

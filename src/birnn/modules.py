@@ -17,6 +17,7 @@ import numpy as np
 from birnn._checks import check_choice, check_dtype, check_int, describe
 from birnn.cells.base import Cell
 from birnn.cells.gru import GRUCell
+from birnn.cells.gru_original import OriginalGRUCell
 from birnn.cells.lstm import LSTMCell
 from birnn.cells.rnn import RNNCell
 from birnn.functional import ACTIVATIONS
@@ -49,8 +50,9 @@ def _direction_sizes(hidden_size: Any, bidirectional: bool, merge: str) -> tuple
     return (check_int("hidden_size", hidden_size, 1),) * directions
 
 
-class _OneCall(RecurrentModule):
-    """Builds the layers of a one-call module from its configuration."""
+class _TorchStyle(RecurrentModule):
+    """A module built in one call from PyTorch's constructor arguments (``RNN``, ``GRU``,
+    ``LSTM``): ``num_layers`` layers of one cell, one or two directions each."""
 
     def __init__(
         self,
@@ -94,7 +96,7 @@ class _OneCall(RecurrentModule):
         )
 
 
-class RNN(_OneCall):
+class RNN(_TorchStyle):
     """Elman RNN, h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh); act = tanh or relu."""
 
     def __init__(
@@ -129,7 +131,7 @@ class RNN(_OneCall):
         )
 
 
-class GRU(_OneCall):
+class GRU(_TorchStyle):
     """GRU, PyTorch's form by default (b_hn inside the reset product); ``reset_after=False``
     gives the original form, n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)."""
 
@@ -150,7 +152,7 @@ class GRU(_OneCall):
     ) -> None:
         self.reset_after = bool(reset_after)
         super().__init__(
-            lambda f, h: GRUCell(f, h, bool(bias), self.reset_after),
+            lambda f, h: (GRUCell if self.reset_after else OriginalGRUCell)(f, h, bool(bias)),
             input_size,
             hidden_size,
             num_layers,
@@ -164,7 +166,7 @@ class GRU(_OneCall):
         )
 
 
-class LSTM(_OneCall):
+class LSTM(_TorchStyle):
     """LSTM with PyTorch's gate order i, f, g, o, two biases and optional ``proj_size``."""
 
     def __init__(

@@ -1,4 +1,6 @@
 /* The cells' step functions for float32 and float64: cells.h instantiated twice. */
+#include <string.h>
+
 #include "native.h"
 #include "vmath.h"
 
@@ -22,11 +24,20 @@
 #undef TANH
 #undef GEMM
 
+#define CELL_KINDS ((int)(sizeof(steps_f32) / sizeof(steps_f32[0])))
+
 const cell_steps *cell_steps_for(int kind, int real_size) {
-    if (kind < 0 || kind > CELL_LSTM) return NULL;
+    if (kind < 0 || kind >= CELL_KINDS) return NULL;
     if (real_size == 4) return &steps_f32[kind];
     if (real_size == 8) return &steps_f64[kind];
     return NULL;
+}
+
+/* The index of the steps named `name` (a cell's native_step), or -1 if there are none. */
+BIRNN_EXPORT int birnn_cell_kind(const char *name) {
+    for (int k = 0; k < CELL_KINDS; k++)
+        if (strcmp(steps_f32[k].name, name) == 0) return k;
+    return -1;
 }
 
 /* For the tests: tanh_f32 over an array (its accuracy is checked against float64 tanh). */

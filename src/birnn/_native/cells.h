@@ -3,8 +3,8 @@
  * cells.c includes this file twice, with REAL = float and REAL = double, SUF(name) adding a
  * _f32 / _f64 suffix, and TANH and GEMM the matching functions. Each step is the recurrent
  * GEMM(s) into preallocated buffers followed by one fused pass over the n active rows: the same
- * equations, in the same order of operations, as the NumPy cells in birnn/cells/ (rnn.py, gru.py, lstm.py) (whose
- * docstrings derive them). Gate blocks are in the internal order (LSTM i, f, o, g; GRU r, z, n)
+ * equations, in the same order of operations, as the NumPy cells in birnn/cells/ (rnn.py, gru.py,
+ * gru_original.py, lstm.py), whose docstrings derive them. Gate blocks are in the internal order (LSTM i, f, o, g; GRU r, z, n)
  * and the sigmoid rows of W_hh and of `a` are pre-scaled by 1/2:
  *     sigmoid(x) = 0.5 + 0.5 tanh(x / 2).
  * Derivatives are taken from outputs: sigmoid' = s - s*s, tanh' = 1 - t*t. */
@@ -183,7 +183,7 @@ static void SUF(gru_backward)(const step_args *s) {
     GEMM(0, 0, n, H, G, dhh, G, s->w_true, H, 1, dh, H); /* dh_prev = dh z + dhh W_hh */
 }
 
-/* ---- GRU, reset before the product (Cho et al. 2014; cells/gru.py) -------------------------
+/* ---- GRU, reset before the product (Cho et al. 2014; cells/gru_original.py) ----------------
  * forward:  [r z] = sigmoid(a + h_prev W_hrz^T);  rh = r h_prev;  n = tanh(a_n + rh W_hn^T)
  * backward: da_z, da_n as above;  d_rh = da_n W_hn;  da_r = d_rh h_prev r';
  *           dh_prev = dh z + d_rh r + [da_r, da_z] W_hrz */
@@ -253,10 +253,12 @@ static void SUF(gru_before_backward)(const step_args *s) {
     GEMM(0, 0, n, H, 2 * H, da, G, w, H, 1, dh, H);
 }
 
+/* Each cell's steps under its Python class's ``native_step`` name (birnn/cells). The slots
+ * ex0/ex1 and da/dhh are the cell's extra_widths() and grad_widths(), in that order. */
 static const cell_steps SUF(steps)[] = {
-    [CELL_RNN_TANH] = {SUF(rnn_tanh_forward), SUF(rnn_tanh_backward)},
-    [CELL_RNN_RELU] = {SUF(rnn_relu_forward), SUF(rnn_relu_backward)},
-    [CELL_GRU] = {SUF(gru_forward), SUF(gru_backward)},
-    [CELL_GRU_BEFORE] = {SUF(gru_before_forward), SUF(gru_before_backward)},
-    [CELL_LSTM] = {SUF(lstm_forward), SUF(lstm_backward)},
+    {"rnn_tanh", SUF(rnn_tanh_forward), SUF(rnn_tanh_backward)},
+    {"rnn_relu", SUF(rnn_relu_forward), SUF(rnn_relu_backward)},
+    {"gru", SUF(gru_forward), SUF(gru_backward)},
+    {"gru_before", SUF(gru_before_forward), SUF(gru_before_backward)},
+    {"lstm", SUF(lstm_forward), SUF(lstm_backward)},
 };

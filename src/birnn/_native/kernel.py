@@ -2,10 +2,10 @@
 
 ``scan_forward`` and ``scan_backward`` allocate the tape and gradient arrays exactly as for the
 NumPy loop, then hand them to :class:`Kernel`, which fills them in C: the states, the cell's
-extras (LSTM "gates" after activation in internal order i, f, o, g and "tanh_c"; GRU "gates"
-and "hh" or "rh"), the per-step gradients (``grads["a"]``, GRU ``grads["hh"]``) and the carry.
-Everything after the loop (the weight-gradient GEMMs in ``recurrent/layer.py`` and
-``Cell.recurrent_grads``) is shared with the NumPy path.
+extras, the per-step gradients and the carry. Which extras and gradients, in which slot and of
+which width, is the cell's own declaration (``Cell.extra_widths``, ``Cell.grad_widths``), and
+which compiled step runs it is ``Cell.native_step``; this module only passes them on.
+Everything after the loop (``Cell.param_grads``) is shared with the NumPy path.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from numpy.typing import NDArray
 
 from birnn._native.library import Library, ScanArgs
 from birnn.cells.base import Cell, Weights
-from birnn.cells.gru import GRUCell
-from birnn.cells.lstm import LSTMCell
-from birnn.cells.rnn import RNNCell
 from birnn.recurrent.sequence import Batch
 
 if TYPE_CHECKING:  # scan imports this module (through birnn.backend)
@@ -29,29 +26,8 @@ if TYPE_CHECKING:  # scan imports this module (through birnn.backend)
 
 Array = NDArray[np.floating]
 
-# enum cell_kind in native.h
-RNN_TANH, RNN_RELU, GRU, GRU_BEFORE, LSTM = range(5)
-# The extras and per-step gradients of each kind, in the C struct's slot order.
-EXTRAS = {
-    RNN_TANH: (),
-    RNN_RELU: (),
-    GRU: ("gates", "hh"),
-    GRU_BEFORE: ("gates", "rh"),
-    LSTM: ("gates", "tanh_c"),
-}
-GRADS = {RNN_TANH: ("a",), RNN_RELU: ("a",), GRU: ("a", "hh"), GRU_BEFORE: ("a",), LSTM: ("a",)}
 REAL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def cell_kind(cell: Cell) -> int | None:
-    """The kernel's code for ``cell``, or None if it has no compiled step (LSTM projection)."""
-    if type(cell) is RNNCell:
-        return {"tanh": RNN_TANH, "relu": RNN_RELU}.get(cell.nonlinearity)
-    if type(cell) is GRUCell:
-        return GRU if cell.reset_after else GRU_BEFORE
-    if type(cell) is LSTMCell:
-        return LSTM if cell.proj_size == 0 else None
-    return None
+SLOTS = 2  # extras and grads slots of scan_args
 
 
 def plan(chains: int, threads: int, pool: int) -> tuple[bool, int]:
@@ -82,15 +58,31 @@ class Kernel:
     def __init__(self, library: Library) -> None:
         self.library = library
         self.lib = library.lib
+        self._kinds: dict[str, int] = {}
+
+    def kind(self, cell: Cell) -> int | None:
+        """The index of ``cell``'s compiled steps, or None if it has none."""
+        name = cell.native_step
+        if name is None:
+            return None
+        if name not in self._kinds:
+            self._kinds[name] = int(self.lib.birnn_cell_kind(name.encode()))
+        found = self._kinds[name]
+        return found if found >= 0 else None
 
     def supports(self, cell: Cell, dtype: np.dtype) -> bool:
-        return np.dtype(dtype) in REAL_TYPES and cell_kind(cell) is not None
+        return (
+            np.dtype(dtype) in REAL_TYPES
+            and self.kind(cell) is not None
+            and len(cell.extra_widths()) <= SLOTS
+            and len(cell.grad_widths()) <= SLOTS
+        )
 
     def _args(
         self, cell: Cell, w: Weights, batch: Batch, shape: tuple[int, ...], threads: int
-    ) -> tuple[int, ScanArgs, NDArray[np.int64]]:
+    ) -> tuple[ScanArgs, NDArray[np.int64]]:
         """The struct fields every scan shares, and the lengths array it points to."""
-        kind = cell_kind(cell)
+        kind = self.kind(cell)
         assert kind is not None
         chains, steps, size = shape[:3]
         if self.library.threads_controlled:
@@ -103,13 +95,19 @@ class Kernel:
             real_size=w.w_hh.dtype.itemsize,
             concurrent=int(concurrent),
             blas_threads=blas_threads,
+            states=len(cell.state_sizes),
             chains=chains,
             steps=steps,
             batch=size,
             hidden=cell.hidden_size,
+            gates=w.w_hh.shape[1],
             lengths=lengths.ctypes.data,
         )
-        return kind, args, lengths
+        for i, width in enumerate(cell.extra_widths().values()):
+            args.extra_width[i] = width
+        for i, width in enumerate(cell.grad_widths().values()):
+            args.grad_width[i] = width
+        return args, lengths
 
     def forward(
         self,
@@ -124,15 +122,15 @@ class Kernel:
     ) -> None:
         """Fill ``states`` and ``extras`` (shapes as ``scan_forward`` allocates them)."""
         init = tuple(_contiguous(s) for s in init)
-        kind, args, lengths = self._args(cell, w, batch, a.shape, threads)
+        args, lengths = self._args(cell, w, batch, a.shape, threads)
         w_hh = _contiguous(w.w_hh_t.transpose(0, 2, 1))  # the base array of the transposed view
-        b_hn = _contiguous(w.extra["b_hn"][:, 0, :]) if kind == GRU else None
+        b_hn = _contiguous(w.extra["b_hn"][:, 0, :]) if "b_hn" in w.extra else None
         args.kept = next(iter(extras.values())).shape[1] if extras else a.shape[1]
         scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
         args.a, args.w, args.b_hn, args.scratch = _ptr(a), _ptr(w_hh), _ptr(b_hn), _ptr(scratch)
         _pairs(args.init, init)
-        _pairs(args.states, states)
-        _pairs(args.extras, [extras[name] for name in EXTRAS[kind]])
+        _pairs(args.states_out, states)
+        _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
         if self.lib.birnn_scan_forward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native forward failed for {type(cell).__name__}")
         del lengths, init, w_hh, b_hn, scratch  # alive until here: C read them
@@ -152,20 +150,19 @@ class Kernel:
         """Fill ``grads`` and ``carry`` (shapes as ``scan_backward`` allocates them)."""
         states, extras = tape.states, tape.extras
         init = tuple(_contiguous(s) for s in tape.init)
-        kind, args, lengths = self._args(cell, w, batch, states[0].shape, threads)
+        args, lengths = self._args(cell, w, batch, states[0].shape, threads)
         w_true = _contiguous(w.w_hh)
         d_o = None if d_out is None else _contiguous(d_out)
         d_fin = [None if d is None else _contiguous(d) for d in d_final]
         chains, _, size, _ = states[0].shape
-        gates = grads["a"].shape[-1]
-        scratch = np.empty((chains, size, gates), states[0].dtype) if kind == GRU_BEFORE else None
+        scratch = np.empty((chains, size, args.gates), states[0].dtype)
         args.kept = states[0].shape[1]
         args.w_true, args.d_out, args.scratch = _ptr(w_true), _ptr(d_o), _ptr(scratch)
         _pairs(args.init, init)
-        _pairs(args.states, states)
-        _pairs(args.extras, [extras[name] for name in EXTRAS[kind]])
+        _pairs(args.states_out, states)
+        _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
         _pairs(args.d_final, d_fin)
-        _pairs(args.grads, [grads[name] for name in GRADS[kind]])
+        _pairs(args.grads, [grads[name] for name in cell.grad_widths()])
         _pairs(args.carry, carry)
         if self.lib.birnn_scan_backward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native backward failed for {type(cell).__name__}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-ABI_VERSION = 1  # BIRNN_ABI_VERSION in native.h: the layout of ScanArgs
+ABI_VERSION = 2  # BIRNN_ABI_VERSION in native.h: the layout of ScanArgs
 
 c_int32, c_int64, c_void_p = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
 Pair = c_void_p * 2
@@ -32,10 +32,15 @@ class ScanArgs(ctypes.Structure):
         ("real_size", c_int32),
         ("concurrent", c_int32),
         ("blas_threads", c_int32),
+        ("states", c_int32),
+        ("unused", c_int32),
         ("chains", c_int64),
         ("steps", c_int64),
         ("batch", c_int64),
         ("hidden", c_int64),
+        ("gates", c_int64),
+        ("extra_width", c_int64 * 2),
+        ("grad_width", c_int64 * 2),
         ("kept", c_int64),
         ("lengths", c_void_p),
         ("a", c_void_p),
@@ -43,7 +48,7 @@ class ScanArgs(ctypes.Structure):
         ("w_true", c_void_p),
         ("b_hn", c_void_p),
         ("init", Pair),
-        ("states", Pair),
+        ("states_out", Pair),
         ("extras", Pair),
         ("d_out", c_void_p),
         ("d_final", Pair),
@@ -140,6 +145,7 @@ def load() -> Library | str:
     lib.birnn_scan_backward.argtypes = [ctypes.POINTER(ScanArgs)]
     lib.birnn_tanh_f32.argtypes = [c_void_p, c_void_p, c_int64]
     lib.birnn_blas_threads.argtypes = []
+    lib.birnn_cell_kind.argtypes = [ctypes.c_char_p]
     if lib.birnn_abi_version() != ABI_VERSION:
         return f"the compiled kernel {path.name} is stale (rebuild with `pip install .`)"
     for blas_path in numpy_blas_candidates():

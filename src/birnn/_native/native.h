@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 1
+#define BIRNN_ABI_VERSION 2
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
@@ -16,36 +16,35 @@
 #define BIRNN_EXPORT
 #endif
 
-/* The cells the kernel knows (birnn.cells): the Python side maps a cell object to one. */
-enum cell_kind {
-    CELL_RNN_TANH = 0,
-    CELL_RNN_RELU = 1,
-    CELL_GRU = 2,        /* reset_after=True (PyTorch): extras gates (3H), hh (3H); grads a, hh */
-    CELL_GRU_BEFORE = 3, /* reset_after=False: extras gates (3H), rh (H); grads a */
-    CELL_LSTM = 4,       /* no projection: extras gates (4H, i f o g), tanh_c (H); grads a */
-};
-
-/* One scan of D chains, forward or backward: what birnn.recurrent.scan hands over. */
+/* One scan of D chains, forward or backward: what birnn.recurrent.scan hands over.
+ *
+ * The tape's layout is the Python cell's declaration (birnn/cells: extra_widths, grad_widths,
+ * native_step), passed in here as widths and slot order; this file does not repeat it. */
 typedef struct {
-    int32_t cell;         /* enum cell_kind */
+    int32_t cell;         /* index of the cell's steps: birnn_cell_kind(cell.native_step) */
     int32_t real_size;    /* bytes per number: 4 (float32) or 8 (float64) */
     int32_t concurrent;   /* 1: chain 1 runs on a second thread while chain 0 runs here */
     int32_t blas_threads; /* BLAS threads during the scan (per chain when concurrent) */
+    int32_t states;       /* recurrent states: 1 (h) or 2 (h, c) */
+    int32_t unused;       /* (alignment) */
     int64_t chains, steps, batch, hidden; /* D, T, N, H */
+    int64_t gates;                        /* G*H: width of a, rows of W_hh */
+    int64_t extra_width[2];               /* numbers per row of each extras slot (0: none) */
+    int64_t grad_width[2];                /* numbers per row of each grads slot (0: none) */
     int64_t kept;                         /* steps of extras stored: T (training) or 1 */
-    const int64_t *lengths;               /* (N,), sorted decreasing, each in [0, T] */
+    const int64_t *lengths;               /* (N,), sorted decreasing, each in [1, T] */
     const void *a;                        /* (D, T, N, G*H) input projections, biases added */
     const void *w;                        /* (D, G*H, H) W_hh, sigmoid rows scaled by 1/2 */
     const void *w_true;                   /* (D, G*H, H) W_hh, true scale (backward) */
     const void *b_hn;                     /* (D, H) GRU reset_after: b_hh of the n block */
     const void *init[2];                  /* (D, N, H) initial h [, c] */
-    void *states[2];                      /* (D, T, N, H) h [, c] after each step */
-    void *extras[2];                      /* (D, kept, N, width): see enum cell_kind */
+    void *states_out[2];                  /* (D, T, N, H) h [, c] after each step */
+    void *extras[2];                      /* (D, kept, N, extra_width): cell.extra_widths() */
     const void *d_out;                    /* (D, T, N, H) gradient at each output, or NULL */
     const void *d_final[2];               /* (D, N, H) gradient at the final h [, c], or NULL */
-    void *grads[2];                       /* (D, T, N, width): d pre-activation [, GRU dhh] */
+    void *grads[2];                       /* (D, T, N, grad_width): cell.grad_widths() */
     void *carry[2];                       /* (D, N, H) zeros in; gradient at init out */
-    void *scratch;                        /* (D, N, G*H) working memory of the steps, or NULL */
+    void *scratch;                        /* (D, N, G*H) working memory of the steps */
 } scan_args;
 
 /* What one time step of one chain touches: the first n rows (the sequences still running). */
@@ -54,17 +53,19 @@ typedef struct {
     const void *a;                /* (n, G*H) */
     const void *h_prev, *c_prev;  /* (n, H) */
     void *h, *c;                  /* (n, H) forward: written; backward: read */
-    void *ex0, *ex1;              /* extras at this step */
+    void *ex0, *ex1;              /* extras at this step, in the cell's extra_widths() order */
     const void *w, *w_true, *b_hn;
     const void *d_out;            /* backward: (n, H) gradient arriving at h, or NULL */
     void *dh, *dc;                /* backward: carry; in at t, out at t - 1 */
-    void *da, *dhh;               /* backward: grads at this step */
+    void *da, *dhh;               /* backward: grads at this step, grad_widths() order */
     void *scratch;                /* (G*H, n) forward: W_hh h_prev^T; GRU reset_before bwd */
 } step_args;
 
 typedef void (*step_fn)(const step_args *s);
 
+/* A cell's compiled steps, under the name its Python class gives as ``native_step``. */
 typedef struct {
+    const char *name;
     step_fn forward, backward;
 } cell_steps;
 

@@ -14,29 +14,15 @@
 
 #include "native.h"
 
-/* Widths per cell kind, in units of H: gate blocks G, extras and per-step gradients. */
-typedef struct {
-    int gates, states, extra[2], grad[2];
-} cell_layout;
-
-static const cell_layout layouts[] = {
-    [CELL_RNN_TANH] = {1, 1, {0, 0}, {1, 0}},
-    [CELL_RNN_RELU] = {1, 1, {0, 0}, {1, 0}},
-    [CELL_GRU] = {3, 1, {3, 3}, {3, 3}},
-    [CELL_GRU_BEFORE] = {3, 1, {3, 1}, {3, 0}},
-    [CELL_LSTM] = {4, 2, {4, 1}, {4, 0}},
-};
-
 /* Address of element `index` of an array of `size`-byte numbers (NULL stays NULL). */
 static void *at(const void *base, int64_t index, size_t size) {
     return base ? (char *)base + (size_t)index * size : NULL;
 }
 
 static void forward_chain(const scan_args *p, int64_t d) {
-    const cell_layout *L = &layouts[p->cell];
     const cell_steps *steps = cell_steps_for(p->cell, p->real_size);
     size_t z = (size_t)p->real_size;
-    int64_t T = p->steps, N = p->batch, H = p->hidden, G = L->gates * H;
+    int64_t T = p->steps, N = p->batch, H = p->hidden, G = p->gates;
     int64_t n = N;
     for (int64_t t = 0; t < T; t++) {
         while (n > 0 && p->lengths[n - 1] <= t) n--;
@@ -46,14 +32,14 @@ static void forward_chain(const scan_args *p, int64_t d) {
         s.a = at(p->a, (d * T + t) * N * G, z);
         const void *prev[2] = {NULL, NULL};
         void *cur[2] = {NULL, NULL};
-        for (int i = 0; i < L->states; i++) {
-            prev[i] = t ? at(p->states[i], (d * T + t - 1) * N * H, z)
+        for (int i = 0; i < p->states; i++) {
+            prev[i] = t ? at(p->states_out[i], (d * T + t - 1) * N * H, z)
                         : at(p->init[i], d * N * H, z);
-            cur[i] = at(p->states[i], (d * T + t) * N * H, z);
+            cur[i] = at(p->states_out[i], (d * T + t) * N * H, z);
         }
         s.h_prev = prev[0], s.c_prev = prev[1], s.h = cur[0], s.c = cur[1];
-        s.ex0 = at(p->extras[0], (d * p->kept + k) * N * L->extra[0] * H, z);
-        s.ex1 = at(p->extras[1], (d * p->kept + k) * N * L->extra[1] * H, z);
+        s.ex0 = at(p->extras[0], (d * p->kept + k) * N * p->extra_width[0], z);
+        s.ex1 = at(p->extras[1], (d * p->kept + k) * N * p->extra_width[1], z);
         s.w = at(p->w, d * G * H, z);
         s.b_hn = at(p->b_hn, d * H, z);
         s.scratch = at(p->scratch, d * N * G, z);
@@ -62,16 +48,15 @@ static void forward_chain(const scan_args *p, int64_t d) {
 }
 
 static void backward_chain(const scan_args *p, int64_t d) {
-    const cell_layout *L = &layouts[p->cell];
     const cell_steps *steps = cell_steps_for(p->cell, p->real_size);
     size_t z = (size_t)p->real_size;
-    int64_t T = p->steps, N = p->batch, H = p->hidden, G = L->gates * H;
+    int64_t T = p->steps, N = p->batch, H = p->hidden, G = p->gates;
     void *carry[2] = {at(p->carry[0], d * N * H, z), at(p->carry[1], d * N * H, z)};
     int64_t n = 0; /* rows running at step t + 1 */
     for (int64_t t = T - 1; t >= 0; t--) {
         int64_t n_t = n;
         while (n_t < N && p->lengths[n_t] > t) n_t++;
-        for (int i = 0; i < L->states && n_t > n; i++) /* rows n..n_t take their last step */
+        for (int i = 0; i < p->states && n_t > n; i++) /* rows n..n_t take their last step */
             if (p->d_final[i])
                 memcpy(at(carry[i], n * H, z), at(p->d_final[i], (d * N + n) * H, z),
                        (size_t)((n_t - n) * H) * z);
@@ -79,18 +64,18 @@ static void backward_chain(const scan_args *p, int64_t d) {
         if (n == 0) continue;
         step_args s = {.n = n, .hidden = H};
         const void *prev[2] = {NULL, NULL};
-        for (int i = 0; i < L->states; i++)
-            prev[i] = t ? at(p->states[i], (d * T + t - 1) * N * H, z)
+        for (int i = 0; i < p->states; i++)
+            prev[i] = t ? at(p->states_out[i], (d * T + t - 1) * N * H, z)
                         : at(p->init[i], d * N * H, z);
         s.h_prev = prev[0], s.c_prev = prev[1];
-        s.h = at(p->states[0], (d * T + t) * N * H, z);
-        s.ex0 = at(p->extras[0], (d * T + t) * N * L->extra[0] * H, z);
-        s.ex1 = at(p->extras[1], (d * T + t) * N * L->extra[1] * H, z);
+        s.h = at(p->states_out[0], (d * T + t) * N * H, z);
+        s.ex0 = at(p->extras[0], (d * T + t) * N * p->extra_width[0], z);
+        s.ex1 = at(p->extras[1], (d * T + t) * N * p->extra_width[1], z);
         s.w_true = at(p->w_true, d * G * H, z);
         s.d_out = at(p->d_out, (d * T + t) * N * H, z);
         s.dh = carry[0], s.dc = carry[1];
-        s.da = at(p->grads[0], (d * T + t) * N * L->grad[0] * H, z);
-        s.dhh = at(p->grads[1], (d * T + t) * N * L->grad[1] * H, z);
+        s.da = at(p->grads[0], (d * T + t) * N * p->grad_width[0], z);
+        s.dhh = at(p->grads[1], (d * T + t) * N * p->grad_width[1], z);
         s.scratch = at(p->scratch, d * N * G, z);
         steps->backward(&s);
     }
@@ -110,7 +95,7 @@ static void run_chain_one(void *arg) {
 
 /* Run every chain: chain 1 on the helper thread when asked (and when it is free). */
 static int run_chains(const scan_args *p, chain_fn fn) {
-    if (p->cell < 0 || p->cell > CELL_LSTM || !cell_steps_for(p->cell, p->real_size)) return 1;
+    if (!cell_steps_for(p->cell, p->real_size) || p->states < 1 || p->states > 2) return 1;
     blas_threads_enter(p->blas_threads);
     chain_job job = {p, fn};
     if (p->concurrent && p->chains == 2 && worker_submit(run_chain_one, &job) == 0) {

@@ -21,11 +21,15 @@ Layout tricks (all exact; gradients are always with respect to the true pre-acti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:  # the time loop imports the cells
+    from birnn.recurrent.scan import ScanTape
 
 Array = NDArray[np.floating]
 Params = dict[str, Array]
@@ -51,11 +55,19 @@ class Cell:
 
     Sizes: F = input_size, H = hidden_size, R = width of the recurrent state h (= H, or the
     projection size P for a projected LSTM), G = number of gate blocks.
+
+    The tape layout is declared once, here and in each subclass: ``extra_widths`` (what the
+    forward step saves for the backward step) and ``grad_widths`` (what the backward step keeps
+    per step for the weight gradients), in slot order, and ``native_step``, the name of the
+    compiled mirror of ``step``/``step_back`` in ``birnn/_native/cells.h``. The compiled loop
+    reads all three from the cell (``birnn._native.kernel``); nothing else repeats them.
     """
 
     gates = 1
     order: tuple[int, ...] = (0,)  # internal gate block j holds PyTorch's block order[j]
     sigmoid_blocks = 0  # the first internal blocks that are sigmoid gates
+    # parameters whose rows are gate blocks (stored internally in ``order``)
+    gate_stacked = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         self.input_size = input_size
@@ -74,12 +86,19 @@ class Cell:
         return (self.output_size,)
 
     def extra_widths(self) -> dict[str, int]:
-        """Forward values the backward step needs besides the states: name -> width."""
+        """Forward values the backward step needs besides the states: name -> width, in the
+        order of the compiled step's slots (``ex0``, ``ex1`` in ``_native/native.h``)."""
         return {}
 
     def grad_widths(self) -> dict[str, int]:
-        """Backward values kept per step for the weight GEMMs; "a" is d(pre-activation)."""
+        """Backward values kept per step for the weight GEMMs; "a" is d(pre-activation).
+        Same slot order rule as ``extra_widths`` (``da``, ``dhh``)."""
         return {"a": self.gates * self.hidden_size}
+
+    @property
+    def native_step(self) -> str | None:
+        """Name of the compiled step in ``_native/cells.h``, or None: NumPy loop only."""
+        return None
 
     def workspace(self, chains: int, batch: int, dtype: np.dtype) -> dict[str, Array]:
         """Scratch buffers reused by every step (sliced to the active rows)."""
@@ -180,10 +199,12 @@ class Cell:
         a: Array,
         prev: tuple[Array, ...],
         cur: tuple[Array, ...],
-        ex: dict[str, Array],
-        ws: dict[str, Array],
+        saved: dict[str, Array],
+        scratch: dict[str, Array],
     ) -> None:
-        """Forward: write the states ``cur`` (and the extras ``ex``) from ``a`` and ``prev``."""
+        """Forward: write the states ``cur``, and the values ``saved`` for the backward step
+        (``extra_widths``), from the input projection ``a`` and the states ``prev``;
+        ``scratch`` holds the buffers of ``workspace``."""
         raise NotImplementedError
 
     def step_back(
@@ -191,31 +212,59 @@ class Cell:
         w: Weights,
         prev: tuple[Array, ...],
         cur: tuple[Array, ...],
-        ex: dict[str, Array],
-        dcur: tuple[Array, ...],
+        saved: dict[str, Array],
+        d_state: tuple[Array, ...],
         grads: dict[str, Array],
-        ws: dict[str, Array],
+        scratch: dict[str, Array],
     ) -> None:
-        """Backward: read the state gradients ``dcur`` at t, write ``grads`` at t and overwrite
-        ``dcur`` with the gradients at t - 1."""
+        """Backward: read the state gradients ``d_state`` at t (output gradient plus carry),
+        write the per-step ``grads`` at t (``grad_widths``) and overwrite ``d_state`` with the
+        gradients at the states of t - 1."""
         raise NotImplementedError
 
-    # ---- after the backward loop -------------------------------------------------------------
-    def recurrent_grads(
-        self,
-        w: Weights,
-        states: tuple[Array, ...],
-        init: tuple[Array, ...],
-        extras: dict[str, Array],
-        grads: dict[str, Array],
-    ) -> dict[str, Array]:
+    # ---- after the backward loop: every parameter gradient ---------------------------------
+    def param_grads(
+        self, inputs: Sequence[Array], tape: ScanTape, grads: dict[str, Array]
+    ) -> list[Params]:
+        """Every parameter gradient of the D chains, by PyTorch name and in PyTorch's row order.
+
+        ``inputs[j]`` is chain j's input in scan order, (T*N, F), with a column of ones when the
+        cell has biases; ``grads`` the per-step gradients of the backward loop, da_t in
+        ``grads["a"]`` (D, T, N, GH). The input side is one GEMM per chain, the bias riding on
+        the ones column:
+
+            [dW_ih, db_ih] = Σ_t da_t^T [x_t, 1]
+
+        the recurrent side is ``recurrent_grads``. Rows come back from the internal gate order.
+        """
+        da = grads["a"]
+        chains, steps, size, width = da.shape
+        flat = da.reshape(chains, steps * size, width)
+        feat = self.input_size
+        recurrent = self.recurrent_grads(tape, grads)
+        out = []
+        for j, x in enumerate(inputs):
+            input_grad = flat[j].T @ x  # (GH, F[+1])
+            g = {"weight_ih": input_grad[:, :feat]}
+            if self.bias:
+                g["bias_ih"] = input_grad[:, feat]
+            g |= {name: value[j] for name, value in recurrent.items()}
+            out.append(
+                {
+                    name: self.to_torch_rows(g[name]) if name in self.gate_stacked else g[name]
+                    for name in self.param_shapes()
+                }
+            )
+        return out
+
+    def recurrent_grads(self, tape: ScanTape, grads: dict[str, Array]) -> dict[str, Array]:
         """Gradients of the recurrent parameters for all D chains, internal row order.
 
         Default (RNN, LSTM): with da_t kept in ``grads["a"]`` (D, T, N, GH),
             dW_hh = sum_t da_t^T h_{t-1},   db_hh = sum_t da_t   (rows summed over the batch).
         """
         da = grads["a"]
-        out = {"weight_hh": sum_outer_prev(da, states[0], init[0])}
+        out = {"weight_hh": sum_outer_prev(da, tape.states[0], tape.init[0])}
         if self.bias:
             out["bias_hh"] = da.sum(axis=(1, 2))
         return out

@@ -1,9 +1,10 @@
-"""GRU cell, in PyTorch's form (reset after the recurrent product) or the original one.
+"""GRU cell in PyTorch's form: the reset gate applied after the recurrent product.
 
-Gate blocks are stacked r, z, n as in PyTorch. Rows are row vectors.
+This is ``nn.GRU`` (ONNX ``linear_before_reset=1``, Keras ``reset_after=True``). The original
+form of Cho et al. 2014, reset before the product, is ``OriginalGRUCell`` (``gru_original.py``);
+both share ``GRUBase``. Gate blocks are stacked r, z, n as in PyTorch. Rows are row vectors.
 
-``reset_after=True`` (PyTorch ``nn.GRU``; ONNX ``linear_before_reset=1``; Keras
-``reset_after=True``), forward:
+Forward:
 
     a    = x @ W_ih.T + b_ih                                   (N, 3H)
     hh   = h_prev @ W_hh.T + b_hh                              (N, 3H)
@@ -11,7 +12,7 @@ Gate blocks are stacked r, z, n as in PyTorch. Rows are row vectors.
     n = tanh(a_n + r * hh_n)            <- b_hn sits inside the reset product
     h = (1 - z) * n + z * h_prev  =  n + z * (h_prev - n)
 
-backward, given dh (output gradient + carry):
+Backward, given dh (output gradient + carry):
 
     da_n  = dh * (1 - z) * (1 - n**2)
     da_z  = dh * (h_prev - n) * z(1-z)
@@ -20,49 +21,29 @@ backward, given dh (output gradient + carry):
     dh_prev = dh * z + dhh @ W_hh
     dW_ih = Σ da.T @ x     db_ih = Σ da     dW_hh = Σ dhh.T @ h_prev     db_hh = Σ dhh
 
-``reset_after=False`` (Cho et al. 2014, d2l; ONNX ``linear_before_reset=0``), forward:
-
-    r, z as above;   n = tanh(a_n + (r * h_prev) @ W_hn.T + b_hn);   h as above
-
-backward:
-
-    da_n, da_z as above;   d(rh) = da_n @ W_hn;   da_r = d(rh) * h_prev * r(1-r)
-    dh_prev = dh * z + d(rh) * r + [da_r, da_z] @ W_h{r,z}
-    dW_h{r,z} = Σ [da_r, da_z].T @ h_prev    dW_hn = Σ da_n.T @ (r * h_prev)    db_hh = db_ih = Σ da
+Compiled mirror: ``gru_forward`` / ``gru_backward`` in ``birnn/_native/cells.h``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from birnn.cells.base import Array, Cell, Params, Weights, sum_outer, sum_outer_prev
+from birnn.cells.base import Array, Cell, Params, Weights, sum_outer_prev
 from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
 
+if TYPE_CHECKING:
+    from birnn.recurrent.scan import ScanTape
 
-class GRUCell(Cell):
+
+class GRUBase(Cell):
+    """What both GRU forms share: the gates r, z, n, the update h = n + z (h_prev - n) and its
+    backward (da_z, da_n and the direct path dh * z)."""
+
     gates = 3
     order = (0, 1, 2)
     sigmoid_blocks = 2
-
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = True
-    ):
-        super().__init__(input_size, hidden_size, bias)
-        self.reset_after = reset_after
-
-    def signature(self) -> tuple:
-        return (*super().signature(), self.reset_after)
-
-    def extra_widths(self) -> dict[str, int]:
-        h = self.hidden_size
-        # reset_after keeps hh = h_prev @ W_hh.T + b_hh (its n part is needed); else r * h_prev
-        return {"gates": 3 * h, "hh": 3 * h} if self.reset_after else {"gates": 3 * h, "rh": h}
-
-    def grad_widths(self) -> dict[str, int]:
-        widths = super().grad_widths()
-        if self.reset_after:
-            widths["hh"] = 3 * self.hidden_size  # dhh: differs from da in the n block
-        return widths
 
     def workspace(self, chains: int, batch: int, dtype: np.dtype) -> dict[str, Array]:
         h = self.hidden_size
@@ -71,16 +52,55 @@ class GRUCell(Cell):
             "h2": np.empty((chains, batch, 2 * h), dtype=dtype),
         }
 
+    def _update(self, h_prev: Array, gates: Array, n_pre: Array, h: Array) -> None:
+        """n = tanh(n_pre) in place (n_pre is the n block of ``gates``); h = n + z (h_prev - n)."""
+        hs = self.hidden_size
+        n = np.tanh(n_pre, out=n_pre)
+        np.subtract(h_prev, n, out=h)
+        h *= gates[..., hs : 2 * hs]
+        h += n
+
+    def _update_back(
+        self, h_prev: Array, gates: Array, dh: Array, da: Array, direct: Array
+    ) -> None:
+        """da_z = dh (h_prev - n) (times z' later), da_n = dh (1 - z) (1 - n**2),
+        direct = dh * z. Consumes ``dh`` (left as scratch)."""
+        hs = self.hidden_size
+        z, n = gates[..., hs : 2 * hs], gates[..., 2 * hs :]
+        da_z, da_n = da[..., hs : 2 * hs], da[..., 2 * hs :]
+        np.subtract(h_prev, n, out=da_z)
+        da_z *= dh
+        np.multiply(dh, z, out=direct)
+        np.subtract(dh, direct, out=da_n)
+        da_n *= dtanh_into(n, dh)
+
+    def _gates_back(self, gates: Array, da: Array, scratch: Array) -> None:
+        """da_{r,z} *= σ'  (from the gates' outputs)."""
+        hs = self.hidden_size
+        da[..., : 2 * hs] *= dsigmoid_into(gates[..., : 2 * hs], scratch)
+
+
+class GRUCell(GRUBase):
+    """PyTorch's GRU (reset after the recurrent product); see the module docstring."""
+
+    @property
+    def native_step(self) -> str:
+        return "gru"
+
+    def extra_widths(self) -> dict[str, int]:
+        h = self.hidden_size
+        # the gates after their nonlinearity, and hh = h_prev @ W_hh.T + b_hh (its n part)
+        return {"gates": 3 * h, "hh": 3 * h}
+
+    def grad_widths(self) -> dict[str, int]:
+        return {**super().grad_widths(), "hh": 3 * self.hidden_size}  # dhh: differs in the n block
+
     def additive_hh_bias(self, b_hh: Array) -> Array:
-        if not self.reset_after:
-            return b_hh
         additive = b_hh.copy()
         additive[:, 2 * self.hidden_size :] = 0  # b_hn is multiplied by r: not additive
         return additive
 
     def prepare_extra(self, params: list[Params], b_hh: Array) -> dict[str, Array]:
-        if not self.reset_after:
-            return {}
         return {"b_hn": b_hh[:, None, 2 * self.hidden_size :]}  # (D, 1, H)
 
     def step(
@@ -89,99 +109,51 @@ class GRUCell(Cell):
         a: Array,
         prev: tuple[Array, ...],
         cur: tuple[Array, ...],
-        ex: dict[str, Array],
-        ws: dict[str, Array],
+        saved: dict[str, Array],
+        scratch: dict[str, Array],
     ) -> None:
         (h_prev,), (h,) = prev, cur
         hs = self.hidden_size
-        gates = ex["gates"]
+        gates, hh = saved["gates"], saved["hh"]
         rz, n = gates[..., : 2 * hs], gates[..., 2 * hs :]
-        r, z = gates[..., :hs], gates[..., hs : 2 * hs]
-        if self.reset_after:
-            hh = ex["hh"]
-            np.matmul(h_prev, w.w_hh_t, out=hh)  # r, z columns pre-scaled by 1/2
-            hh_n = hh[..., 2 * hs :]
-            hh_n += w.extra["b_hn"]
-            np.add(a[..., : 2 * hs], hh[..., : 2 * hs], out=rz)
-        else:
-            np.matmul(h_prev, w.w_hh_t[..., : 2 * hs], out=rz)
-            rz += a[..., : 2 * hs]
+        np.matmul(h_prev, w.w_hh_t, out=hh)  # r, z columns pre-scaled by 1/2
+        hh_n = hh[..., 2 * hs :]
+        hh_n += w.extra["b_hn"]
+        np.add(a[..., : 2 * hs], hh[..., : 2 * hs], out=rz)
         np.tanh(rz, out=rz)
         sigmoid_from_half_tanh_(rz)
-        if self.reset_after:
-            np.multiply(r, hh_n, out=n)
-        else:
-            np.multiply(r, h_prev, out=ex["rh"])
-            np.matmul(ex["rh"], w.w_hh_t[..., 2 * hs :], out=n)
+        np.multiply(gates[..., :hs], hh_n, out=n)  # r * hh_n
         n += a[..., 2 * hs :]
-        np.tanh(n, out=n)
-        np.subtract(h_prev, n, out=h)
-        h *= z
-        h += n
+        self._update(h_prev, gates, n, h)
 
     def step_back(
         self,
         w: Weights,
         prev: tuple[Array, ...],
         cur: tuple[Array, ...],
-        ex: dict[str, Array],
-        dcur: tuple[Array, ...],
+        saved: dict[str, Array],
+        d_state: tuple[Array, ...],
         grads: dict[str, Array],
-        ws: dict[str, Array],
+        scratch: dict[str, Array],
     ) -> None:
-        """Reads dh from ``dcur`` and overwrites it with dh_prev."""
-        (h_prev,), (dh,) = prev, dcur
+        """Reads dh from ``d_state`` and overwrites it with dh_prev."""
+        (h_prev,), (dh,) = prev, d_state
         nrows, hs = dh.shape[1], self.hidden_size
-        gates, da = ex["gates"], grads["a"]
-        r, z, n = gates[..., :hs], gates[..., hs : 2 * hs], gates[..., 2 * hs :]
-        da_r, da_z, da_n = da[..., :hs], da[..., hs : 2 * hs], da[..., 2 * hs :]
-        scratch, scratch2 = ws["h"][:, :nrows], ws["h2"][:, :nrows]
-        np.subtract(h_prev, n, out=da_z)
-        da_z *= dh
-        np.multiply(dh, z, out=scratch)  # dh * z: the direct path to h_prev
-        np.subtract(dh, scratch, out=da_n)
-        da_n *= dtanh_into(n, dh)  # dh is consumed: reuse it as scratch
-        if self.reset_after:
-            dhh = grads["hh"]
-            np.multiply(da_n, ex["hh"][..., 2 * hs :], out=da_r)
-            da[..., : 2 * hs] *= dsigmoid_into(gates[..., : 2 * hs], scratch2)
-            dhh[..., : 2 * hs] = da[..., : 2 * hs]
-            np.multiply(da_n, r, out=dhh[..., 2 * hs :])
-            np.matmul(dhh, w.w_hh, out=dh)
-        else:
-            d_rh = dh  # reuse dh's buffer: (N, H)
-            np.matmul(da_n, w.w_hh[:, 2 * hs :], out=d_rh)
-            np.multiply(d_rh, h_prev, out=da_r)
-            d_rh *= r  # the path through r * h_prev
-            scratch += d_rh
-            da[..., : 2 * hs] *= dsigmoid_into(gates[..., : 2 * hs], scratch2)
-            np.matmul(da[..., : 2 * hs], w.w_hh[:, : 2 * hs], out=dh)
-        dh += scratch
+        gates, da, dhh = saved["gates"], grads["a"], grads["hh"]
+        direct = scratch["h"][:, :nrows]
+        self._update_back(h_prev, gates, dh, da, direct)
+        da_n = da[..., 2 * hs :]
+        np.multiply(da_n, saved["hh"][..., 2 * hs :], out=da[..., :hs])  # da_r, before σ'
+        self._gates_back(gates, da, scratch["h2"][:, :nrows])
+        dhh[..., : 2 * hs] = da[..., : 2 * hs]
+        np.multiply(da_n, gates[..., :hs], out=dhh[..., 2 * hs :])
+        np.matmul(dhh, w.w_hh, out=dh)
+        dh += direct
 
-    def recurrent_grads(
-        self,
-        w: Weights,
-        states: tuple[Array, ...],
-        init: tuple[Array, ...],
-        extras: dict[str, Array],
-        grads: dict[str, Array],
-    ) -> dict[str, Array]:
-        hs = self.hidden_size
-        if self.reset_after:
-            dhh = grads["hh"]
-            out = {"weight_hh": sum_outer_prev(dhh, states[0], init[0])}
-            if self.bias:
-                out["bias_hh"] = dhh.sum(axis=(1, 2))
-            return out
-        da = grads["a"]
-        weight_hh = np.concatenate(
-            [
-                sum_outer_prev(da[..., : 2 * hs], states[0], init[0]),
-                sum_outer(da[..., 2 * hs :], extras["rh"]),
-            ],
-            axis=1,
-        )
-        out = {"weight_hh": weight_hh}
+    def recurrent_grads(self, tape: ScanTape, grads: dict[str, Array]) -> dict[str, Array]:
+        """dW_hh = Σ_t dhh_t^T h_{t-1},  db_hh = Σ_t dhh_t."""
+        dhh = grads["hh"]
+        out = {"weight_hh": sum_outer_prev(dhh, tape.states[0], tape.init[0])}
         if self.bias:
-            out["bias_hh"] = da.sum(axis=(1, 2))
+            out["bias_hh"] = dhh.sum(axis=(1, 2))
         return out

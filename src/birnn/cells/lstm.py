@@ -19,14 +19,22 @@ Backward, given dh (output gradient + carry from the next step) and dc_next (car
 
 Internally the blocks are kept in the order i, f, o, g: the three sigmoid gates form one
 contiguous slice.
+
+Compiled mirror (no projection): ``lstm_forward`` / ``lstm_backward`` in
+``birnn/_native/cells.h``; with ``proj_size`` the NumPy loop runs.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from birnn.cells.base import Array, Cell, Params, Weights, sum_outer
 from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
+
+if TYPE_CHECKING:
+    from birnn.recurrent.scan import ScanTape
 
 
 class LSTMCell(Cell):
@@ -52,6 +60,10 @@ class LSTMCell(Cell):
     def signature(self) -> tuple:
         return (*super().signature(), self.proj_size)
 
+    @property
+    def native_step(self) -> str | None:
+        return None if self.proj_size else "lstm"
+
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes = super().param_shapes()
         if self.proj_size:
@@ -59,6 +71,7 @@ class LSTMCell(Cell):
         return shapes
 
     def extra_widths(self) -> dict[str, int]:
+        # gates after their nonlinearity, internal order i, f, o, g
         widths = {"gates": 4 * self.hidden_size, "tanh_c": self.hidden_size}
         if self.proj_size:
             widths["r"] = self.hidden_size
@@ -90,12 +103,12 @@ class LSTMCell(Cell):
         a: Array,
         prev: tuple[Array, ...],
         cur: tuple[Array, ...],
-        ex: dict[str, Array],
-        ws: dict[str, Array],
+        saved: dict[str, Array],
+        scratch: dict[str, Array],
     ) -> None:
         h_prev, c_prev = prev
         h, c = cur
-        gates, tanh_c = ex["gates"], ex["tanh_c"]
+        gates, tanh_c = saved["gates"], saved["tanh_c"]
         bi, bf, bo, bg = self._blocks
         np.matmul(h_prev, w.w_hh_t, out=gates)
         gates += a
@@ -103,13 +116,13 @@ class LSTMCell(Cell):
         sigmoid_from_half_tanh_(gates[..., self._sigmoids])
         i, f, o, g = gates[..., bi], gates[..., bf], gates[..., bo], gates[..., bg]
         np.multiply(f, c_prev, out=c)
-        ig = ws["h"][:, : h.shape[1]]
+        ig = scratch["h"][:, : h.shape[1]]
         np.multiply(i, g, out=ig)
         c += ig
         np.tanh(c, out=tanh_c)
         if self.proj_size:
-            np.multiply(o, tanh_c, out=ex["r"])
-            np.matmul(ex["r"], w.extra["w_hr_t"], out=h)
+            np.multiply(o, tanh_c, out=saved["r"])
+            np.matmul(saved["r"], w.extra["w_hr_t"], out=h)
         else:
             np.multiply(o, tanh_c, out=h)
 
@@ -118,49 +131,43 @@ class LSTMCell(Cell):
         w: Weights,
         prev: tuple[Array, ...],
         cur: tuple[Array, ...],
-        ex: dict[str, Array],
-        dcur: tuple[Array, ...],
+        saved: dict[str, Array],
+        d_state: tuple[Array, ...],
         grads: dict[str, Array],
-        ws: dict[str, Array],
+        scratch: dict[str, Array],
     ) -> None:
-        """Reads (dh, dc_next) from ``dcur`` and overwrites them with (dh_prev, dc_prev)."""
+        """Reads (dh, dc_next) from ``d_state`` and overwrites them with (dh_prev, dc_prev)."""
         _, c_prev = prev
-        dh, dc_next = dcur
+        dh, dc_next = d_state
         n = dh.shape[1]
-        gates, tanh_c = ex["gates"], ex["tanh_c"]
+        gates, tanh_c = saved["gates"], saved["tanh_c"]
         da = grads["a"]
         bi, bf, bo, bg = self._blocks
         i, f, o, g = gates[..., bi], gates[..., bf], gates[..., bo], gates[..., bg]
         da_i, da_f, da_o, da_g = da[..., bi], da[..., bf], da[..., bo], da[..., bg]
         if self.proj_size:
             grads["dh"][...] = dh
-            dr = ws["h2"][:, :n]
+            dr = scratch["h2"][:, :n]
             np.matmul(dh, w.extra["w_hr"], out=dr)
         else:
             dr = dh
-        scratch = ws["h"][:, :n]
+        tmp = scratch["h"][:, :n]
         np.multiply(dr, tanh_c, out=da_o)
         dc = da_g  # da_g's slot is free until the very end: hold dc there
         np.multiply(dr, o, out=dc)
-        dc *= dtanh_into(tanh_c, scratch)
+        dc *= dtanh_into(tanh_c, tmp)
         dc += dc_next
         np.multiply(dc, g, out=da_i)
         np.multiply(dc, c_prev, out=da_f)
         np.multiply(dc, f, out=dc_next)  # dc_prev
         dc *= i  # now dc * i, on its way to da_g
-        da[..., self._sigmoids] *= dsigmoid_into(gates[..., self._sigmoids], ws["h3"][:, :n])
-        da_g *= dtanh_into(g, scratch)
+        da[..., self._sigmoids] *= dsigmoid_into(gates[..., self._sigmoids], scratch["h3"][:, :n])
+        da_g *= dtanh_into(g, tmp)
         np.matmul(da, w.w_hh, out=dh)  # dh_prev
 
-    def recurrent_grads(
-        self,
-        w: Weights,
-        states: tuple[Array, ...],
-        init: tuple[Array, ...],
-        extras: dict[str, Array],
-        grads: dict[str, Array],
-    ) -> dict[str, Array]:
-        out = super().recurrent_grads(w, states, init, extras, grads)
+    def recurrent_grads(self, tape: ScanTape, grads: dict[str, Array]) -> dict[str, Array]:
+        """The default's dW_hh and db_hh; with a projection also dW_hr = Σ_t dh_t^T r_t."""
+        out = super().recurrent_grads(tape, grads)
         if self.proj_size:
-            out["weight_hr"] = sum_outer(grads["dh"], extras["r"])
+            out["weight_hr"] = sum_outer(grads["dh"], tape.extras["r"])
         return out

@@ -9,6 +9,8 @@ Backward, given dh (output gradient + carry from the next step):
     da      = dh * act'(h)          (tanh: 1 - h**2;  relu: [h > 0])
     dh_prev = da @ W_hh
     dW_ih = Σ da.T @ x    dW_hh = Σ da.T @ h_prev    db_ih = db_hh = Σ da
+
+Compiled mirror: ``rnn_forward`` / ``rnn_backward`` in ``birnn/_native/cells.h``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class RNNCell(Cell):
     def signature(self) -> tuple:
         return (*super().signature(), self.nonlinearity)
 
+    @property
+    def native_step(self) -> str:
+        return f"rnn_{self.nonlinearity}"
+
     def workspace(self, chains: int, batch: int, dtype: np.dtype) -> dict[str, Array]:
         return {"h": np.empty((chains, batch, self.hidden_size), dtype=dtype)}
 
@@ -41,8 +47,8 @@ class RNNCell(Cell):
         a: Array,
         prev: tuple[Array, ...],
         cur: tuple[Array, ...],
-        ex: dict[str, Array],
-        ws: dict[str, Array],
+        saved: dict[str, Array],
+        scratch: dict[str, Array],
     ) -> None:
         (h_prev,), (h,) = prev, cur
         np.matmul(h_prev, w.w_hh_t, out=h)
@@ -54,13 +60,13 @@ class RNNCell(Cell):
         w: Weights,
         prev: tuple[Array, ...],
         cur: tuple[Array, ...],
-        ex: dict[str, Array],
-        dcur: tuple[Array, ...],
+        saved: dict[str, Array],
+        d_state: tuple[Array, ...],
         grads: dict[str, Array],
-        ws: dict[str, Array],
+        scratch: dict[str, Array],
     ) -> None:
-        """Reads dh from ``dcur`` and overwrites it with dh_prev."""
-        (h,), (dh,) = cur, dcur
+        """Reads dh from ``d_state`` and overwrites it with dh_prev."""
+        (h,), (dh,) = cur, d_state
         da = grads["a"]
-        np.multiply(dh, self._dact(h, ws["h"][:, : h.shape[1]]), out=da)
+        np.multiply(dh, self._dact(h, scratch["h"][:, : h.shape[1]]), out=da)
         np.matmul(da, w.w_hh, out=dh)

@@ -45,14 +45,15 @@ from numpy.typing import NDArray
 
 from birnn._checks import (
     check_choice,
+    check_dtype,
     check_float_array,
     check_int,
     check_lengths,
+    check_rng,
     check_shape,
     describe,
 )
 from birnn.functional import logsumexp
-from birnn.layers._checks import check_dtype, check_rng
 
 __all__ = ["CRF", "CRFCache", "iob2_constraints"]
 

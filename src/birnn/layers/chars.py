@@ -25,8 +25,15 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn._checks import check_choice, check_float_array, check_int, check_lengths, check_shape
-from birnn.layers._checks import check_dtype, check_rng
+from birnn._checks import (
+    check_choice,
+    check_dtype,
+    check_float_array,
+    check_int,
+    check_lengths,
+    check_rng,
+    check_shape,
+)
 from birnn.layers._prefixed import prefixed
 from birnn.layers.embedding import Embedding, EmbeddingCache
 from birnn.modules import GRU, LSTM

@@ -7,8 +7,15 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn._checks import check_float_array, check_int, check_shape, describe
-from birnn.layers._checks import check_probability, check_rng
+from birnn._checks import (
+    check_float_array,
+    check_int,
+    check_probability,
+    check_rng,
+    check_shape,
+    describe,
+)
+from birnn.functional import dropout_mask
 
 __all__ = ["Dropout", "DropoutCache", "word_dropout"]
 
@@ -26,7 +33,8 @@ class Dropout:
 
         dx = dy * mask        (dx = dy for the identity)
 
-    The mask comes from the ``rng`` passed to forward and is kept in the cache.
+    The mask (``birnn.functional.dropout_mask``) comes from the ``rng`` passed to forward and is
+    kept in the cache.
     """
 
     def __init__(self, p: float) -> None:
@@ -45,8 +53,7 @@ class Dropout:
             raise TypeError(f"x must be an array of a floating dtype; received {describe(x)}")
         if not training or self.p == 0.0:
             return xa.copy(), DropoutCache(None, xa.shape)
-        keep = check_rng(rng).random(xa.shape) >= self.p
-        mask = keep.astype(xa.dtype) * xa.dtype.type(1.0 / (1.0 - self.p))
+        mask = dropout_mask(check_rng(rng), xa.shape, self.p, xa.dtype)
         return xa * mask, DropoutCache(mask, xa.shape)
 
     def backward(self, cache: DropoutCache, dy: Any) -> tuple[NDArray, dict[str, NDArray]]:

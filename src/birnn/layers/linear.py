@@ -7,8 +7,14 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn._checks import check_float_array, check_int, check_shape, describe
-from birnn.layers._checks import check_dtype, check_rng
+from birnn._checks import (
+    check_dtype,
+    check_float_array,
+    check_int,
+    check_rng,
+    check_shape,
+    describe,
+)
 
 __all__ = ["Linear", "LinearCache"]
 

@@ -145,10 +145,7 @@ class Encoder:
             feats, char_cache = self.chars.forward(batch.chars.ids, batch.chars.lengths)
             x = np.concatenate([x, feats[batch.chars.index]], axis=-1)
         x, drop_in = self.dropout.forward(x, training, rng)
-        if training:
-            assert rng is not None
-            self.rnn.rng = np.random.default_rng(rng.integers(2**63))
-        h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training)
+        h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
         y, drop_out = self.dropout.forward(h, training, rng)
         cache = EncoderCache(
             embed=embed_cache,

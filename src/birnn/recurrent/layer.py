@@ -15,7 +15,9 @@ Backward: one loss, one gradient dy; the merge splits it between the directions,
 backpropagates through time on its own, and both input gradients add up into dx:
 
     dx = da_fwd @ W_ih + flip(da_bwd @ W_ih')
-    [dW_ih, db] = Σ da_fwd.T @ [x, 1],   [dW_ih', db'] = Σ da_bwd.T @ [flip(x), 1]   (a GEMM each)
+
+and each direction's cell turns its per-step gradients into every parameter gradient it has
+(``Cell.param_grads``): the layer knows nothing cell-specific.
 """
 
 from __future__ import annotations
@@ -68,24 +70,27 @@ class Layer:
         return widths[0] if len(widths) == 1 else self.merge.width(widths[0], widths[1])
 
     def forward(
-        self, x: Array, batch: Batch, init: list[State], keep: bool = True
+        self, x: Array, batch: Batch, init: list[State], keep_tape: bool = True
     ) -> tuple[Array, list[State], LayerTape]:
-        """x (T, N, F) -> y (T, N, W), each direction's final states, tape."""
+        """x (T, N, F) -> y (T, N, W), each direction's final states, tape.
+
+        ``keep_tape=False`` (inference): the tape is only good for reading the outputs before
+        the next call, and its arrays live in the workspaces."""
         steps, size, feat = x.shape
-        inputs = [self._design(x, batch, d, keep) for d in range(self.directions)]
+        inputs = [self._scan_input(x, batch, d, keep_tape) for d in range(self.directions)]
         scans: list[tuple[Weights, ScanTape]] = []
         finals: list[State] = [()] * self.directions
         for group, ws in zip(self.groups, self.workspaces):
             cell = self.cells[group[0]]
             # without a tape, nothing outlives the call: the weights' layout can live in ws too
-            alloc = None if keep else partial(ws.get, dtype=x.dtype)
+            alloc = None if keep_tape else partial(ws.get, dtype=x.dtype)
             w = cell.prepare([self.params[d] for d in group], alloc)
             gates = w.w_ih_t.shape[-1]
             a = ws.get("a", (len(group), steps, size, gates), x.dtype)
             for j, d in enumerate(group):
                 np.matmul(inputs[d], w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
             chain_init = tuple(np.stack([init[d][s] for d in group]) for s in range(len(init[0])))
-            tape = scan_forward(cell, w, a, chain_init, batch, keep, ws)
+            tape = scan_forward(cell, w, a, chain_init, batch, keep_tape, ws)
             scans.append((w, tape))
             for j, d in enumerate(group):
                 finals[d] = tuple(batch.last(s[j]) for s in tape.states)
@@ -94,22 +99,25 @@ class Layer:
         y = self.merge.forward(*outputs) if self.directions == 2 else outputs[0].copy()
         return y, finals, LayerTape(shape=(steps, size, feat), inputs=inputs, scans=scans)
 
-    def _design(self, x: Array, batch: Batch, d: int, keep: bool) -> Array:
-        """Direction d's input in scan order as (T*N, F), with a ones column if it has biases."""
+    def _scan_input(self, x: Array, batch: Batch, d: int, keep_tape: bool) -> Array:
+        """Direction d's input in scan order as (T*N, F), with a ones column if it has biases
+        (so one GEMM adds the bias in the forward and gives db in the backward)."""
         steps, size, feat = x.shape
         if not self.cells[d].bias:
             return (x if d == 0 else batch.flip(x)).reshape(steps * size, feat)
         shape = (steps * size, feat + 1)
-        design = (
-            np.empty(shape, x.dtype) if keep else self.workspaces[0].get(f"x{d}", shape, x.dtype)
+        out = (
+            np.empty(shape, x.dtype)
+            if keep_tape
+            else self.workspaces[0].get(f"x{d}", shape, x.dtype)
         )
-        view = design.reshape(steps, size, feat + 1)
+        view = out.reshape(steps, size, feat + 1)
         if d == 0:
             view[..., :feat] = x
         else:
             batch.flip(x, out=view[..., :feat])
-        design[:, feat] = 1
-        return design
+        out[:, feat] = 1
+        return out
 
     def _outputs(
         self, scans: list[tuple[Weights, ScanTape]], batch: Batch, flip: bool = True
@@ -147,17 +155,10 @@ class Layer:
                 for s in range(len(scan.init))
             )
             step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws)
-            recurrent = cell.recurrent_grads(w, scan.states, scan.init, scan.extras, step_grads)
+            chain_grads = cell.param_grads([tape.inputs[d] for d in group], scan, step_grads)
             da = step_grads["a"].reshape(len(group), steps * size, -1)  # (D, T*N, G*H)
             for j, d in enumerate(group):
-                input_grad = da[j].T @ tape.inputs[d]  # (G*H, F[+1]): [dW_ih, db_ih]
-                g = {"weight_ih": input_grad[:, :feat], "weight_hh": recurrent["weight_hh"][j]}
-                if cell.bias:
-                    g["bias_ih"] = input_grad[:, feat]
-                    g["bias_hh"] = recurrent["bias_hh"][j]
-                grads[d] = {name: cell.to_torch_rows(v) for name, v in g.items()}
-                if "weight_hr" in recurrent:
-                    grads[d]["weight_hr"] = recurrent["weight_hr"][j]
+                grads[d] = chain_grads[j]
                 d_init[d] = tuple(c[j].copy() for c in carry)  # carry is workspace memory
                 d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
         dx = d_x[0] if self.directions == 1 else d_x[0] + batch.flip(d_x[1])

@@ -2,7 +2,8 @@
 
 Layer k > 0 reads the merged, time-aligned output of layer k - 1: both of its directions see the
 same sequence y_{k-1} (for "concat", [h_fwd_t ; h_bwd_t] at each t). Dropout (training only)
-multiplies each layer's output but the last by a mask drawn from the module's own generator.
+multiplies each layer's output but the last by a mask (``functional.dropout_mask``) drawn from
+the generator passed to ``forward``, or else the module's own ``rng``.
 
 States follow PyTorch's layout: chain c = 2 k + d (layer k, direction d; d = 1 backward) of a
 (D * num_layers, N, width) array, whatever ``batch_first`` says. Parameter names are PyTorch's:
@@ -20,7 +21,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn._checks import check_float_array, check_lengths, check_shape, describe
+from birnn._checks import (
+    check_float_array,
+    check_lengths,
+    check_probability,
+    check_rng,
+    check_shape,
+    describe,
+)
+from birnn.functional import dropout_mask
 from birnn.recurrent.layer import Layer, LayerTape
 from birnn.recurrent.sequence import Batch, sort_by_length
 from birnn.recurrent.states import MaybeState, State, StateLayout, StateLike
@@ -60,7 +69,7 @@ class RecurrentModule:
     ) -> None:
         self.layers = layers
         self.batch_first = bool(batch_first)
-        self.dropout = _check_dropout(dropout)
+        self.dropout = check_probability("dropout", dropout)
         self.init_state = _check_init_state(init_state)
         self.dtype = np.dtype(dtype)
         self.rng = rng if rng is not None else np.random.default_rng()
@@ -145,20 +154,34 @@ class RecurrentModule:
         self, x: Any, hx: StateLike = None, lengths: Any = None
     ) -> tuple[Array, StateLike]:
         """Inference: outputs and final states; keeps no tape."""
-        out, state, _ = self._forward(x, hx, lengths, training=False, keep=False)
+        out, state, _ = self._forward(x, hx, lengths, training=False, keep_tape=False)
         return out, state
 
     def forward(
-        self, x: Any, hx: StateLike = None, lengths: Any = None, training: bool = False
+        self,
+        x: Any,
+        hx: StateLike = None,
+        lengths: Any = None,
+        training: bool = False,
+        rng: np.random.Generator | None = None,
     ) -> tuple[Array, StateLike, Tape]:
         """Outputs (T, N, W), final states, and the tape that ``backward`` needs.
 
-        ``training=True`` applies dropout between layers (masks kept in the tape).
+        ``training=True`` applies dropout between layers (masks kept in the tape), drawn from
+        ``rng`` (a ``numpy.random.Generator``), or from the module's own ``self.rng`` if None.
         """
-        return self._forward(x, hx, lengths, training=training, keep=True)
+        if rng is not None:
+            check_rng(rng)
+        return self._forward(x, hx, lengths, training=training, keep_tape=True, rng=rng)
 
     def _forward(
-        self, x: Any, hx: StateLike, lengths: Any, training: bool, keep: bool
+        self,
+        x: Any,
+        hx: StateLike,
+        lengths: Any,
+        training: bool,
+        keep_tape: bool,
+        rng: np.random.Generator | None = None,
     ) -> tuple[Array, StateLike, Tape]:
         x = check_float_array("x", x, self.dtype)
         if x.ndim != 3:
@@ -190,14 +213,13 @@ class RecurrentModule:
         finals: list[State] = []
         for k, layer in enumerate(self.layers):
             chain_init = [init[self.chains.index((k, d))] for d in range(layer.directions)]
-            x, layer_finals, layer_tape = layer.forward(x, batch, chain_init, keep)
+            x, layer_finals, layer_tape = layer.forward(x, batch, chain_init, keep_tape)
             finals.extend(layer_finals)
             layer_tapes.append(layer_tape)
             mask = None
             if training and self.dropout > 0 and k < len(self.layers) - 1:
-                keep_prob = 1.0 - self.dropout
-                mask = (self.rng.random(x.shape) < keep_prob).astype(self.dtype)
-                mask /= keep_prob  # inverted dropout: the expected output is unchanged
+                generator = rng if rng is not None else self.rng
+                mask = dropout_mask(generator, x.shape, self.dropout, self.dtype)
                 x = x * mask
             masks.append(mask)
         out = self._to_caller(x, order)
@@ -300,14 +322,6 @@ class RecurrentModule:
         dx = self._to_caller(dy, tape.order)
         dhx = self.layout.pack(d_init, tape.order)
         return dx, dhx, {name: grads[name] for name in self._params}
-
-
-def _check_dropout(dropout: Any) -> float:
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
-        raise TypeError(f"dropout must be a float in [0, 1); received {describe(dropout)}")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be in [0, 1); received {dropout}")
-    return float(dropout)
 
 
 def _check_init_state(init_state: Any) -> str | float:

@@ -45,22 +45,22 @@ def scan_forward(
     a: Array,
     init: tuple[Array, ...],
     batch: Batch,
-    keep: bool = True,
+    keep_tape: bool = True,
     ws: Workspace | None = None,
 ) -> ScanTape:
     """Run ``cell`` over ``a`` (D, T, N, G*H), the input projections of every step.
 
-    With ``keep=False`` (inference) the per-step extras share one buffer and every array comes
-    from the workspace ``ws``: the tape is only good for reading the states before the next call.
-    With ``keep=True`` the tape's arrays come from ``ws.tapes`` (when given).
+    With ``keep_tape=False`` (inference) the per-step extras share one buffer and every array
+    comes from the workspace ``ws``: the tape is only good for reading the states before the
+    next call. With ``keep_tape=True`` the tape's arrays come from ``ws.tapes`` (when given).
     """
     chains, steps, size, _ = a.shape
     dtype = a.dtype
     # Padded rows must read as zero in the outputs, and in the extras too (some weight
     # gradients multiply them by a zero gradient); a full batch writes every row anyway.
     zero = not batch.full
-    pool = ws if not keep else None
-    tapes = ws.tapes if keep and ws is not None else None
+    pool = ws if not keep_tape else None
+    tapes = ws.tapes if keep_tape and ws is not None else None
 
     def new(name: str, shape: tuple[int, ...]) -> Array:
         if pool is not None:
@@ -72,7 +72,7 @@ def scan_forward(
     states = tuple(
         new(f"state{s}", (chains, steps, size, width)) for s, width in enumerate(cell.state_sizes)
     )
-    kept = steps if keep else 1
+    kept = steps if keep_tape else 1
     extras = {
         name: new(name, (chains, kept, size, width)) for name, width in cell.extra_widths().items()
     }
@@ -84,7 +84,7 @@ def scan_forward(
     for t, n in enumerate(batch.batch_sizes):
         prev = tuple(s[:, t - 1, :n] for s in states) if t else tuple(s[:, :n] for s in init)
         cur = tuple(s[:, t, :n] for s in states)
-        k = t if keep else 0
+        k = t if keep_tape else 0
         cell.step(w, a[:, t, :n], prev, cur, {e: v[:, k, :n] for e, v in extras.items()}, scratch)
     return ScanTape(states=states, init=init, extras=extras)
 
@@ -130,15 +130,15 @@ def scan_backward(
             for c, df in zip(carry, d_final):
                 if df is not None:
                     c[:, ending:n] = df[:, ending:n]
-        dcur = tuple(c[:, :n] for c in carry)
+        d_state = tuple(c[:, :n] for c in carry)
         if d_out is not None:
-            np.add(dcur[0], d_out[:, t, :n], out=dcur[0])
+            np.add(d_state[0], d_out[:, t, :n], out=d_state[0])
         prev = (
             tuple(s[:, t - 1, :n] for s in tape.states) if t else tuple(s[:, :n] for s in tape.init)
         )
         cur = tuple(s[:, t, :n] for s in tape.states)
         extras = {e: v[:, t, :n] for e, v in tape.extras.items()}
         cell.step_back(
-            w, prev, cur, extras, dcur, {g: v[:, t, :n] for g, v in grads.items()}, scratch
+            w, prev, cur, extras, d_state, {g: v[:, t, :n] for g, v in grads.items()}, scratch
         )
     return grads, carry
