@@ -1,12 +1,12 @@
-"""Shared test helpers: random problems, a PyTorch reference and a finite-difference checker.
+"""Shared test helpers: random problems and a PyTorch reference.
 
 Every backward pass in birnn is checked two ways through this one module (STYLE.md item 7):
 
 * against PyTorch (float64): :func:`torch_reference` builds the torch twin of a birnn module from
   its ``state_dict()``, runs it on packed sequences when lengths are given and differentiates
   ``sum(out * g_out) + sum(h_n * g_h) (+ sum(c_n * g_c))`` over the valid positions;
-* against central finite differences (float64): :func:`check_finite_differences` perturbs
-  inputs, initial states and (a random subsample of) every parameter entry of any birnn module.
+* against central finite differences (float64): ``gradcheck.py`` (one checker for every layer,
+  loss, head and module).
 
 Data is never all-ones or constant: weights are random, biases are random, non-zero and larger
 than PyTorch's default init, upstream gradients are random on every output and final state, and
@@ -39,10 +39,6 @@ TORCH_ATOL = 1e-10  # scaled by max(1, max|reference|) in assert_tree_close
 # float32 forward against torch float32.
 F32_RTOL = 1e-5
 F32_ATOL = 1e-5
-# Central finite differences in float64: truncation ~ eps^2, round-off ~ 1e-16 * |loss| / eps.
-FD_EPS = 1e-6
-FD_RTOL = 1e-6
-FD_ATOL = 1e-7
 
 State = Any  # ndarray | tuple | list (possibly nested) | None
 
@@ -319,142 +315,3 @@ def torch_reference(
         dhx=tree_map(lambda a: np_(a.grad), tuple(hx_t) if kind == "LSTM" else hx_t),
         grads={name: np_(p.grad) for name, p in mod.named_parameters()},
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Finite differences
-# --------------------------------------------------------------------------------------------
-
-
-def sample_indices(
-    shape: tuple[int, ...], rng: np.random.Generator, max_entries: int
-) -> list[tuple[int, ...]]:
-    """All indices of an array of ``shape`` or a random subset of ``max_entries`` of them."""
-    size = int(np.prod(shape))
-    flat = np.arange(size) if size <= max_entries else rng.choice(size, max_entries, replace=False)
-    return [tuple(int(i) for i in np.unravel_index(f, shape)) for f in flat]
-
-
-def scalar_loss(out: np.ndarray, state: State, d_out: np.ndarray, d_state: State) -> float:
-    """sum(out * d_out) + sum over final-state arrays of sum(s * d_s)."""
-    total = float(np.sum(out * d_out))
-    for s, g in tree_pairs(state, d_state):
-        total += float(np.sum(s * g))
-    return total
-
-
-def check_finite_differences(
-    m: Any,
-    x: np.ndarray,
-    hx: State = None,
-    lengths: np.ndarray | None = None,
-    d_out: np.ndarray | None = None,
-    d_state: State = None,
-    *,
-    training: bool = False,
-    rng_seed: int | None = None,
-    hx_used: State = None,
-    eps: float = FD_EPS,
-    rtol: float = FD_RTOL,
-    atol: float = FD_ATOL,
-    max_entries: int = 20,
-    seed: int = 0,
-    poison: bool = False,
-) -> tuple[np.ndarray, State, dict[str, np.ndarray]]:
-    """Compare ``m.backward`` with central finite differences of the scalar loss.
-
-    Perturbs up to ``max_entries`` random entries of x, of every initial-state array and of every
-    parameter in ``m.params`` (in place, restored afterwards). ``rng_seed`` (dropout) resets
-    ``m.rng`` before every forward so the masks are identical. When ``hx`` is None and
-    ``hx_used`` (the initial state the module uses by itself) is given, dhx is checked by passing
-    perturbed copies of ``hx_used`` explicitly. ``poison`` fills freed memory with NaN before the
-    analytic forward and backward (see :func:`poison_free_memory`). Returns the analytic
-    (dx, dhx, grads).
-    """
-    pick = np.random.default_rng(seed)
-
-    def forward(x_: np.ndarray, hx_: State) -> tuple[np.ndarray, State, Any]:
-        if rng_seed is not None:
-            m.rng = np.random.default_rng(rng_seed)
-        return m.forward(x_, hx_, lengths, training=training)
-
-    def loss(x_: np.ndarray, hx_: State) -> float:
-        out, state, _ = forward(x_, hx_)
-        return scalar_loss(out, state, d_out, d_state)
-
-    def central(perturb: Callable[[float], float]) -> float:
-        return (perturb(eps) - perturb(-eps)) / (2 * eps)
-
-    def compare(analytic: list[float], numeric: list[float], what: str) -> None:
-        np.testing.assert_allclose(
-            np.array(analytic), np.array(numeric), rtol=rtol, atol=atol, err_msg=what
-        )
-
-    if poison:
-        poison_free_memory()
-    _, _, tape = forward(x, hx)
-    if poison:
-        poison_free_memory()
-    dx, dhx, grads = m.backward(tape, d_out, d_state)
-
-    # inputs
-    assert np.shape(dx) == x.shape, f"dx shape {np.shape(dx)} != x shape {x.shape}"
-    ana, num = [], []
-    for idx in sample_indices(x.shape, pick, max_entries):
-
-        def f_x(delta: float, idx: tuple[int, ...] = idx) -> float:
-            xp = x.copy()
-            xp[idx] += delta
-            return loss(xp, hx)
-
-        ana.append(dx[idx])
-        num.append(central(f_x))
-    compare(ana, num, "dx")
-
-    # initial states
-    h_base = hx if hx is not None else hx_used
-    if h_base is not None:
-        base_leaves = tree_leaves(h_base)
-        grad_leaves = tree_leaves(dhx)
-        assert len(grad_leaves) == len(base_leaves), "dhx structure does not match hx"
-        for k, (leaf, g_leaf) in enumerate(zip(base_leaves, grad_leaves, strict=True)):
-            assert g_leaf.shape == leaf.shape, f"dhx leaf {k}: {g_leaf.shape} != {leaf.shape}"
-            ana, num = [], []
-            for idx in sample_indices(leaf.shape, pick, max_entries):
-
-                def f_h(delta: float, k: int = k, idx: tuple[int, ...] = idx) -> float:
-                    counter = iter(range(len(base_leaves)))
-
-                    def bump(a: np.ndarray) -> np.ndarray:
-                        a = np.array(a, copy=True)
-                        if next(counter) == k:
-                            a[idx] += delta
-                        return a
-
-                    return loss(x, tree_map(bump, h_base))
-
-                ana.append(g_leaf[idx])
-                num.append(central(f_h))
-            compare(ana, num, f"dhx leaf {k}")
-
-    # parameters (the live arrays)
-    assert set(grads) == set(m.params), (
-        f"grads keys {sorted(grads)} != params keys {sorted(m.params)}"
-    )
-    for name, p in m.params.items():
-        assert grads[name].shape == p.shape, f"grad {name}: {grads[name].shape} != {p.shape}"
-        ana, num = [], []
-        for idx in sample_indices(p.shape, pick, max_entries):
-
-            def f_p(delta: float, p: np.ndarray = p, idx: tuple[int, ...] = idx) -> float:
-                orig = p[idx]
-                p[idx] = orig + delta
-                try:
-                    return loss(x, hx)
-                finally:
-                    p[idx] = orig
-
-            ana.append(grads[name][idx])
-            num.append(central(f_p))
-        compare(ana, num, f"grad {name}")
-    return dx, dhx, grads

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 import birnn
+from gradcheck import check_finite_differences
 from helpers import (
     TORCH_ATOL,
     TORCH_RTOL,
     assert_grads_close,
     assert_tree_close,
-    check_finite_differences,
     make_module,
     make_problem,
     random_lengths,

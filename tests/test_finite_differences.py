@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 import birnn
+from gradcheck import FD_ATOL, check_finite_differences
 from helpers import (
-    FD_ATOL,
     assert_grads_close,
     assert_tree_close,
-    check_finite_differences,
     make_module,
     make_problem,
     tree_leaves,

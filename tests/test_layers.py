@@ -212,6 +212,18 @@ def test_unique_words_round_trip():
     assert inverse.shape == ids.shape
 
 
+def test_char_features_at_inference_record_no_tape():
+    rng = np.random.default_rng(12)
+    cf = CharFeatures(30, 4, 3, rng, dtype=np.float64)
+    chars, lengths = rng.integers(0, 30, (5, 6)), random_lengths(rng, 5, 6)
+    trained, _ = cf.forward(chars, lengths)
+    inferred, cache = cf.forward(chars, lengths, training=False)
+    np.testing.assert_array_equal(inferred, trained)
+    assert cache.tape is None
+    with pytest.raises(ValueError, match="training=False"):
+        cf.backward(cache, np.ones_like(inferred))
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_char_features_are_the_final_states_of_a_bidirectional_rnn(cell):
     rng = np.random.default_rng(10)

@@ -8,9 +8,12 @@ What it is
     remains the readable reference; this one computes the same equations in the same order.
 
 Files
-    native.h   the structs passed from Python (``scan_args``) and between the C files
+    native.h   the structs passed from Python (``scan_args``) and between the C files; the tape
+               layout in them (which extras and per-step gradients, their widths) is the
+               Python cell's declaration (``extra_widths``, ``grad_widths``), passed per call
     scan.c     the time loop over the active rows n_t, the two directions on two threads
-    cells.h    one step of each cell, forward and backward (a template over float / double)
+    cells.h    one step of each cell, forward and backward (a template over float / double),
+               in a table under the names the cells give as ``native_step``
     cells.c    cells.h instantiated for float32 and float64
     vmath.h    a tanh that vectorises (float32) and libm's (float64)
     blas.c     GEMM through NumPy's own OpenBLAS; the BLAS thread count during a scan

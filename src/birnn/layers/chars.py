@@ -60,7 +60,7 @@ def unique_words(ids: Any) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
 
 class CharFeaturesCache(NamedTuple):
     embed: EmbeddingCache
-    tape: Tape  # the recurrent module's tape
+    tape: Tape | None  # the recurrent module's tape; None at inference (no backward)
 
 
 class CharFeatures:
@@ -115,8 +115,12 @@ class CharFeatures:
             f"CharFeatures({self.embed.num}, {self.embed.dim}, {self.hidden}, cell={self.cell!r})"
         )
 
-    def forward(self, chars: Any, lengths: Any) -> tuple[NDArray, CharFeaturesCache]:
-        """chars: int (W, Lmax), lengths: int (W,) in [1, Lmax] -> features (W, 2*hidden)."""
+    def forward(
+        self, chars: Any, lengths: Any, training: bool = True
+    ) -> tuple[NDArray, CharFeaturesCache]:
+        """chars: int (W, Lmax), lengths: int (W,) in [1, Lmax] -> features (W, 2*hidden).
+
+        ``training=False`` records no tape (inference: nothing to backpropagate)."""
         arr = np.asarray(chars)
         if arr.ndim != 2:
             raise ValueError(
@@ -124,11 +128,17 @@ class CharFeatures:
             )
         check_lengths(lengths, arr.shape[0], arr.shape[1])
         e, embed_cache = self.embed.forward(arr)
-        _, state, tape = self.rnn.forward(e, None, lengths, training=True)
+        if training:
+            _, state, tape = self.rnn.forward(e, None, lengths, training=True)
+        else:
+            _, state = self.rnn(e, None, lengths)
+            tape = None
         h_n = state[0] if isinstance(state, tuple) else state  # LSTM (h, c) | GRU h: (2, W, H)
         return np.concatenate([h_n[0], h_n[1]], axis=1), CharFeaturesCache(embed_cache, tape)
 
     def backward(self, cache: CharFeaturesCache, d_feats: Any) -> tuple[None, dict[str, NDArray]]:
+        if cache.tape is None:
+            raise ValueError("this cache comes from forward(training=False): it has no tape")
         d = check_float_array("d_feats", d_feats, self.dtype)
         words = cache.embed.ids.shape[0]
         check_shape("d_feats", d, (words, 2 * self.hidden))

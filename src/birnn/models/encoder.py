@@ -142,7 +142,9 @@ class Encoder:
         if self.chars is not None:
             if batch.chars is None:
                 raise ValueError("this model reads characters; the batch has none")
-            feats, char_cache = self.chars.forward(batch.chars.ids, batch.chars.lengths)
+            feats, char_cache = self.chars.forward(
+                batch.chars.ids, batch.chars.lengths, training=training
+            )
             x = np.concatenate([x, feats[batch.chars.index]], axis=-1)
         x, drop_in = self.dropout.forward(x, training, rng)
         h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
