@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from birnn.cells.base import Cell
+from birnn.cells.base import Cell, Step
 from birnn.cells.gru import GRUCell
 from birnn.cells.gru_original import OriginalGRUCell
 from birnn.cells.lstm import LSTMCell
@@ -45,7 +45,7 @@ def forward(cell: Cell, params: list[dict[str, np.ndarray]], x: np.ndarray, prev
     a = np.stack([inputs[j] @ w.w_ih_t[j] for j in range(D)])
     cur = tuple(np.zeros((D, N, width)) for width in cell.state_sizes)
     saved = {name: np.zeros((D, N, width)) for name, width in cell.extra_widths().items()}
-    cell.step(w, a, prev, cur, saved, cell.workspace(D, N, np.dtype(np.float64)))
+    cell.step(w, a, Step(prev, cur, saved, cell.workspace(D, N, np.dtype(np.float64))))
     return w, cur, saved
 
 
@@ -66,7 +66,8 @@ def test_step_back_matches_finite_differences_of_step(name, bias):
     w, cur, saved = forward(cell, params, x, prev)
     d_state = tuple(g.copy() for g in g_states)  # in: dL/d(states at t); out: at t - 1
     grads = {name: np.zeros((D, N, width)) for name, width in cell.grad_widths().items()}
-    cell.step_back(w, prev, cur, saved, d_state, grads, cell.workspace(D, N, np.dtype("f8")))
+    scratch = cell.workspace(D, N, np.dtype(np.float64))
+    cell.step_back(w, Step(prev, cur, saved, scratch, d_state, grads))
     one_step = ScanTape(
         states=tuple(s[:, None] for s in cur),
         init=prev,

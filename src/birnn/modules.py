@@ -50,9 +50,27 @@ def _direction_sizes(hidden_size: Any, bidirectional: bool, merge: str) -> tuple
     return (check_int("hidden_size", hidden_size, 1),) * directions
 
 
+def _shared(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments every one-call module passes on to ``_TorchStyle``."""
+    return {name: arguments[name] for name in _TorchStyle.SHARED}
+
+
 class _TorchStyle(RecurrentModule):
     """A module built in one call from PyTorch's constructor arguments (``RNN``, ``GRU``,
     ``LSTM``): ``num_layers`` layers of one cell, one or two directions each."""
+
+    SHARED = (
+        "input_size",
+        "hidden_size",
+        "num_layers",
+        "batch_first",
+        "dropout",
+        "bidirectional",
+        "merge",
+        "init_state",
+        "dtype",
+        "seed",
+    )
 
     def __init__(
         self,
@@ -116,19 +134,7 @@ class RNN(_TorchStyle):
     ) -> None:
         check_choice("nonlinearity", nonlinearity, ACTIVATIONS)
         self.nonlinearity = nonlinearity
-        super().__init__(
-            lambda f, h: RNNCell(f, h, bool(bias), nonlinearity),
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first,
-            dropout,
-            bidirectional,
-            merge,
-            init_state,
-            dtype,
-            seed,
-        )
+        super().__init__(lambda f, h: RNNCell(f, h, bool(bias), nonlinearity), **_shared(locals()))
 
 
 class GRU(_TorchStyle):
@@ -151,19 +157,8 @@ class GRU(_TorchStyle):
         seed: int | None = None,
     ) -> None:
         self.reset_after = bool(reset_after)
-        super().__init__(
-            lambda f, h: (GRUCell if self.reset_after else OriginalGRUCell)(f, h, bool(bias)),
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first,
-            dropout,
-            bidirectional,
-            merge,
-            init_state,
-            dtype,
-            seed,
-        )
+        form = GRUCell if self.reset_after else OriginalGRUCell
+        super().__init__(lambda f, h: form(f, h, bool(bias)), **_shared(locals()))
 
 
 class LSTM(_TorchStyle):
@@ -191,17 +186,7 @@ class LSTM(_TorchStyle):
                 f"proj_size must be smaller than hidden_size ({smallest}); received {proj_size}"
             )
         super().__init__(
-            lambda f, h: LSTMCell(f, h, bool(bias), self.proj_size),
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first,
-            dropout,
-            bidirectional,
-            merge,
-            init_state,
-            dtype,
-            seed,
+            lambda f, h: LSTMCell(f, h, bool(bias), self.proj_size), **_shared(locals())
         )
 
 

@@ -45,25 +45,21 @@ BIRNN_EXPORT void birnn_set_blas(any_fn sgemm, any_fn dgemm, int ilp64, any_fn s
 
 BIRNN_EXPORT int birnn_blas_threads(void) { return blas.get_threads ? blas.get_threads() : 0; }
 
-void gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
-              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    int ta = trans_a ? TRANS : NO_TRANS, tb = trans_b ? TRANS : NO_TRANS;
-    if (blas.ilp64)
-        ((sgemm64_fn)blas.sgemm)(ROW_MAJOR, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-    else
-        ((sgemm32_fn)blas.sgemm)(ROW_MAJOR, ta, tb, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b,
-                                 (int)ldb, beta, c, (int)ldc);
-}
+/* gemm_f32 and gemm_f64: one definition for both number types (the BLAS takes 64-bit or 32-bit
+ * integers, as the build NumPy loaded says). */
+#define DEFINE_GEMM(NAME, REAL, FN, FN64, FN32)                                                  \
+    void NAME(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const REAL *a,         \
+              int64_t lda, const REAL *b, int64_t ldb, REAL beta, REAL *c, int64_t ldc) {       \
+        int ta = trans_a ? TRANS : NO_TRANS, tb = trans_b ? TRANS : NO_TRANS;                   \
+        if (blas.ilp64)                                                                         \
+            ((FN64)blas.FN)(ROW_MAJOR, ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);       \
+        else                                                                                    \
+            ((FN32)blas.FN)(ROW_MAJOR, ta, tb, (int)m, (int)n, (int)k, 1, a, (int)lda, b,       \
+                            (int)ldb, beta, c, (int)ldc);                                       \
+    }
 
-void gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a,
-              int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc) {
-    int ta = trans_a ? TRANS : NO_TRANS, tb = trans_b ? TRANS : NO_TRANS;
-    if (blas.ilp64)
-        ((dgemm64_fn)blas.dgemm)(ROW_MAJOR, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
-    else
-        ((dgemm32_fn)blas.dgemm)(ROW_MAJOR, ta, tb, (int)m, (int)n, (int)k, 1.0, a, (int)lda, b,
-                                 (int)ldb, beta, c, (int)ldc);
-}
+DEFINE_GEMM(gemm_f32, float, sgemm, sgemm64_fn, sgemm32_fn)
+DEFINE_GEMM(gemm_f64, double, dgemm, dgemm64_fn, dgemm32_fn)
 
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static int threads_users = 0;

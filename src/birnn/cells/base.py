@@ -37,6 +37,21 @@ Alloc = Callable[[str, tuple[int, ...]], Array]  # (name, shape) -> an array to 
 
 
 @dataclass
+class Step:
+    """What one time step of D chains touches: views of the rows still running, [:, :n_t].
+
+    The C mirror is ``step_args`` in ``birnn/_native/native.h``.
+    """
+
+    prev: tuple[Array, ...]  # the states at t - 1, h [, c]: read
+    cur: tuple[Array, ...]  # the states at t: written forward, read backward
+    saved: dict[str, Array]  # the cell's extras at t (extra_widths): written forward, read back
+    scratch: dict[str, Array]  # the cell's workspace buffers (full batch: slice to n_t rows)
+    d_state: tuple[Array, ...] = ()  # backward: dL/d(states at t) in, dL/d(states at t-1) out
+    grads: dict[str, Array] = field(default_factory=dict)  # backward: per-step grads at t
+
+
+@dataclass
 class Weights:
     """A cell's parameters for D chains, stacked and laid out for the time loop."""
 
@@ -193,33 +208,15 @@ class Cell:
         return {}
 
     # ---- one time step (subclasses) -------------------------------------------------------------
-    def step(
-        self,
-        w: Weights,
-        a: Array,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        """Forward: write the states ``cur``, and the values ``saved`` for the backward step
-        (``extra_widths``), from the input projection ``a`` and the states ``prev``;
-        ``scratch`` holds the buffers of ``workspace``."""
+    def step(self, w: Weights, a: Array, s: Step) -> None:
+        """Forward: write the states ``s.cur``, and the values ``s.saved`` for the backward step
+        (``extra_widths``), from the input projection ``a`` (D, n_t, G*H) and ``s.prev``."""
         raise NotImplementedError
 
-    def step_back(
-        self,
-        w: Weights,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        d_state: tuple[Array, ...],
-        grads: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        """Backward: read the state gradients ``d_state`` at t (output gradient plus carry),
-        write the per-step ``grads`` at t (``grad_widths``) and overwrite ``d_state`` with the
-        gradients at the states of t - 1."""
+    def step_back(self, w: Weights, s: Step) -> None:
+        """Backward: read the state gradients ``s.d_state`` at t (output gradient plus carry),
+        write the per-step ``s.grads`` at t (``grad_widths``) and overwrite ``s.d_state`` with
+        the gradients at the states of t - 1."""
         raise NotImplementedError
 
     # ---- after the backward loop: every parameter gradient ---------------------------------

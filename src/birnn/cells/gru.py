@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from birnn.cells.base import Array, Cell, Params, Weights, sum_outer_prev
+from birnn.cells.base import Array, Cell, Params, Step, Weights, sum_outer_prev
 from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
 
 if TYPE_CHECKING:
@@ -103,18 +103,10 @@ class GRUCell(GRUBase):
     def prepare_extra(self, params: list[Params], b_hh: Array) -> dict[str, Array]:
         return {"b_hn": b_hh[:, None, 2 * self.hidden_size :]}  # (D, 1, H)
 
-    def step(
-        self,
-        w: Weights,
-        a: Array,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        (h_prev,), (h,) = prev, cur
+    def step(self, w: Weights, a: Array, s: Step) -> None:
+        (h_prev,), (h,) = s.prev, s.cur
         hs = self.hidden_size
-        gates, hh = saved["gates"], saved["hh"]
+        gates, hh = s.saved["gates"], s.saved["hh"]
         rz, n = gates[..., : 2 * hs], gates[..., 2 * hs :]
         np.matmul(h_prev, w.w_hh_t, out=hh)  # r, z columns pre-scaled by 1/2
         hh_n = hh[..., 2 * hs :]
@@ -126,25 +118,16 @@ class GRUCell(GRUBase):
         n += a[..., 2 * hs :]
         self._update(h_prev, gates, n, h)
 
-    def step_back(
-        self,
-        w: Weights,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        d_state: tuple[Array, ...],
-        grads: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        """Reads dh from ``d_state`` and overwrites it with dh_prev."""
-        (h_prev,), (dh,) = prev, d_state
+    def step_back(self, w: Weights, s: Step) -> None:
+        """Reads dh from ``s.d_state`` and overwrites it with dh_prev."""
+        (h_prev,), (dh,) = s.prev, s.d_state
         nrows, hs = dh.shape[1], self.hidden_size
-        gates, da, dhh = saved["gates"], grads["a"], grads["hh"]
-        direct = scratch["h"][:, :nrows]
+        gates, da, dhh = s.saved["gates"], s.grads["a"], s.grads["hh"]
+        direct = s.scratch["h"][:, :nrows]
         self._update_back(h_prev, gates, dh, da, direct)
         da_n = da[..., 2 * hs :]
-        np.multiply(da_n, saved["hh"][..., 2 * hs :], out=da[..., :hs])  # da_r, before σ'
-        self._gates_back(gates, da, scratch["h2"][:, :nrows])
+        np.multiply(da_n, s.saved["hh"][..., 2 * hs :], out=da[..., :hs])  # da_r, before σ'
+        self._gates_back(gates, da, s.scratch["h2"][:, :nrows])
         dhh[..., : 2 * hs] = da[..., : 2 * hs]
         np.multiply(da_n, gates[..., :hs], out=dhh[..., 2 * hs :])
         np.matmul(dhh, w.w_hh, out=dh)

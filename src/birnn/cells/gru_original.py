@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from birnn.cells.base import Array, Weights, sum_outer, sum_outer_prev
+from birnn.cells.base import Array, Step, Weights, sum_outer, sum_outer_prev
 from birnn.cells.gru import GRUBase
 from birnn.functional import sigmoid_from_half_tanh_
 
@@ -47,18 +47,10 @@ class OriginalGRUCell(GRUBase):
         h = self.hidden_size
         return {"gates": 3 * h, "rh": h}  # the gates after their nonlinearity, and r * h_prev
 
-    def step(
-        self,
-        w: Weights,
-        a: Array,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        (h_prev,), (h,) = prev, cur
+    def step(self, w: Weights, a: Array, s: Step) -> None:
+        (h_prev,), (h,) = s.prev, s.cur
         hs = self.hidden_size
-        gates, rh = saved["gates"], saved["rh"]
+        gates, rh = s.saved["gates"], s.saved["rh"]
         rz, n = gates[..., : 2 * hs], gates[..., 2 * hs :]
         np.matmul(h_prev, w.w_hh_t[..., : 2 * hs], out=rz)  # pre-scaled by 1/2
         rz += a[..., : 2 * hs]
@@ -69,28 +61,19 @@ class OriginalGRUCell(GRUBase):
         n += a[..., 2 * hs :]
         self._update(h_prev, gates, n, h)
 
-    def step_back(
-        self,
-        w: Weights,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        d_state: tuple[Array, ...],
-        grads: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        """Reads dh from ``d_state`` and overwrites it with dh_prev."""
-        (h_prev,), (dh,) = prev, d_state
+    def step_back(self, w: Weights, s: Step) -> None:
+        """Reads dh from ``s.d_state`` and overwrites it with dh_prev."""
+        (h_prev,), (dh,) = s.prev, s.d_state
         nrows, hs = dh.shape[1], self.hidden_size
-        gates, da = saved["gates"], grads["a"]
-        direct = scratch["h"][:, :nrows]
+        gates, da = s.saved["gates"], s.grads["a"]
+        direct = s.scratch["h"][:, :nrows]
         self._update_back(h_prev, gates, dh, da, direct)
         d_rh = dh  # dh is consumed: its buffer holds d(rh), (N, H)
         np.matmul(da[..., 2 * hs :], w.w_hh[:, 2 * hs :], out=d_rh)
         np.multiply(d_rh, h_prev, out=da[..., :hs])  # da_r, before σ'
         d_rh *= gates[..., :hs]  # the path through r * h_prev
         direct += d_rh
-        self._gates_back(gates, da, scratch["h2"][:, :nrows])
+        self._gates_back(gates, da, s.scratch["h2"][:, :nrows])
         np.matmul(da[..., : 2 * hs], w.w_hh[:, : 2 * hs], out=dh)
         dh += direct
 

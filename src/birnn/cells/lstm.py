@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from birnn.cells.base import Array, Cell, Params, Weights, sum_outer
+from birnn.cells.base import Array, Cell, Params, Step, Weights, sum_outer
 from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
 
 if TYPE_CHECKING:
@@ -97,17 +97,8 @@ class LSTMCell(Cell):
         w_hr = np.stack([p["weight_hr"] for p in params])  # (D, P, H)
         return {"w_hr": w_hr, "w_hr_t": w_hr.transpose(0, 2, 1)}
 
-    def step(
-        self,
-        w: Weights,
-        a: Array,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        h_prev, c_prev = prev
-        h, c = cur
+    def step(self, w: Weights, a: Array, s: Step) -> None:
+        (h_prev, c_prev), (h, c), saved = s.prev, s.cur, s.saved
         gates, tanh_c = saved["gates"], saved["tanh_c"]
         bi, bf, bo, bg = self._blocks
         np.matmul(h_prev, w.w_hh_t, out=gates)
@@ -116,7 +107,7 @@ class LSTMCell(Cell):
         sigmoid_from_half_tanh_(gates[..., self._sigmoids])
         i, f, o, g = gates[..., bi], gates[..., bf], gates[..., bo], gates[..., bg]
         np.multiply(f, c_prev, out=c)
-        ig = scratch["h"][:, : h.shape[1]]
+        ig = s.scratch["h"][:, : h.shape[1]]
         np.multiply(i, g, out=ig)
         c += ig
         np.tanh(c, out=tanh_c)
@@ -126,27 +117,17 @@ class LSTMCell(Cell):
         else:
             np.multiply(o, tanh_c, out=h)
 
-    def step_back(
-        self,
-        w: Weights,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        d_state: tuple[Array, ...],
-        grads: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        """Reads (dh, dc_next) from ``d_state`` and overwrites them with (dh_prev, dc_prev)."""
-        _, c_prev = prev
-        dh, dc_next = d_state
+    def step_back(self, w: Weights, s: Step) -> None:
+        """Reads (dh, dc_next) from ``s.d_state``, overwrites them with (dh_prev, dc_prev)."""
+        (_, c_prev), (dh, dc_next), scratch = s.prev, s.d_state, s.scratch
         n = dh.shape[1]
-        gates, tanh_c = saved["gates"], saved["tanh_c"]
-        da = grads["a"]
+        gates, tanh_c = s.saved["gates"], s.saved["tanh_c"]
+        da = s.grads["a"]
         bi, bf, bo, bg = self._blocks
         i, f, o, g = gates[..., bi], gates[..., bf], gates[..., bo], gates[..., bg]
         da_i, da_f, da_o, da_g = da[..., bi], da[..., bf], da[..., bo], da[..., bg]
         if self.proj_size:
-            grads["dh"][...] = dh
+            s.grads["dh"][...] = dh
             dr = scratch["h2"][:, :n]
             np.matmul(dh, w.extra["w_hr"], out=dr)
         else:

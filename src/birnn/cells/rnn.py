@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from birnn.cells.base import Array, Cell, Weights
+from birnn.cells.base import Array, Cell, Step, Weights
 from birnn.functional import ACTIVATIONS
 
 
@@ -41,32 +41,15 @@ class RNNCell(Cell):
     def workspace(self, chains: int, batch: int, dtype: np.dtype) -> dict[str, Array]:
         return {"h": np.empty((chains, batch, self.hidden_size), dtype=dtype)}
 
-    def step(
-        self,
-        w: Weights,
-        a: Array,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        (h_prev,), (h,) = prev, cur
+    def step(self, w: Weights, a: Array, s: Step) -> None:
+        (h_prev,), (h,) = s.prev, s.cur
         np.matmul(h_prev, w.w_hh_t, out=h)
         h += a
         self._act(h)
 
-    def step_back(
-        self,
-        w: Weights,
-        prev: tuple[Array, ...],
-        cur: tuple[Array, ...],
-        saved: dict[str, Array],
-        d_state: tuple[Array, ...],
-        grads: dict[str, Array],
-        scratch: dict[str, Array],
-    ) -> None:
-        """Reads dh from ``d_state`` and overwrites it with dh_prev."""
-        (h,), (dh,) = cur, d_state
-        da = grads["a"]
-        np.multiply(dh, self._dact(h, scratch["h"][:, : h.shape[1]]), out=da)
+    def step_back(self, w: Weights, s: Step) -> None:
+        """Reads dh from ``s.d_state`` and overwrites it with dh_prev."""
+        (h,), (dh,) = s.cur, s.d_state
+        da = s.grads["a"]
+        np.multiply(dh, self._dact(h, s.scratch["h"][:, : h.shape[1]]), out=da)
         np.matmul(da, w.w_hh, out=dh)

@@ -24,7 +24,10 @@ from birnn.optim.base import Array, Optimizer, check_hyper
 
 
 class Adam(Optimizer):
+    """Adam; ``weight_decay=None`` is the class's default (Adam 0, AdamW 0.01, as torch)."""
+
     decoupled = False  # AdamW: weight decay applied to the weight instead of the gradient
+    default_weight_decay = 0.0
 
     def __init__(
         self,
@@ -32,7 +35,7 @@ class Adam(Optimizer):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | None = None,
     ):
         super().__init__(params, lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -42,6 +45,8 @@ class Adam(Optimizer):
             check_hyper("betas[1]", betas[1], high=1.0),
         )
         self.eps = check_hyper("eps", eps)
+        if weight_decay is None:
+            weight_decay = self.default_weight_decay
         self.weight_decay = check_hyper("weight_decay", weight_decay)
 
     def _entries(self, name: str, p: Array) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -91,14 +96,7 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    decoupled = True
+    """Adam with decoupled weight decay; ``weight_decay`` defaults to 0.01 (torch's)."""
 
-    def __init__(
-        self,
-        params: Mapping[str, Array],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-    ):
-        super().__init__(params, lr, betas, eps, weight_decay)
+    decoupled = True
+    default_weight_decay = 0.01

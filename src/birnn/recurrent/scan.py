@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from birnn import backend
-from birnn.cells.base import Cell, Weights
+from birnn.cells.base import Cell, Step, Weights
 from birnn.recurrent.sequence import Batch
 from birnn.recurrent.workspace import Workspace
 
@@ -85,7 +85,8 @@ def scan_forward(
         prev = tuple(s[:, t - 1, :n] for s in states) if t else tuple(s[:, :n] for s in init)
         cur = tuple(s[:, t, :n] for s in states)
         k = t if keep_tape else 0
-        cell.step(w, a[:, t, :n], prev, cur, {e: v[:, k, :n] for e, v in extras.items()}, scratch)
+        saved = {e: v[:, k, :n] for e, v in extras.items()}
+        cell.step(w, a[:, t, :n], Step(prev, cur, saved, scratch))
     return ScanTape(states=states, init=init, extras=extras)
 
 
@@ -137,8 +138,7 @@ def scan_backward(
             tuple(s[:, t - 1, :n] for s in tape.states) if t else tuple(s[:, :n] for s in tape.init)
         )
         cur = tuple(s[:, t, :n] for s in tape.states)
-        extras = {e: v[:, t, :n] for e, v in tape.extras.items()}
-        cell.step_back(
-            w, prev, cur, extras, d_state, {g: v[:, t, :n] for g, v in grads.items()}, scratch
-        )
+        saved = {e: v[:, t, :n] for e, v in tape.extras.items()}
+        at_t = {g: v[:, t, :n] for g, v in grads.items()}
+        cell.step_back(w, Step(prev, cur, saved, scratch, d_state, at_t))
     return grads, carry
