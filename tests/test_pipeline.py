@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from birnn import pipeline
-from birnn.data import DataError, LabelledText, TaggedSentence
+from birnn.data import DataError, LabelledText, TaggedSentence, write_cloze
 from birnn.demo.grammar import generate
 from birnn.tasks import fill, tagging
 from birnn.train.checkpoint import CheckpointError
@@ -67,7 +67,7 @@ def train(
     epochs: int = 4,
     options: dict[str, Any] | None = None,
     **encoder: Any,
-) -> tuple[pipeline.Loaded, dict[str, Any]]:
+) -> tuple[pipeline.TaskModel, dict[str, Any]]:
     loaded = pipeline.build(
         pipeline.get_task(task), train_records, ENCODER | encoder, options or {}, seed=1
     )
@@ -206,7 +206,7 @@ def test_an_unseen_class_label_at_evaluation_counts_as_an_error():
 
 def test_fill_items_survive_a_write_and_read(tmp_path):
     items = generate(30, np.random.default_rng(2))
-    fill.write(items, tmp_path / "items.tsv")
+    write_cloze(items, tmp_path / "items.tsv")
     again = fill.read(tmp_path / "items.tsv")
     assert [(it.words, it.blank, it.answer, it.needs_right) for it in again] == [
         (it.words, it.blank, it.answer, it.needs_right) for it in items

@@ -7,12 +7,12 @@ program with one line on stderr and exit status 2, and overwrites nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
+from birnn import commands
 from birnn.models.encoder import CELLS
 from birnn.tasks.registry import TASKS
 
@@ -131,8 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from birnn import commands  # the heavy imports wait until the arguments are known
-
     try:
         return int(commands.COMMANDS[args.command](args))
     except (ValueError, TypeError, OSError, FloatingPointError) as err:
@@ -144,10 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("birnn: interrupted", file=sys.stderr)
         return 130
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":
