@@ -408,3 +408,24 @@ def test_configs_rebuild_from_their_dicts():
     cfg = ClassifierConfig(encoder_config(v, cell="gru"), 3, pooling="final+max")
     again = ClassifierConfig(**dataclasses.asdict(cfg))
     assert again == cfg and isinstance(again.encoder, EncoderConfig)
+
+
+@pytest.mark.parametrize(
+    ("model_class", "config_class"),
+    [(Tagger, TaggerConfig), (Classifier, ClassifierConfig), (FillModel, FillConfig)],
+)
+def test_word_counts_come_in_through_the_constructor(model_class, config_class):
+    """rare_word_dropout reads the training counts given to the model, checked on the way in."""
+    v = vocabs(LABELS, chars=False)
+    config = config_class(encoder_config(v, rare_word_dropout=1.0), len(LABELS))
+    rng = np.random.default_rng(0)
+    model = model_class(config, rng, word_counts=v.words.counts)
+    np.testing.assert_array_equal(model.encoder.word_counts, v.words.counts)
+    batch = make_batch(label_batch(rng, False)[1], [0, 1, 2], FormTable(None), per_token=False)
+    model.encoder.forward(batch, training=True, rng=rng)  # rare words may now be dropped
+    with pytest.raises(ValueError, match="rare_word_dropout needs the training counts"):
+        model_class(config, rng).encoder.forward(batch, training=True, rng=rng)
+    with pytest.raises(ValueError, match=rf"shape \({len(v.words)},\); received"):
+        model_class(config, rng, word_counts=v.words.counts[:-1])
+    with pytest.raises(TypeError, match="word_counts must be integer counts"):
+        model_class(config, rng, word_counts=v.words.counts.astype(float))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,6 +19,8 @@ from birnn.demo.grammar import generate
 from birnn.models.encoder import EncoderConfig
 from birnn.tasks.base import Vocabs
 from birnn.train.config import TrainConfig
+
+C = TypeVar("C")
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -48,36 +51,22 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _train_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        momentum=args.momentum,
-        clip=args.clip,
-        schedule=args.schedule,
-        warmup=args.warmup,
-        patience=args.patience,
-        seed=args.seed,
-    )
+def _from_args(config: type[C], args: argparse.Namespace, **fields: Any) -> C:
+    """The config dataclass ``config`` from the options named after its fields (``--word-dim``
+    sets ``word_dim``), and ``fields``; a field without an option keeps its default."""
+    names = {f.name for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+    given = {name: value for name, value in vars(args).items() if name in names}
+    return config(**(given | fields))
 
 
 def _encoder_config(args: argparse.Namespace, vocabs: Vocabs) -> EncoderConfig:
-    return EncoderConfig(
+    """The encoder the options describe, sized for ``vocabs``."""
+    return _from_args(
+        EncoderConfig,
+        args,
         vocab_size=len(vocabs.words),
         char_vocab_size=vocabs.char_vocab_size,
-        word_dim=args.word_dim,
-        char_dim=args.char_dim,
-        char_hidden=args.char_hidden,
-        cell=args.cell,
-        hidden=args.hidden,
-        layers=args.layers,
         bidirectional=not args.unidirectional,
-        dropout=args.dropout,
-        word_dropout=args.word_dropout,
-        rare_word_dropout=args.rare_word_dropout,
     )
 
 
@@ -85,7 +74,7 @@ def train(args: argparse.Namespace) -> int:
     task = pipeline.get_task(args.task)
     options = _options(args)
     # everything is read and checked before anything is written to --out
-    config = _train_config(args)
+    config = _from_args(TrainConfig, args)
     train_records = [r for path in args.train for r in pipeline.read(task, path, options)]
     dev = pipeline.read(task, args.dev, options) if args.dev else None
     test = pipeline.read(task, args.test, options) if args.test else None

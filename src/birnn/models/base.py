@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from numpy.random import Generator
 
 from birnn.layers import prefixed
 from birnn.layers.linear import Linear
@@ -19,25 +19,18 @@ from birnn.models.encoder import Array, Encoder
 
 
 class EncoderModel:
-    """An encoder for ``config.encoder`` and an output layer from ``width`` features (by default
-    the encoder's output size) to ``outputs`` scores.
+    """An encoder for ``config.encoder`` and an output layer from ``width`` features (the
+    encoder's output size, or what a pooling of it gives) to ``outputs`` scores.
 
     ``word_counts``: the training count of each word id, for the encoder's rare-word dropout.
     The encoder draws its parameters from ``rng`` first, then the output layer.
     """
 
     def __init__(
-        self,
-        config: Any,
-        outputs: int,
-        rng: np.random.Generator,
-        dtype: Any,
-        word_counts: Any,
-        width: int | None = None,
-    ):
+        self, config: Any, outputs: int, rng: Generator, dtype: Any, word_counts: Any, width: int
+    ) -> None:
         self.config = config
         self.encoder = Encoder(config.encoder, rng, dtype, word_counts)
-        width = config.encoder.output_size if width is None else width
         self.out = Linear(width, outputs, rng, dtype=dtype)
 
     @property

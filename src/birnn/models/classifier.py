@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.random import Generator
 
 from birnn._checks import check_int
 from birnn.layers import prefixed
@@ -45,15 +46,17 @@ class ClassifierConfig:
 
 
 class Classifier(EncoderModel):
+    """Scores over the labels from the encoder's features pooled over time (then dropout)."""
+
     config: ClassifierConfig
 
     def __init__(
         self,
         config: ClassifierConfig,
-        rng: np.random.Generator,
+        rng: Generator,
         dtype: Any = np.float32,
         word_counts: Any = None,
-    ):
+    ) -> None:
         enc = config.encoder
         self.pool = Pooling(config.pooling, split=enc.hidden if enc.bidirectional else None)
         self.dropout = Dropout(enc.dropout)

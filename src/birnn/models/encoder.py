@@ -103,11 +103,7 @@ class Encoder:
     vocabulary's ``counts``), which ``rare_word_dropout`` needs."""
 
     def __init__(
-        self,
-        config: EncoderConfig,
-        rng: np.random.Generator,
-        dtype: Any = np.float32,
-        word_counts: Any = None,
+        self, config: EncoderConfig, rng: np.random.Generator, dtype: Any, word_counts: Any = None
     ):
         self.config = config
         self.dtype = np.dtype(dtype)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.random import Generator
 
 from birnn._checks import check_int
 from birnn.layers import prefixed
@@ -35,16 +36,15 @@ class FillConfig:
 
 
 class FillModel(EncoderModel):
+    """Scores over the answers from the encoder's features at each sentence's blank."""
+
     config: FillConfig
 
     def __init__(
-        self,
-        config: FillConfig,
-        rng: np.random.Generator,
-        dtype: Any = np.float32,
-        word_counts: Any = None,
-    ):
-        super().__init__(config, config.num_answers, rng, dtype, word_counts)
+        self, config: FillConfig, rng: Generator, dtype: Any = np.float32, word_counts: Any = None
+    ) -> None:
+        width = config.encoder.output_size
+        super().__init__(config, config.num_answers, rng, dtype, word_counts, width)
 
     def loss_and_grads(
         self, batch: TokenBatch, rng: np.random.Generator

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.random import Generator
 
 from birnn._checks import check_int
 from birnn.heads.crf import CRF
@@ -40,16 +41,15 @@ class TaggerConfig:
 
 
 class Tagger(EncoderModel):
+    """Emission scores per token from the encoder's features, then a softmax or a CRF head."""
+
     config: TaggerConfig
 
     def __init__(
-        self,
-        config: TaggerConfig,
-        rng: np.random.Generator,
-        dtype: Any = np.float32,
-        word_counts: Any = None,
-    ):
-        super().__init__(config, config.num_tags, rng, dtype, word_counts)
+        self, config: TaggerConfig, rng: Generator, dtype: Any = np.float32, word_counts: Any = None
+    ) -> None:
+        width = config.encoder.output_size
+        super().__init__(config, config.num_tags, rng, dtype, word_counts, width)
         self.crf = CRF(config.num_tags, rng, dtype=dtype) if config.head == "crf" else None
 
     @property
