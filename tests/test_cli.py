@@ -10,6 +10,7 @@ the ``data`` fixture (temporary paths, without spaces).
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import shlex
@@ -198,6 +199,51 @@ def test_train_writes_a_run_directory(tagger):
     assert str(out) in printed.splitlines()[-1]
 
 
+MODEL_OPTIONS = {  # EncoderConfig field -> (command-line option, value)
+    "cell": ("--cell gru", "gru"),
+    "hidden": ("--hidden 6", 6),
+    "layers": ("--layers 2", 2),
+    "bidirectional": ("--unidirectional", False),
+    "word_dim": ("--word-dim 5", 5),
+    "char_dim": ("--char-dim 3", 3),
+    "char_hidden": ("--char-hidden 2", 2),
+    "dropout": ("--dropout 0.2", 0.2),
+    "word_dropout": ("--word-dropout 0.1", 0.1),
+    "rare_word_dropout": ("--rare-word-dropout 0.25", 0.25),
+}
+TRAINING_OPTIONS = {  # TrainConfig field -> (command-line option, value)
+    "epochs": ("--epochs 2", 2),
+    "batch_size": ("--batch-size 4", 4),
+    "optimizer": ("--optimizer sgd", "sgd"),
+    "lr": ("--lr 0.1", 0.1),
+    "momentum": ("--momentum 0.5", 0.5),
+    "weight_decay": ("--weight-decay 0.01", 0.01),
+    "clip": ("--clip 2", 2.0),
+    "schedule": ("--schedule linear", "linear"),
+    "warmup": ("--warmup 0.5", 0.5),
+    "patience": ("--patience 3", 3),
+    "seed": ("--seed 7", 7),
+}
+
+
+def test_every_model_and_training_option_reaches_its_config(capsys, tmp_path, data):
+    """The command line builds a typed EncoderConfig and TrainConfig from its options."""
+    options = [option for option, _ in (MODEL_OPTIONS | TRAINING_OPTIONS).values()]
+    command = "train --task tag --train {train} --out {out} --no-progress " + " ".join(options)
+    ok(capsys, command, out=tmp_path, **data)
+    config = json.loads((tmp_path / "last" / "config.json").read_text(encoding="utf-8"))
+    encoder = config["model"]["encoder"]
+    assert {name: encoder[name] for name in MODEL_OPTIONS} == {
+        name: value for name, (_, value) in MODEL_OPTIONS.items()
+    }
+    assert encoder["vocab_size"] == len(config["vocabs"]["words"]["tokens"])
+    assert encoder["char_vocab_size"] == len(config["vocabs"]["chars"]["tokens"])
+    trained = json.loads((tmp_path / "last" / "trainer.json").read_text(encoding="utf-8"))
+    assert {name: trained["train_config"][name] for name in TRAINING_OPTIONS} == {
+        name: value for name, (_, value) in TRAINING_OPTIONS.items()
+    }
+
+
 def test_evaluate_prints_text_and_json(capsys, tagger, data):
     out, _ = tagger
     text = ok(capsys, "evaluate --model {out} --data {dev}", out=out, **data)
@@ -241,6 +287,16 @@ def test_predict_plain_text_input_as_tsv(capsys, tagger, data):
     assert len(blocks) == 2  # the blank line of the input is not a text
     words = [line.split("\t")[0] for line in blocks[1].splitlines()]
     assert words == "this cat sees a tree .".split()
+
+
+def test_predict_input_reads_like_every_data_file(capsys, tmp_path, tagger, data):
+    """predict --input goes through the one file reader: gzip, a byte-order mark, CRLF."""
+    out, _ = tagger
+    text = data["raw"].read_text(encoding="utf-8")
+    packed = tmp_path / "raw.txt.gz"
+    packed.write_bytes(gzip.compress(("\ufeff" + text.replace("\n", "\r\n")).encode("utf-8")))
+    plain = ok(capsys, "predict --model {out} --input {raw}", out=out, **data)
+    assert ok(capsys, "predict --model {out} --input {packed}", out=out, packed=packed) == plain
 
 
 def test_a_run_without_dev_is_usable_by_its_out_directory(capsys, tmp_path, data):
@@ -492,7 +548,7 @@ def test_a_fill_text_without_one_blank_is_refused(capsys, tmp_path, data):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow on the way to NaN
 def test_a_diverging_run_ends_with_one_line(capsys, tmp_path, data):
-    command = TRAIN + " --epochs 3 --optimizer sgd --lr 1e30 --clip 0"
+    command = TRAIN + " --epochs 3 --optimizer sgd --lr 1e38 --clip 0"
     code, _, err = cli(capsys, command, out=tmp_path, **data)
     assert code == 2 and "diverged" in err and err.count("\n") == 1 and "Traceback" not in err
 

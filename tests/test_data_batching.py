@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from birnn.data import length_batches, pad, pad_chars
+from birnn.data import length_batches, pad
 
 LENGTHS = np.random.default_rng(3).integers(1, 60, size=1000)
 
@@ -61,14 +61,6 @@ def test_pad_is_batch_first_with_lengths():
     np.testing.assert_array_equal(ids, [[4, 5, 6], [7, 0, 0], [8, 9, 0]])
     np.testing.assert_array_equal(lengths, [3, 1, 2])
     assert ids.dtype == np.int64
-
-
-def test_pad_chars():
-    chars, lengths = pad_chars([[[1, 2], [3]], [[4, 5, 6]]])
-    assert chars.shape == (2, 2, 3)
-    np.testing.assert_array_equal(lengths, [[2, 1], [3, 0]])
-    np.testing.assert_array_equal(chars[1, 0], [4, 5, 6])
-    assert not chars[1, 1].any()
 
 
 def test_bad_input_names_what_was_received():

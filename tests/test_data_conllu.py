@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from birnn.data import DataError, TaggedSentence, read_conllu
+from birnn.data import DataError, TaggedSentence, conllu_lines, is_conllu, read_conllu
 
 
 def _line(*cells: str) -> str:
@@ -116,3 +116,18 @@ def test_bad_arguments(tmp_path):
         read_conllu(3)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         read_conllu(tmp_path / "missing.conllu")
+
+
+def test_is_conllu_goes_by_the_file_name_alone(tmp_path):
+    assert is_conllu("a.conllu") and is_conllu(tmp_path / "dev.conllu.gz")
+    assert not is_conllu("a.txt") and not is_conllu("conllu") and not is_conllu("a.conllu.txt")
+
+
+def test_conllu_lines_read_back_in_their_column(tmp_path):
+    words, tags = ["I", "do", "."], ["PRP", "VBP", "."]
+    path = tmp_path / "out.conllu"
+    path.write_text("\n".join([*conllu_lines(words, tags, "xpos"), ""]) + "\n", "utf-8")
+    assert read_conllu(path, "xpos") == [TaggedSentence(words, tags)]
+    assert read_conllu(path, "upos")[0].tags == ["_"] * 3
+    with pytest.raises(ValueError, match=r"column must be one of .*; received 'id'"):
+        list(conllu_lines(words, tags, "id"))

@@ -13,7 +13,8 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from birnn.demo.grammar import BLANK, FAMILIES, ClozeItem, generate
+from birnn.data import BLANK, ClozeItem
+from birnn.demo.grammar import FAMILIES, generate
 
 RIGHT = sorted(name for name, (_, needs_right) in FAMILIES.items() if needs_right)
 LEFT = sorted(name for name, (_, needs_right) in FAMILIES.items() if not needs_right)

@@ -1,7 +1,7 @@
 """Whole models (Tagger, Classifier, FillModel) against finite differences, and their contract.
 
 Gradient checks go through ``model.loss_and_grads`` exactly as the trainer calls it, in float64,
-on batches built the way the tasks build them (``tasks.*.encode`` + ``tasks.base.make_batch``):
+on batches built the way the tasks build them (``tasks.*.TASK.encode`` + ``tasks.base.make_batch``):
 ragged unsorted lengths including 1, unknown words with their own spellings, repeated words
 (whose character features are shared by several positions). Every parameter gets a gradient and
 a few sampled entries of each are compared. Parameters are re-drawn at random (biases included),
@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from birnn.data import LabelledText, TaggedSentence, Vocab
-from birnn.demo.grammar import BLANK, ClozeItem
+from birnn.data import BLANK, ClozeItem, LabelledText, TaggedSentence, Vocab
 from birnn.models.batch import TokenBatch
 from birnn.models.classifier import Classifier, ClassifierConfig
 from birnn.models.encoder import EncoderConfig
@@ -73,7 +72,7 @@ def tag_batch(rng: np.random.Generator, chars: bool) -> tuple[Vocabs, Encoded, F
         for words in sentences(rng, LENGTHS)
     ]
     forms = FormTable(v.chars)
-    return v, tagging.encode(records, v, forms), forms
+    return v, tagging.TASK.encode(records, v, forms), forms
 
 
 def label_batch(rng: np.random.Generator, chars: bool) -> tuple[Vocabs, Encoded, FormTable]:
@@ -83,7 +82,7 @@ def label_batch(rng: np.random.Generator, chars: bool) -> tuple[Vocabs, Encoded,
         for words in sentences(rng, LENGTHS)
     ]
     forms = FormTable(v.chars)
-    return v, classification.encode(records, v, forms), forms
+    return v, classification.TASK.encode(records, v, forms), forms
 
 
 def fill_batch(rng: np.random.Generator, chars: bool) -> tuple[Vocabs, Encoded, FormTable]:
@@ -96,7 +95,7 @@ def fill_batch(rng: np.random.Generator, chars: bool) -> tuple[Vocabs, Encoded, 
     items[0] = ClozeItem((BLANK,), 0, "dog", False, "t")  # a one-word sentence: only the blank
     v = vocabs(answers, chars)
     forms = FormTable(v.chars)
-    return v, fill.encode(items, v, forms), forms
+    return v, fill.TASK.encode(items, v, forms), forms
 
 
 def randomize(params: dict[str, np.ndarray], rng: np.random.Generator) -> None:
@@ -409,3 +408,24 @@ def test_configs_rebuild_from_their_dicts():
     cfg = ClassifierConfig(encoder_config(v, cell="gru"), 3, pooling="final+max")
     again = ClassifierConfig(**dataclasses.asdict(cfg))
     assert again == cfg and isinstance(again.encoder, EncoderConfig)
+
+
+@pytest.mark.parametrize(
+    ("model_class", "config_class"),
+    [(Tagger, TaggerConfig), (Classifier, ClassifierConfig), (FillModel, FillConfig)],
+)
+def test_word_counts_come_in_through_the_constructor(model_class, config_class):
+    """rare_word_dropout reads the training counts given to the model, checked on the way in."""
+    v = vocabs(LABELS, chars=False)
+    config = config_class(encoder_config(v, rare_word_dropout=1.0), len(LABELS))
+    rng = np.random.default_rng(0)
+    model = model_class(config, rng, word_counts=v.words.counts)
+    np.testing.assert_array_equal(model.encoder.word_counts, v.words.counts)
+    batch = make_batch(label_batch(rng, False)[1], [0, 1, 2], FormTable(None), per_token=False)
+    model.encoder.forward(batch, training=True, rng=rng)  # rare words may now be dropped
+    with pytest.raises(ValueError, match="rare_word_dropout needs the training counts"):
+        model_class(config, rng).encoder.forward(batch, training=True, rng=rng)
+    with pytest.raises(ValueError, match=rf"shape \({len(v.words)},\); received"):
+        model_class(config, rng, word_counts=v.words.counts[:-1])
+    with pytest.raises(TypeError, match="word_counts must be integer counts"):
+        model_class(config, rng, word_counts=v.words.counts.astype(float))

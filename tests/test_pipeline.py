@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from birnn import pipeline
-from birnn.data import DataError, LabelledText, TaggedSentence
+from birnn import EncoderConfig, pipeline
+from birnn.data import DataError, LabelledText, TaggedSentence, write_cloze
 from birnn.demo.grammar import generate
 from birnn.tasks import fill, tagging
 from birnn.train.checkpoint import CheckpointError
@@ -67,7 +67,7 @@ def train(
     epochs: int = 4,
     options: dict[str, Any] | None = None,
     **encoder: Any,
-) -> tuple[pipeline.Loaded, dict[str, Any]]:
+) -> tuple[pipeline.TaskModel, dict[str, Any]]:
     loaded = pipeline.build(
         pipeline.get_task(task), train_records, ENCODER | encoder, options or {}, seed=1
     )
@@ -155,6 +155,38 @@ def test_fill_scores_split_right_and_left_context(tmp_path):
     assert 0 < len(right) < len(items)
 
 
+def test_create_with_a_typed_config_is_the_model_build_makes():
+    """The command line's two steps (vocabularies, then an EncoderConfig sized by them)."""
+    task, records = pipeline.get_task("tag"), pos_sentences(20, seed=0)
+    built = pipeline.build(task, records, ENCODER | {"rare_word_dropout": 0.5}, {"head": "crf"})
+    vocabs = task.build_vocabs(records, 1, False, chars=True)
+    encoder = EncoderConfig(
+        vocab_size=len(vocabs.words), char_vocab_size=vocabs.char_vocab_size, rare_word_dropout=0.5,
+        **ENCODER,
+    )  # fmt: skip
+    created = pipeline.create(task, vocabs, encoder, {"head": "crf"})
+    assert created.model.config == built.model.config
+    assert same_params(created.model.params, built.model.params)
+    # the training counts reach the encoder through the model's constructor
+    np.testing.assert_array_equal(created.model.encoder.word_counts, vocabs.words.counts)
+    np.testing.assert_array_equal(built.model.encoder.word_counts, vocabs.words.counts)
+
+
+def test_create_refuses_an_encoder_that_does_not_fit_the_vocabularies():
+    task, records = pipeline.get_task("classify"), sentiment_texts(10, seed=0)
+    vocabs = task.build_vocabs(records, 1, False, chars=False)
+    with pytest.raises(ValueError, match=r"fit the vocabularies.*received.*'vocab_size': 5"):
+        pipeline.create(task, vocabs, EncoderConfig(vocab_size=5), {})
+    with pytest.raises(TypeError, match="encoder must be an EncoderConfig; received dict"):
+        pipeline.create(task, vocabs, {"vocab_size": len(vocabs.words)}, {})  # type: ignore[arg-type]
+
+
+def test_a_loaded_model_has_the_training_counts(tmp_path):
+    loaded, _ = train("tag", pos_sentences(12, seed=0), None, tmp_path, epochs=1)
+    again = pipeline.load(tmp_path)
+    np.testing.assert_array_equal(again.model.encoder.word_counts, loaded.vocabs.words.counts)
+
+
 # -- labels never seen in training ---------------------------------------------------------------
 
 
@@ -206,7 +238,7 @@ def test_an_unseen_class_label_at_evaluation_counts_as_an_error():
 
 def test_fill_items_survive_a_write_and_read(tmp_path):
     items = generate(30, np.random.default_rng(2))
-    fill.write(items, tmp_path / "items.tsv")
+    write_cloze(items, tmp_path / "items.tsv")
     again = fill.read(tmp_path / "items.tsv")
     assert [(it.words, it.blank, it.answer, it.needs_right) for it in again] == [
         (it.words, it.blank, it.answer, it.needs_right) for it in items
@@ -279,3 +311,13 @@ def test_read_and_get_task_refuse_bad_input(tmp_path):
         pipeline.get_task("parse")
     with pytest.raises(DataError, match=r"missing\.conllu"):
         pipeline.read(pipeline.get_task("tag"), tmp_path / "missing.conllu", {})
+    with pytest.raises(DataError, match=r"missing\.txt: no such file"):
+        pipeline.read_texts(pipeline.get_task("classify"), tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize("task", ["tag", "classify", "fill"])
+def test_read_texts_gives_unlabelled_records_of_the_task(tmp_path, task):
+    path = tmp_path / "texts.txt"
+    path.write_text("the ___ runs\nthe big ___ .\n", encoding="utf-8")
+    records = pipeline.read_texts(pipeline.get_task(task), path)
+    assert [list(r.words) for r in records] == [["the", "___", "runs"], ["the", "big", "___", "."]]

@@ -323,3 +323,9 @@ def test_train_config():
     with pytest.raises(TypeError, match="clip must be a real number"):
         TrainConfig(clip=None)
     assert TrainConfig(schedule="cosine").make_schedule().total == 20
+
+
+@pytest.mark.parametrize("schedule", ["constant", "linear", "exponential", "cosine", "plateau"])
+def test_needs_dev_score_says_what_the_schedule_does(schedule):
+    config = TrainConfig(schedule=schedule)
+    assert config.needs_dev_score == config.make_schedule().needs_score == (schedule == "plateau")

@@ -7,14 +7,18 @@ program with one line on stderr and exit status 2, and overwrites nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
+from birnn import commands
+from birnn.data import SCHEMES
 from birnn.models.encoder import CELLS
+from birnn.models.tagger import HEADS
+from birnn.optim import OPTIMIZERS
 from birnn.tasks.registry import TASKS
+from birnn.tasks.tagging import FORMATS
 
 EXIT_USAGE = 2
 
@@ -41,7 +45,7 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--word-dropout", type=float, default=0.0, help="word -> <unk> rate")
     g.add_argument("--rare-word-dropout", type=float, default=0.0,
                    help="alpha: a word seen c times -> <unk> with p = alpha/(alpha+c)")  # fmt: skip
-    g.add_argument("--head", choices=["softmax", "crf"], default="softmax", help="tagger head")
+    g.add_argument("--head", choices=HEADS, default="softmax", help="tagger head")
     g.add_argument(
         "--pooling", default="final", help="classifier pooling: final | mean | max | final+max"
     )
@@ -53,7 +57,7 @@ def _training_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=20)
     g.add_argument("--batch-size", type=int, default=32)
-    g.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="adam")
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam")
     g.add_argument("--lr", type=float, default=1e-3)
     g.add_argument("--momentum", type=float, default=0.9, help="sgd only")
     g.add_argument("--weight-decay", type=float, default=0.0)
@@ -70,10 +74,10 @@ def _training_arguments(p: argparse.ArgumentParser) -> None:
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--format", choices=["auto", "conllu", "columns"], default="auto",
+    g.add_argument("--format", choices=FORMATS, default="auto",
                    help="tagging input: CoNLL-U or CoNLL columns (auto: by file name)")  # fmt: skip
     g.add_argument("--column", default="upos", help="CoNLL-U column to tag (default upos)")
-    g.add_argument("--scheme", choices=["iob1", "iob2", "bioes"], default=None,
+    g.add_argument("--scheme", choices=list(SCHEMES), default=None,
                    help="entity tag scheme of column files (entity F1)")  # fmt: skip
 
 
@@ -131,8 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from birnn import commands  # the heavy imports wait until the arguments are known
-
     try:
         return int(commands.COMMANDS[args.command](args))
     except (ValueError, TypeError, OSError, FloatingPointError) as err:
@@ -144,10 +146,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("birnn: interrupted", file=sys.stderr)
         return 130
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -3,39 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
 
 from birnn import pipeline
-from birnn.data import DataError, read_conllu
+from birnn.data import DataError, write_cloze
+from birnn.demo import run as demo_run
+from birnn.demo.grammar import generate
+from birnn.models.encoder import EncoderConfig
+from birnn.tasks.base import Vocabs
 from birnn.train.config import TrainConfig
+
+C = TypeVar("C")
 
 
 def demo(args: argparse.Namespace) -> int:
-    from birnn.demo.run import run
-
     for name in ("train_size", "test_size", "epochs"):
         if getattr(args, name) < 1:
             raise ValueError(
                 f"--{name.replace('_', '-')} must be >= 1; received {getattr(args, name)}"
             )
     if args.save_data is not None:
-        import numpy as np
-
-        from birnn.demo.grammar import generate
-        from birnn.tasks.fill import write
-
         rng = np.random.default_rng(args.seed)  # the same draws as run(): same items
-        write(generate(args.train_size, rng), f"{args.save_data}.train.tsv")
-        write(generate(args.test_size, rng), f"{args.save_data}.test.tsv")
-    run(args.train_size, args.test_size, args.epochs, args.seed, progress=not args.no_progress)
+        write_cloze(generate(args.train_size, rng), f"{args.save_data}.train.tsv")
+        write_cloze(generate(args.test_size, rng), f"{args.save_data}.test.tsv")
+    demo_run.run(
+        args.train_size, args.test_size, args.epochs, args.seed, progress=not args.no_progress
+    )
     return 0
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The task options (saved with the model: evaluate and predict read data the same way)."""
     return {
         "format": args.format,
         "column": args.column,
@@ -46,50 +51,45 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _from_args(config: type[C], args: argparse.Namespace, **fields: Any) -> C:
+    """The config dataclass ``config`` from the options named after its fields (``--word-dim``
+    sets ``word_dim``), and ``fields``; a field without an option keeps its default."""
+    names = {f.name for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+    given = {name: value for name, value in vars(args).items() if name in names}
+    return config(**(given | fields))
+
+
+def _encoder_config(args: argparse.Namespace, vocabs: Vocabs) -> EncoderConfig:
+    """The encoder the options describe, sized for ``vocabs``."""
+    return _from_args(
+        EncoderConfig,
+        args,
+        vocab_size=len(vocabs.words),
+        char_vocab_size=vocabs.char_vocab_size,
+        bidirectional=not args.unidirectional,
+    )
+
+
 def train(args: argparse.Namespace) -> int:
     task = pipeline.get_task(args.task)
     options = _options(args)
     # everything is read and checked before anything is written to --out
-    config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        momentum=args.momentum,
-        clip=args.clip,
-        schedule=args.schedule,
-        warmup=args.warmup,
-        patience=args.patience,
-        seed=args.seed,
-    )
+    config = _from_args(TrainConfig, args)
     train_records = [r for path in args.train for r in pipeline.read(task, path, options)]
     dev = pipeline.read(task, args.dev, options) if args.dev else None
     test = pipeline.read(task, args.test, options) if args.test else None
-    if dev is None and config.make_schedule().needs_score:
+    if dev is None and config.needs_dev_score:
         raise ValueError(f"--schedule {args.schedule} follows the dev score: it needs --dev")
-    encoder = {
-        "cell": args.cell,
-        "hidden": args.hidden,
-        "layers": args.layers,
-        "bidirectional": not args.unidirectional,
-        "word_dim": args.word_dim,
-        "char_dim": args.char_dim,
-        "char_hidden": args.char_hidden,
-        "dropout": args.dropout,
-        "word_dropout": args.word_dropout,
-        "rare_word_dropout": args.rare_word_dropout,
-    }
-    loaded = pipeline.build(
-        task, train_records, encoder, options, args.min_count, args.lowercase, args.seed
-    )
+    chars = args.char_hidden > 0
+    vocabs = task.build_vocabs(train_records, args.min_count, args.lowercase, chars)
+    model = pipeline.create(task, vocabs, _encoder_config(args, vocabs), options, args.seed)
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out must be a directory; {args.out} is a file")
     summary = pipeline.train(
-        loaded, train_records, dev, config, args.out, args.resume, not args.no_progress
+        model, train_records, dev, config, args.out, args.resume, not args.no_progress
     )
     results: dict[str, Any] = {"train": summary}
-    best = pipeline.load(args.out) if dev is not None else loaded
+    best = pipeline.load(args.out) if dev is not None else model
     if dev is not None:
         results["dev"] = best.evaluate(dev)
     if test is not None:
@@ -104,9 +104,9 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    loaded = pipeline.load(args.model)
-    records = pipeline.read(loaded.task, args.data, loaded.options)
-    metrics = loaded.evaluate(records)
+    model = pipeline.load(args.model)
+    records = pipeline.read(model.task, args.data, model.options)
+    metrics = model.evaluate(records)
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
     else:
@@ -118,37 +118,20 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    loaded = pipeline.load(args.model)
-    task = loaded.task
+    model = pipeline.load(args.model)
+    task = model.task
     if args.text is not None:
-        texts = [args.text.split()]
-    else:
-        texts = _read_texts(args.input, task.name)
-    for i, words in enumerate(texts):
+        words = args.text.split()
         if not words:
-            raise DataError(f"{args.input or '--text'}: text {i + 1} is empty")
-    records = [task.unlabelled(words) for words in texts]
-    predicted = loaded.predict(records)
-    options = loaded.options | {"output": args.output}
+            raise DataError("--text: the text is empty (no words)")
+        records = [task.unlabelled(words)]
+    else:
+        records = pipeline.read_texts(task, args.input)
+    predicted = model.predict(records)
+    options = model.options | {"output": args.output}
     for line in task.lines(records, predicted, options):
         print(line)
     return 0
-
-
-def _read_texts(path: Path, task: str) -> list[list[str]]:
-    """Words per text: a CoNLL-U file's sentences (tagging), else one text per line."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if task == "tag" and path.name.endswith((".conllu", ".conllu.gz")):
-        return [s.words for s in read_conllu(path)]
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read: {err}") from err
-    texts = [line.split("\t")[0].split() for line in lines if line.strip()]
-    if not texts:
-        raise DataError(f"{path}: no texts (the file is empty)")
-    return texts
 
 
 def _summary_line(metrics: dict[str, Any]) -> str:

@@ -1,5 +1,10 @@
 """Train, load, evaluate and predict with a task's model: what the command line calls.
 
+A ``TaskModel`` is a model together with its task, task options and vocabularies. ``create``
+makes a fresh one from vocabularies (``task.build_vocabs``) and a typed ``EncoderConfig``: the
+command line's way. ``build`` does both steps in one call, from the training records and a dict
+of encoder settings.
+
 A trained model is a checkpoint directory (``birnn.train.checkpoint``): the parameters in
 ``model.safetensors`` and, in ``config.json``, everything needed to rebuild the model around
 them: the task and its options, the model config, and the vocabularies.
@@ -10,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from birnn.data import DataError
+from birnn.data._files import existing_file
 from birnn.models.encoder import EncoderConfig
 from birnn.tasks.base import Encoded, FormTable, Vocabs, batches, predict_all
-from birnn.tasks.registry import TASKS, Options, Task
+from birnn.tasks.registry import TASKS
+from birnn.tasks.task import Options, Task
 from birnn.train.checkpoint import CheckpointError, assign_params, load_checkpoint
 from birnn.train.config import TrainConfig
 from birnn.train.trainer import BEST, LAST, Trainer
@@ -30,11 +37,11 @@ EVAL_BATCH = 256  # sequences per batch at evaluation and prediction
 
 
 @dataclass
-class Loaded:
-    """A model with what it needs to read text: task, options, vocabularies, form table."""
+class TaskModel:
+    """A model of a task with what it needs to read text: task, options, vocabularies, forms."""
 
     task: Task
-    model: Any
+    model: Any  # the task's model class (Tagger, Classifier, FillModel)
     vocabs: Vocabs
     forms: FormTable
     options: Options
@@ -55,6 +62,7 @@ class Loaded:
         return self.vocabs.labels.decode(ids)
 
     def evaluate(self, records: list[Any], data: Encoded | None = None) -> dict[str, Any]:
+        """The task's metrics of the predictions on ``records``; ``"score"`` is the one to watch."""
         predicted = self.predict(records, data)
         return self.task.scores(records, predicted, self.vocabs, self.options)
 
@@ -66,48 +74,74 @@ def get_task(name: str) -> Task:
 
 
 def read(task: Task, path: str | Path, options: Options) -> list[Any]:
-    if not Path(path).is_file():
-        raise DataError(f"{path}: no such file")
-    records = task.read(path, options)
+    """The records of a labelled data file; ``DataError`` for a missing file or no records."""
+    records = task.read(existing_file(path), options)
     if not records:
         raise DataError(f"{path}: no items")
     return records
 
 
+def read_texts(task: Task, path: str | Path) -> list[Any]:
+    """The records to predict on in an input file (``birnn predict --input``), unlabelled."""
+    return [task.unlabelled(words) for words in task.read_texts(existing_file(path))]
+
+
+def create(
+    task: Task, vocabs: Vocabs, encoder: EncoderConfig, options: Options, seed: int = 0
+) -> TaskModel:
+    """A fresh model of ``task`` over ``vocabs`` (built from the training records).
+
+    ``encoder``'s vocabulary sizes must be those of ``vocabs`` (``len(vocabs.words)`` and
+    ``vocabs.char_vocab_size``); the rest of the model config comes from ``task.head``. The
+    parameters are drawn from a generator seeded with ``seed``.
+    """
+    if not isinstance(encoder, EncoderConfig):
+        raise TypeError(f"encoder must be an EncoderConfig; received {type(encoder).__name__}")
+    sizes = {"vocab_size": len(vocabs.words), "char_vocab_size": vocabs.char_vocab_size}
+    given = {name: getattr(encoder, name) for name in sizes}
+    if given != sizes:
+        raise ValueError(f"encoder must fit the vocabularies, {sizes}; received {given}")
+    config = task.config(encoder=encoder, **task.head(options, vocabs))
+    return _task_model(task, config, vocabs, options, seed)
+
+
 def build(
     task: Task,
     train: list[Any],
-    encoder: dict[str, Any],
+    encoder: Mapping[str, Any],
     options: Options,
     min_count: int = 1,
     lowercase: bool = False,
     seed: int = 0,
-) -> Loaded:
-    """A fresh model for ``train``'s vocabularies; ``encoder`` holds EncoderConfig fields."""
+) -> TaskModel:
+    """``create`` in one call: vocabularies from ``train``, then a model over them.
+
+    ``encoder`` holds EncoderConfig fields but the vocabulary sizes, which come from the
+    vocabularies; characters are read when it asks for ``char_hidden`` > 0.
+    """
     chars = encoder.get("char_hidden", 0) > 0
     vocabs = task.build_vocabs(train, min_count, lowercase, chars)
-    enc = dict(encoder)
-    enc.update(
-        vocab_size=len(vocabs.words),
-        char_vocab_size=len(vocabs.chars) if vocabs.chars is not None else 0,
-    )
-    config = task.config(encoder=EncoderConfig(**enc), **task.head(options, vocabs))
-    model = task.model(config, np.random.default_rng(seed))
-    model.encoder.word_counts = vocabs.words.counts
-    return Loaded(task, model, vocabs, FormTable(vocabs.chars), dict(options))
+    sizes = {"vocab_size": len(vocabs.words), "char_vocab_size": vocabs.char_vocab_size}
+    return create(task, vocabs, EncoderConfig(**{**encoder, **sizes}), options, seed)
 
 
-def checkpoint_config(loaded: Loaded) -> dict[str, Any]:
+def _task_model(task: Task, config: Any, vocabs: Vocabs, options: Options, seed: int) -> TaskModel:
+    model = task.model(config, np.random.default_rng(seed), word_counts=vocabs.words.counts)
+    return TaskModel(task, model, vocabs, FormTable(vocabs.chars), dict(options))
+
+
+def checkpoint_config(task_model: TaskModel) -> dict[str, Any]:
+    """What config.json holds: enough to rebuild ``task_model`` around its parameters."""
     return {
         "format": FORMAT,
-        "task": loaded.task.name,
-        "options": loaded.options,
-        "model": dataclasses.asdict(loaded.model.config),
-        "vocabs": loaded.vocabs.to_json(),
+        "task": task_model.task.name,
+        "options": task_model.options,
+        "model": dataclasses.asdict(task_model.model.config),
+        "vocabs": task_model.vocabs.to_json(),
     }
 
 
-def load(path: str | Path) -> Loaded:
+def load(path: str | Path) -> TaskModel:
     """Rebuild a trained model from its checkpoint directory.
 
     ``path`` is a checkpoint, or a training run's ``--out``: its ``best/`` (trained with dev
@@ -127,15 +161,15 @@ def load(path: str | Path) -> Loaded:
     try:
         task = get_task(cfg["task"])
         vocabs = Vocabs.from_json(cfg["vocabs"])
-        model = task.model(task.config(**cfg["model"]), np.random.default_rng(0))
+        loaded = _task_model(task, task.config(**cfg["model"]), vocabs, cfg["options"], seed=0)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: config.json does not describe a model: {err}") from err
-    assign_params(model.params, ckpt.params, str(path))
-    return Loaded(task, model, vocabs, FormTable(vocabs.chars), cfg["options"])
+    assign_params(loaded.model.params, ckpt.params, str(path))
+    return loaded
 
 
 def train(
-    loaded: Loaded,
+    task_model: TaskModel,
     train_records: list[Any],
     dev_records: list[Any] | None,
     config: TrainConfig,
@@ -150,22 +184,24 @@ def train(
     give the saved embeddings to other words).
     """
     if resume:
-        _check_resumable(loaded, Path(out_dir) / LAST)
-    train_data = loaded.encode(train_records)
+        _check_resumable(task_model, Path(out_dir) / LAST)
+    train_data = task_model.encode(train_records)
 
     def train_batches(rng: np.random.Generator) -> list[Any]:
-        return batches(train_data, loaded.forms, config.batch_size, rng, loaded.task.per_token)
+        return batches(
+            train_data, task_model.forms, config.batch_size, rng, task_model.task.per_token
+        )
 
     evaluate: Callable[[Any], dict[str, Any]] | None = None
     if dev_records is not None:
-        dev_data = loaded.encode(dev_records)
-        evaluate = lambda model: loaded.evaluate(dev_records, dev_data)  # noqa: E731
+        dev_data = task_model.encode(dev_records)
+        evaluate = lambda model: task_model.evaluate(dev_records, dev_data)  # noqa: E731
     trainer = Trainer(
-        loaded.model,
+        task_model.model,
         config,
         out_dir,
         evaluate=evaluate,
-        checkpoint_config=checkpoint_config(loaded),
+        checkpoint_config=checkpoint_config(task_model),
         progress=progress,
     )
     start = time.perf_counter()
@@ -179,9 +215,9 @@ def train(
     }
 
 
-def _check_resumable(loaded: Loaded, path: Path) -> None:
+def _check_resumable(task_model: TaskModel, path: Path) -> None:
     saved = load_checkpoint(path).config
-    now = json.loads(json.dumps(checkpoint_config(loaded)))  # as config.json holds it
+    now = json.loads(json.dumps(checkpoint_config(task_model)))  # as config.json holds it
     changed = sorted(k for k in set(now) | set(saved) if now.get(k) != saved.get(k))
     if changed:
         raise ValueError(

@@ -1,4 +1,4 @@
-"""Opening a data file as numbered text lines, shared by every reader.
+"""Opening a data file as numbered text lines: the one text-file reader behind every input.
 
 Files are UTF-8 (a byte-order mark at the start is dropped); gzip-compressed files are recognised
 by their magic bytes, whatever their name; ``\\r\\n`` line endings read like ``\\n``. Lines are
@@ -26,6 +26,18 @@ def as_path(path: Any) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike; received {describe(path)}")
     return Path(path)
+
+
+def existing_file(path: Any) -> Path:
+    """``path`` as a ``Path`` naming a file; ``DataError`` ``"{path}: no such file"`` otherwise.
+
+    For the command line, which reports a missing file like any other bad input (the readers
+    themselves let ``open`` raise ``FileNotFoundError``).
+    """
+    file = as_path(path)
+    if not file.is_file():
+        raise located(file, None, "no such file")
+    return file
 
 
 def _open_binary(path: Path) -> BinaryIO:

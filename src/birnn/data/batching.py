@@ -116,30 +116,3 @@ def pad(seqs: Sequence[Sequence[int]], pad: int = 0) -> tuple[NDArray[np.int64],
     for n, seq in enumerate(seqs):
         out[n, : lengths[n]] = seq
     return out, lengths
-
-
-def pad_chars(
-    words: Sequence[Sequence[Sequence[int]]], pad: int = 0
-) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
-    """Character ids of each word of each sentence as (N, T, C), and word lengths (N, T).
-
-    ``words[n][t]`` is the character id list of word t of sentence n; C is the longest word.
-    Padding words (t >= the sentence's length) have length 0 and hold only ``pad``.
-    """
-    if not isinstance(words, Sequence) or not words:
-        raise ValueError(f"words must be a non-empty list of sentences; received {describe(words)}")
-    steps = max(len(sentence) for sentence in words)
-    width = max((len(w) for sentence in words for w in sentence), default=0)
-    if steps == 0 or width == 0:
-        raise ValueError("words must hold at least one sentence with a non-empty word")
-    out = np.full((len(words), steps, width), pad, dtype=np.int64)
-    lengths = np.zeros((len(words), steps), dtype=np.intp)
-    for n, sentence in enumerate(words):
-        for t, word in enumerate(sentence):
-            if len(word) == 0:
-                raise ValueError(
-                    f"every word needs at least one character; word {t} of sentence {n} is empty"
-                )
-            out[n, t, : len(word)] = word
-            lengths[n, t] = len(word)
-    return out, lengths

@@ -10,10 +10,13 @@ DEPS MISC), ``#`` comment lines before each sentence and a blank line after it. 
 The file is split into lines here, so that every error can name its line; the ``conllu`` package
 (the ``train`` extra) parses the ID column with the format's own grammar. Missing values stay as
 the ``"_"`` the file holds (EWT has no missing UPOS; XPOS is ``"_"`` in some treebanks).
+
+``conllu_lines`` writes the other way: a tagged sentence as word lines, the tags in one column.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,32 @@ from birnn.data._files import as_path, numbered_lines
 from birnn.data.errors import located
 from birnn.data.records import TaggedSentence
 
+# the ten columns of a word line, in file order: the one list of them in birnn
 FIELDS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
 TAG_COLUMNS = frozenset(FIELDS[2:])  # every column but ID and FORM can serve as the tag
+SUFFIXES = (".conllu", ".conllu.gz")
+
+
+def is_conllu(path: str | Path) -> bool:
+    """Whether ``path`` names a CoNLL-U file, by its name alone: ``*.conllu`` or ``*.conllu.gz``.
+
+    What ``--format auto`` and every other "CoNLL-U or not" choice go by.
+    """
+    return Path(path).name.endswith(SUFFIXES)
+
+
+def conllu_lines(words: Sequence[str], tags: Sequence[str], column: str = "upos") -> Iterator[str]:
+    """The word lines of one sentence: ID, FORM, the tag in ``column``, ``_`` everywhere else.
+
+    What ``birnn predict --output conllu`` prints; ``read_conllu(..., column)`` reads it back.
+    The blank line that ends the sentence is the caller's.
+    """
+    column = check_choice("column", column, TAG_COLUMNS)
+    at = FIELDS.index(column)
+    for number, (word, tag) in enumerate(zip(words, tags), 1):
+        row = [str(number), word] + ["_"] * (len(FIELDS) - 2)
+        row[at] = tag
+        yield "\t".join(row)
 
 
 def _id_parser() -> Any:
@@ -81,8 +108,7 @@ def read_conllu(path: str | Path, column: str = "upos") -> list[TaggedSentence]:
                 file,
                 number,
                 f"expected {len(FIELDS)} tab-separated columns "
-                f"(ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC); "
-                f"found {len(cells)}",
+                f"({' '.join(FIELDS).upper()}); found {len(cells)}",
             )
         try:
             word_id = parse_id(cells[0])

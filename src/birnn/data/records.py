@@ -1,8 +1,11 @@
-"""What the readers return: one record per sentence (tagging) or per text (classification)."""
+"""What the readers return: one record per sentence (tagging), per text (classification) or per
+blank (fill in the blank)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+BLANK = "___"  # the token that stands for the hidden word of a ClozeItem
 
 
 @dataclass(frozen=True)
@@ -32,3 +35,19 @@ class LabelledText:
 
     def __len__(self) -> int:
         return len(self.words)
+
+
+@dataclass(frozen=True)
+class ClozeItem:
+    """One sentence with a blank at ``blank``; ``answer`` is the word that belongs there.
+
+    ``words[blank]`` is ``BLANK``. ``family`` says where the item comes from: a family of the
+    demo's grammar, ``"file"`` (a cloze line), ``"text"`` (a word hidden in a plain sentence) or
+    ``"input"`` (a text to predict on, without an answer).
+    """
+
+    words: tuple[str, ...]
+    blank: int
+    answer: str
+    needs_right: bool  # True when only the words right of the blank decide the answer
+    family: str

@@ -4,7 +4,8 @@
     i am ___ hungry , and i can eat half a pig .            -> very (the right context decides)
 
 Every item is one sentence with exactly one blank (``BLANK``) and the one word that belongs
-there. The sentence families fall in two groups:
+there: a ``ClozeItem``, the fill-in-the-blank task's record (``birnn.data``). The sentence
+families fall in two groups:
 
 * **right-context** families: the words left of the blank are the same for every answer, and
   only the words to its right decide it (an intensity decided by what follows, "a"/"an" decided
@@ -19,24 +20,11 @@ Everything is drawn from an explicit ``numpy.random.Generator``, so a seed fixes
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
-BLANK = "___"
-
-
-@dataclass(frozen=True)
-class ClozeItem:
-    """One sentence with a blank at ``blank``; ``answer`` is the word that belongs there."""
-
-    words: tuple[str, ...]
-    blank: int
-    answer: str
-    needs_right: bool  # True when only the words right of the blank decide the answer
-    family: str
-
+from birnn.data import BLANK, ClozeItem
 
 Family = Callable[[np.random.Generator], tuple[list[str], str]]
 

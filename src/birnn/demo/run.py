@@ -16,11 +16,25 @@ from typing import Any
 import numpy as np
 
 from birnn import pipeline
-from birnn.demo.grammar import ClozeItem, generate
-from birnn.tasks.registry import TASKS
+from birnn.data import ClozeItem
+from birnn.demo.grammar import generate
+from birnn.models.encoder import EncoderConfig
+from birnn.tasks.base import Vocabs
+from birnn.tasks.fill import TASK
 from birnn.train.config import TrainConfig
 
-ENCODER = {"word_dim": 32, "hidden": 64, "layers": 1, "dropout": 0.1, "char_hidden": 0}
+
+def encoder_config(vocabs: Vocabs, bidirectional: bool) -> EncoderConfig:
+    """The demo's small encoder: words only (no characters), one LSTM layer."""
+    return EncoderConfig(
+        vocab_size=len(vocabs.words),
+        word_dim=32,
+        char_hidden=0,
+        hidden=64,
+        layers=1,
+        bidirectional=bidirectional,
+        dropout=0.1,
+    )
 
 
 @dataclass
@@ -39,17 +53,17 @@ def train_one(
     seed: int,
     progress: bool,
 ) -> DemoResult:
-    task = TASKS["fill"]
-    encoder = ENCODER | {"bidirectional": bidirectional}
-    loaded = pipeline.build(task, train, encoder, {}, seed=seed)
+    vocabs = TASK.build_vocabs(train, min_count=1, lowercase=False, chars=False)
+    model = pipeline.create(TASK, vocabs, encoder_config(vocabs, bidirectional), {}, seed=seed)
     config = TrainConfig(epochs=epochs, batch_size=32, lr=3e-3, patience=0, seed=seed)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="birnn-demo-") as out:
-        pipeline.train(loaded, train, None, config, out, progress=progress)
+        pipeline.train(model, train, None, config, out, progress=progress)
     seconds = time.perf_counter() - start
-    predictions = loaded.predict(test)
+    predictions = model.predict(test)
     name = "bidirectional" if bidirectional else "unidirectional"
-    return DemoResult(name, task.scores(test, predictions, loaded.vocabs, {}), predictions, seconds)
+    scores = TASK.scores(test, predictions, model.vocabs, model.options)
+    return DemoResult(name, scores, predictions, seconds)
 
 
 def run(

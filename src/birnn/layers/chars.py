@@ -2,19 +2,20 @@
 
 Words never seen in training still get an informative vector from their spelling (suffixes,
 capitals, digits), which is what lets a tagger tag them. The features are computed once per
-*distinct* word of a batch and gathered back to the token positions::
+*distinct* word form of a batch and gathered back to the token positions. The models' batches
+carry exactly that (``birnn.models.batch.Chars``, made by ``gather_chars``): the character ids
+of the U distinct forms and, for every token, the row of its form::
 
-    uniq, inverse = unique_words(word_ids)           # word_ids (N, T); inverse (N, T)
-    chars, char_lengths = <char ids of the words uniq, padded: (U, Lmax), (U,)>
-    feats, cache = char_features.forward(chars, char_lengths)    # (U, 2*hidden)
-    token_feats = feats[inverse]                                 # (N, T, 2*hidden)
+    chars = batch.chars                    # ids (U, Lmax), lengths (U,), index (N, T)
+    feats, cache = char_features.forward(chars.ids, chars.lengths)   # (U, 2*hidden)
+    token_feats = feats[chars.index]                                 # (N, T, 2*hidden)
     ...
-    d_feats = scatter_add_rows(d_token_feats, inverse, len(uniq))  # backward of the gather
+    d_feats = scatter_add_rows(d_token_feats, chars.index, U)      # backward of the gather
     _, grads = char_features.backward(cache, d_feats)
 
-(``scatter_add_rows`` is in ``birnn.layers.embedding``.) Padding tokens may be included in
-``word_ids``: they become one more distinct "word" whose gradient is whatever the caller
-sends (zero when the loss masks them).
+(``scatter_add_rows`` is in ``birnn.layers.embedding``; ``unique_words`` makes such an index for
+an array of word ids.) Padding positions point at a form too; their gradient is whatever the
+caller sends there (zero when the loss masks them).
 """
 
 from __future__ import annotations

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.random import Generator
 
 from birnn._checks import check_int
 from birnn.layers import prefixed
 from birnn.layers.dropout import Dropout
-from birnn.layers.linear import Linear
 from birnn.layers.pooling import POOLING_MODES, Pooling
 from birnn.losses import softmax_cross_entropy
+from birnn.models.base import EncoderModel
 from birnn.models.batch import TokenBatch
-from birnn.models.encoder import Array, Encoder, EncoderConfig, as_encoder_config
+from birnn.models.encoder import Array, EncoderConfig, as_encoder_config
 
 
 @dataclass
@@ -44,20 +45,23 @@ class ClassifierConfig:
         check_int("num_labels", self.num_labels, 2)
 
 
-class Classifier:
-    def __init__(self, config: ClassifierConfig, rng: np.random.Generator, dtype: Any = np.float32):
-        self.config = config
+class Classifier(EncoderModel):
+    """Scores over the labels from the encoder's features pooled over time (then dropout)."""
+
+    config: ClassifierConfig
+
+    def __init__(
+        self,
+        config: ClassifierConfig,
+        rng: Generator,
+        dtype: Any = np.float32,
+        word_counts: Any = None,
+    ) -> None:
         enc = config.encoder
-        self.encoder = Encoder(enc, rng, dtype)
-        split = enc.hidden if enc.bidirectional else None
-        self.pool = Pooling(config.pooling, split=split)
+        self.pool = Pooling(config.pooling, split=enc.hidden if enc.bidirectional else None)
         self.dropout = Dropout(enc.dropout)
         width = self.pool.output_size(enc.output_size)
-        self.out = Linear(width, config.num_labels, rng, dtype=dtype)
-
-    @property
-    def params(self) -> dict[str, Array]:
-        return self.encoder.params | prefixed("out", self.out.params)
+        super().__init__(config, config.num_labels, rng, dtype, word_counts, width)
 
     def _scores(
         self, batch: TokenBatch, training: bool, rng: np.random.Generator | None

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn._checks import check_int
+from birnn._checks import check_int, describe
 from birnn.layers import prefixed
 from birnn.layers.chars import CharFeatures
 from birnn.layers.dropout import Dropout, word_dropout
@@ -83,8 +83,28 @@ class EncoderCache:
     drop_out: Any
 
 
+def _as_word_counts(counts: Any, vocab_size: int) -> NDArray[np.int64] | None:
+    """``word_counts`` checked: ``None``, or one training count (an int >= 0) per word id."""
+    if counts is None:
+        return None
+    arr = np.asarray(counts)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"word_counts must be integer counts; received {describe(counts)}")
+    if arr.shape != (vocab_size,) or (arr.size and arr.min() < 0):
+        raise ValueError(
+            f"word_counts must hold one count >= 0 per word id, shape ({vocab_size},); "
+            f"received {describe(counts)}"
+        )
+    return arr.astype(np.int64)
+
+
 class Encoder:
-    def __init__(self, config: EncoderConfig, rng: np.random.Generator, dtype: Any = np.float32):
+    """The encoder of ``config``; ``word_counts``: the training count of each word id (the word
+    vocabulary's ``counts``), which ``rare_word_dropout`` needs."""
+
+    def __init__(
+        self, config: EncoderConfig, rng: np.random.Generator, dtype: Any, word_counts: Any = None
+    ):
         self.config = config
         self.dtype = np.dtype(dtype)
         c = config
@@ -106,8 +126,7 @@ class Encoder:
             seed=int(rng.integers(2**31)),
         )
         self.dropout = Dropout(c.dropout)
-        # training counts per word id (from the vocabulary), for rare_word_dropout
-        self.word_counts: NDArray[np.int64] | None = None
+        self.word_counts = _as_word_counts(word_counts, c.vocab_size)
 
     def _drop_words(self, batch: TokenBatch, rng: Any) -> NDArray[np.int64]:
         words, alpha = batch.words, self.config.rare_word_dropout
@@ -115,7 +134,10 @@ class Encoder:
             words = word_dropout(words, self.config.word_dropout, UNK, rng, where=batch.mask())
         if alpha > 0:
             if self.word_counts is None:
-                raise ValueError("rare_word_dropout needs the training counts: set word_counts")
+                raise ValueError(
+                    "rare_word_dropout needs the training counts: build the model with "
+                    "word_counts= (the word vocabulary's counts); received none"
+                )
             counts = self.word_counts[words]
             drop = (rng.random(words.shape) * (alpha + counts) < alpha) & batch.mask()
             words = np.where(drop, UNK, words)

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.random import Generator
 
 from birnn._checks import check_int
 from birnn.layers import prefixed
-from birnn.layers.linear import Linear
 from birnn.losses import softmax_cross_entropy
+from birnn.models.base import EncoderModel
 from birnn.models.batch import TokenBatch
-from birnn.models.encoder import Array, Encoder, EncoderConfig, as_encoder_config
+from birnn.models.encoder import Array, EncoderConfig, as_encoder_config
 
 
 @dataclass
@@ -34,15 +35,16 @@ class FillConfig:
         check_int("num_answers", self.num_answers, 2)
 
 
-class FillModel:
-    def __init__(self, config: FillConfig, rng: np.random.Generator, dtype: Any = np.float32):
-        self.config = config
-        self.encoder = Encoder(config.encoder, rng, dtype)
-        self.out = Linear(config.encoder.output_size, config.num_answers, rng, dtype=dtype)
+class FillModel(EncoderModel):
+    """Scores over the answers from the encoder's features at each sentence's blank."""
 
-    @property
-    def params(self) -> dict[str, Array]:
-        return self.encoder.params | prefixed("out", self.out.params)
+    config: FillConfig
+
+    def __init__(
+        self, config: FillConfig, rng: Generator, dtype: Any = np.float32, word_counts: Any = None
+    ) -> None:
+        width = config.encoder.output_size
+        super().__init__(config, config.num_answers, rng, dtype, word_counts, width)
 
     def loss_and_grads(
         self, batch: TokenBatch, rng: np.random.Generator

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.random import Generator
 
 from birnn._checks import check_int
 from birnn.heads.crf import CRF
 from birnn.layers import prefixed
-from birnn.layers.linear import Linear
 from birnn.losses import softmax_cross_entropy
+from birnn.models.base import EncoderModel
 from birnn.models.batch import TokenBatch
-from birnn.models.encoder import Array, Encoder, EncoderConfig, as_encoder_config
+from birnn.models.encoder import Array, EncoderConfig, as_encoder_config
 
 HEADS = ("softmax", "crf")
 
@@ -39,16 +40,21 @@ class TaggerConfig:
         check_int("num_tags", self.num_tags, 1)
 
 
-class Tagger:
-    def __init__(self, config: TaggerConfig, rng: np.random.Generator, dtype: Any = np.float32):
-        self.config = config
-        self.encoder = Encoder(config.encoder, rng, dtype)
-        self.out = Linear(config.encoder.output_size, config.num_tags, rng, dtype=dtype)
+class Tagger(EncoderModel):
+    """Emission scores per token from the encoder's features, then a softmax or a CRF head."""
+
+    config: TaggerConfig
+
+    def __init__(
+        self, config: TaggerConfig, rng: Generator, dtype: Any = np.float32, word_counts: Any = None
+    ) -> None:
+        width = config.encoder.output_size
+        super().__init__(config, config.num_tags, rng, dtype, word_counts, width)
         self.crf = CRF(config.num_tags, rng, dtype=dtype) if config.head == "crf" else None
 
     @property
     def params(self) -> dict[str, Array]:
-        out = self.encoder.params | prefixed("out", self.out.params)
+        out = super().params
         return out | prefixed("crf", self.crf.params) if self.crf is not None else out
 
     def loss_and_grads(

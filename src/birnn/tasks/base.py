@@ -1,4 +1,4 @@
-"""What every task shares: vocabularies, turning records into id arrays, and batching.
+"""What every task shares: vocabularies, turning records into id lists, and batching.
 
 A task (tagging, classification, fill-in-the-blank) reads its records, builds vocabularies from
 the training records only, encodes every split with them, and cuts batches of similar length.
@@ -23,6 +23,11 @@ class Vocabs:
     words: Vocab
     labels: Vocab  # tags, class labels or answers
     chars: Vocab | None = None  # None: the model reads no characters
+
+    @property
+    def char_vocab_size(self) -> int:
+        """``EncoderConfig.char_vocab_size`` for these vocabularies: 0 without characters."""
+        return len(self.chars) if self.chars is not None else 0
 
     def to_json(self) -> dict[str, Any]:
         out = {"words": self.words.to_json(), "labels": self.labels.to_json()}

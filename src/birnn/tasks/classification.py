@@ -1,33 +1,23 @@
 """Sentence classification: one label per text (``label text`` lines or TSV).
 
 Scores: accuracy ("score") and macro-F1 over the labels. A gold label never seen in training
-counts as an error.
+counts as an error. Predictions come out as ``label<TAB>text`` lines.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from birnn.data import LabelledText, Vocab, read_classification
 from birnn.metrics import classification_scores
-from birnn.tasks.base import Encoded, FormTable, Vocabs, encode_words, make_vocabs
+from birnn.models.classifier import Classifier, ClassifierConfig
+from birnn.tasks.task import Options, Task
 
 
-def read(path: str | Path) -> list[LabelledText]:
-    return read_classification(path)
-
-
-def build_vocabs(train: list[LabelledText], min_count: int, lowercase: bool, chars: bool) -> Vocabs:
-    return make_vocabs(
-        [t.words for t in train], (t.label for t in train), min_count, lowercase, chars
-    )
-
-
-def encode(texts: list[LabelledText], vocabs: Vocabs, forms: FormTable) -> Encoded:
-    words, form_ids = encode_words((t.words for t in texts), vocabs, forms)
-    labels = vocabs.labels.encode([t.label for t in texts])
-    return Encoded(words, form_ids, labels)
+def lines(records: list[LabelledText], predicted: list[str], options: Options) -> Iterator[str]:
+    for record, label in zip(records, predicted):
+        yield f"{label}\t{' '.join(record.words)}"
 
 
 def scores(gold: list[LabelledText], predicted: list[str], labels: Vocab) -> dict[str, Any]:
@@ -35,3 +25,22 @@ def scores(gold: list[LabelledText], predicted: list[str], labels: Vocab) -> dic
     pred_ids = labels.encode(predicted)
     s = classification_scores(pred_ids, gold_ids, len(labels))
     return {"accuracy": s.accuracy, "macro_f1": s.macro_f1, "items": len(gold), "score": s.accuracy}
+
+
+TASK = Task(
+    name="classify",
+    per_token=False,
+    model=Classifier,
+    config=ClassifierConfig,
+    read=lambda path, options: read_classification(path),
+    gold=lambda text: text.label,
+    head=lambda options, vocabs: {
+        "num_labels": len(vocabs.labels),
+        "pooling": options.get("pooling", "final"),
+    },
+    scores=lambda gold, predicted, vocabs, options: scores(gold, predicted, vocabs.labels),
+    unlabelled=lambda words: LabelledText(words, ""),
+    lines=lines,
+)
+
+__all__ = ["TASK", "lines", "scores"]

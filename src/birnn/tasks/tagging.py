@@ -2,18 +2,30 @@
 
 Scores: token accuracy always; with an entity scheme (iob1, iob2, bioes), entity-level
 precision, recall and F1 per type and micro-averaged, as conlleval computes them. A gold tag
-never seen in training counts as an error (its id is -1, which no prediction equals).
+never seen in training counts as an error (no prediction equals it).
+
+Predictions come out as TSV (``word<TAB>tag``, a blank line after each sentence) or, with the
+option ``output="conllu"``, as CoNLL-U word lines with the tag in the column read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from birnn.data import TaggedSentence, read_columns, read_conllu
-from birnn.metrics import span_f1
-from birnn.tasks.base import Encoded, FormTable, Vocabs, encode_words, make_vocabs
+from birnn.data import (
+    TaggedSentence,
+    conllu_lines,
+    is_conllu,
+    read_columns,
+    read_conllu,
+    read_texts,
+)
+from birnn.metrics import accuracy, span_f1
+from birnn.models.tagger import Tagger, TaggerConfig
+from birnn.tasks.task import Options, Task
 
 FORMATS = ("auto", "conllu", "columns")
 
@@ -28,29 +40,46 @@ class TaggingOptions:
         if self.format not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}; received {self.format!r}")
 
+    @classmethod
+    def of(cls, options: Options) -> TaggingOptions:
+        """The tagging options among a task's options (the others are the models')."""
+        return cls(
+            format=options.get("format", "auto"),
+            column=options.get("column", "upos"),
+            scheme=options.get("scheme"),
+        )
+
 
 def read(path: str | Path, options: TaggingOptions) -> list[TaggedSentence]:
     fmt = options.format
     if fmt == "auto":
-        name = Path(path).name
-        fmt = "conllu" if name.endswith((".conllu", ".conllu.gz")) else "columns"
+        fmt = "conllu" if is_conllu(path) else "columns"
     if fmt == "conllu":
         return read_conllu(path, column=options.column)
     return read_columns(path, scheme=options.scheme)
 
 
-def build_vocabs(
-    train: list[TaggedSentence], min_count: int, lowercase: bool, chars: bool
-) -> Vocabs:
-    return make_vocabs(
-        [s.words for s in train], (t for s in train for t in s.tags), min_count, lowercase, chars
-    )
+def _texts(path: Path) -> list[list[str]]:
+    """The sentences to tag: a CoNLL-U file's words, else one sentence per line."""
+    return [s.words for s in read_conllu(path)] if is_conllu(path) else read_texts(path)
 
 
-def encode(sentences: list[TaggedSentence], vocabs: Vocabs, forms: FormTable) -> Encoded:
-    words, form_ids = encode_words((s.words for s in sentences), vocabs, forms)
-    tags = [vocabs.labels.encode(s.tags) for s in sentences]
-    return Encoded(words, form_ids, tags)
+def _unlabelled(words: list[str]) -> TaggedSentence:
+    return TaggedSentence(words, ["_"] * len(words))
+
+
+def lines(
+    records: list[TaggedSentence], predicted: list[list[str]], options: Options
+) -> Iterator[str]:
+    """CoNLL-U (the predicted tag in its column) or TSV (word<TAB>tag), a blank line between."""
+    conllu = options.get("output", "tsv") == "conllu"
+    column = options.get("column", "upos")
+    for record, tags in zip(records, predicted):
+        if conllu:
+            yield from conllu_lines(record.words, tags, column)
+        else:
+            yield from (f"{word}\t{tag}" for word, tag in zip(record.words, tags))
+        yield ""
 
 
 def scores(
@@ -59,7 +88,7 @@ def scores(
     """Metrics of predicted tag strings against the gold sentences; "score" is the one to watch."""
     flat_gold = [t for s in gold for t in s.tags]
     flat_pred = [t for p in predicted for t in p]
-    acc = sum(g == p for g, p in zip(flat_gold, flat_pred)) / max(len(flat_gold), 1)
+    acc = accuracy(flat_pred, flat_gold) if flat_gold else 0.0
     out: dict[str, Any] = {"accuracy": acc, "tokens": len(flat_gold)}
     if scheme is None:
         return out | {"score": acc}
@@ -76,4 +105,21 @@ def scores(
     }
 
 
-__all__ = ["TaggingOptions", "build_vocabs", "encode", "read", "scores"]
+TASK = Task(
+    name="tag",
+    per_token=True,
+    model=Tagger,
+    config=TaggerConfig,
+    read=lambda path, options: read(path, TaggingOptions.of(options)),
+    gold=lambda sentence: sentence.tags,
+    head=lambda options, vocabs: {
+        "num_tags": len(vocabs.labels),
+        "head": options.get("head", "softmax"),
+    },
+    scores=lambda gold, predicted, vocabs, options: scores(gold, predicted, options.get("scheme")),
+    unlabelled=_unlabelled,
+    lines=lines,
+    read_texts=_texts,
+)
+
+__all__ = ["TASK", "TaggingOptions", "lines", "read", "scores"]

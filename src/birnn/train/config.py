@@ -10,7 +10,7 @@ from typing import Any
 from birnn._checks import check_choice, check_int, describe
 from birnn.optim import OPTIMIZERS, Optimizer, Schedule, make_optimizer, make_schedule
 from birnn.optim.base import Array, check_hyper
-from birnn.optim.schedules import schedule_arguments
+from birnn.optim.schedules import SCHEDULES, schedule_arguments
 
 
 @dataclass
@@ -55,6 +55,15 @@ class TrainConfig:
         if self.optimizer == "sgd":
             kwargs.update(momentum=self.momentum, nesterov=self.nesterov)
         return make_optimizer(self.optimizer, params, **kwargs)
+
+    @property
+    def needs_dev_score(self) -> bool:
+        """Whether the schedule follows the dev score (``plateau``): training then needs dev data.
+
+        Asked of the schedule's class, so that ``make_schedule`` stays the one place that builds
+        a schedule (the trainer, once per fit; ``__post_init__``, to check it).
+        """
+        return SCHEDULES[self.schedule].needs_score
 
     def make_schedule(self) -> Schedule:
         """The configured schedule: ``schedule_args``, plus ``total=epochs`` and ``warmup``."""
