@@ -421,7 +421,8 @@ def test_word_counts_come_in_through_the_constructor(model_class, config_class):
     rng = np.random.default_rng(0)
     model = model_class(config, rng, word_counts=v.words.counts)
     np.testing.assert_array_equal(model.encoder.word_counts, v.words.counts)
-    batch = make_batch(label_batch(rng, False)[1], [0, 1, 2], FormTable(None), per_token=False)
+    _, data, forms = label_batch(rng, False)
+    batch = make_batch(data, [0, 1, 2], forms, per_token=False)
     model.encoder.forward(batch, training=True, rng=rng)  # rare words may now be dropped
     with pytest.raises(ValueError, match="rare_word_dropout needs the training counts"):
         model_class(config, rng).encoder.forward(batch, training=True, rng=rng)

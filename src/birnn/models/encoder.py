@@ -2,14 +2,18 @@
 
 Forward, for a batch of N sequences of at most T tokens:
 
-    e_t = [ E[w_t] , C[form_t] ]        word embedding, and character features of the word form
+    e_t = [ E[w_t] , K[case_t] , C[form_t] ]   word embedding, case pattern embedding (if
+                                                case_dim), character features of the word form
     x_t = dropout(e_t)
     h   = RNN(x, lengths)               a stack of L bidirectional layers (dropout between them)
     y_t = dropout(h_t)                  (N, T, W), zero past each length
 
+E stacks the trained rows ``embed.weight`` and, with pretrained vectors, the rows
+``embed.fixed`` of words met only in the vectors file (never trained: ``fixed_words``).
 Backward runs the same chain in reverse: dy -> dropout' -> RNN.backward -> dx -> dropout' ->
-split into dE (scattered into the embedding rows used) and dC (summed over every position of
-each distinct form, then through the character network).
+split into dE (scattered into the embedding rows used; none with ``freeze_embeddings``), dK
+(likewise, per case pattern) and dC (summed over every position of each distinct form, then
+through the character network).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn._checks import check_int, describe
+from birnn._checks import check_choice, check_int, describe
+from birnn.data.casing import CASES
 from birnn.layers import prefixed
 from birnn.layers.chars import CharFeatures
 from birnn.layers.dropout import Dropout, word_dropout
-from birnn.layers.embedding import Embedding, scatter_add_rows
+from birnn.layers.embedding import INITS, Embedding, scatter_add_rows
 from birnn.models.batch import TokenBatch
 from birnn.modules import GRU, LSTM, RNN
 
@@ -49,12 +54,28 @@ class EncoderConfig:
     # alpha: a word seen c times in training becomes unknown with probability alpha / (alpha + c),
     # so rare words often do and the model learns what to do with words it has never seen
     rare_word_dropout: float = 0.0
+    case_dim: int = 0  # width of the case pattern embedding (birnn.data.casing); 0: none
+    # the last fixed_words word ids are words of a pretrained vectors file that training never
+    # saw: their vectors (embed.fixed) are kept as the file has them, never trained
+    fixed_words: int = 0
+    freeze_embeddings: bool = False  # True: the word embeddings are never trained
+    word_init: str = "uniform"  # word embeddings drawn U(-sqrt(3/d), sqrt(3/d)) | "normal" N(0, 1)
+    char_init: str = "uniform"  # character embeddings: "uniform" | "normal" (see RESULTS.md)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}; received {self.cell!r}")
         for name in ("vocab_size", "word_dim", "hidden", "layers"):
             check_int(name, getattr(self, name), 1)
+        for name in ("case_dim", "fixed_words"):
+            check_int(name, getattr(self, name), 0)
+        if self.fixed_words > self.vocab_size - 2:
+            raise ValueError(
+                f"fixed_words must leave <pad> and <unk> trainable: at most {self.vocab_size - 2} "
+                f"of vocab_size {self.vocab_size}; received {self.fixed_words}"
+            )
+        for name in ("word_init", "char_init"):
+            check_choice(name, getattr(self, name), INITS)
         for name in ("dropout", "word_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -75,6 +96,7 @@ def as_encoder_config(value: EncoderConfig | dict[str, Any]) -> EncoderConfig:
 @dataclass
 class EncoderCache:
     embed: Any  # the embedding's cache
+    case: Any  # the case embedding's cache, or None
     chars: Any  # the character network's cache, or None
     char_index: NDArray[np.int64] | None
     unique_forms: int
@@ -108,13 +130,22 @@ class Encoder:
         self.config = config
         self.dtype = np.dtype(dtype)
         c = config
-        self.embed = Embedding(c.vocab_size, c.word_dim, rng, dtype=dtype, padding_idx=0)
+        self.embed = Embedding(
+            c.vocab_size, c.word_dim, rng, dtype, padding_idx=0, init=c.word_init,
+            fixed=c.fixed_words,
+        )  # fmt: skip
         self.chars = (
-            CharFeatures(c.char_vocab_size, c.char_dim, c.char_hidden, rng, dtype=dtype)
+            CharFeatures(
+                c.char_vocab_size, c.char_dim, c.char_hidden, rng, dtype=dtype, init=c.char_init
+            )
             if c.char_vocab_size
             else None
         )
-        width = c.word_dim + (2 * c.char_hidden if self.chars else 0)
+        # drawn only when used: models without it keep the initialisation they always had
+        self.case = (
+            Embedding(len(CASES), c.case_dim, rng, dtype, padding_idx=0) if c.case_dim else None
+        )
+        width = c.word_dim + c.case_dim + (2 * c.char_hidden if self.chars else 0)
         self.rnn = CELLS[c.cell](
             width,
             c.hidden,
@@ -146,6 +177,8 @@ class Encoder:
     @property
     def params(self) -> dict[str, Array]:
         out = prefixed("embed", self.embed.params)
+        if self.case is not None:
+            out |= prefixed("case", self.case.params)
         if self.chars is not None:
             out |= prefixed("chars", self.chars.params)
         return out | prefixed("rnn", self.rnn.params)
@@ -160,19 +193,27 @@ class Encoder:
         if training:
             words = self._drop_words(batch, rng)
         x, embed_cache = self.embed.forward(words)
-        char_cache = None
+        parts = [x]
+        case_cache = char_cache = None
+        if self.case is not None:
+            if batch.casing is None:
+                raise ValueError("this model reads case patterns; the batch has none")
+            k, case_cache = self.case.forward(batch.casing)
+            parts.append(k)
         if self.chars is not None:
             if batch.chars is None:
                 raise ValueError("this model reads characters; the batch has none")
             feats, char_cache = self.chars.forward(
                 batch.chars.ids, batch.chars.lengths, training=training
             )
-            x = np.concatenate([x, feats[batch.chars.index]], axis=-1)
+            parts.append(feats[batch.chars.index])
+        x = np.concatenate(parts, axis=-1) if len(parts) > 1 else x
         x, drop_in = self.dropout.forward(x, training, rng)
         h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
         y, drop_out = self.dropout.forward(h, training, rng)
         cache = EncoderCache(
             embed=embed_cache,
+            case=case_cache,
             chars=char_cache,
             char_index=batch.chars.index if batch.chars is not None else None,
             unique_forms=int(batch.chars.ids.shape[0]) if batch.chars is not None else 0,
@@ -186,9 +227,15 @@ class Encoder:
         dh, _ = self.dropout.backward(cache.drop_out, dy)
         dx, _, rnn_grads = self.rnn.backward(cache.rnn, dh)
         dx, _ = self.dropout.backward(cache.drop_in, dx)
-        width = self.config.word_dim
-        _, embed_grads = self.embed.backward(cache.embed, dx[..., :width])
-        grads = prefixed("embed", embed_grads)
+        c = self.config
+        grads: dict[str, Array] = {}
+        if not c.freeze_embeddings:
+            _, embed_grads = self.embed.backward(cache.embed, dx[..., : c.word_dim])
+            grads |= prefixed("embed", embed_grads)
+        width = c.word_dim + c.case_dim
+        if self.case is not None:
+            _, case_grads = self.case.backward(cache.case, dx[..., c.word_dim : width])
+            grads |= prefixed("case", case_grads)
         if self.chars is not None:
             assert cache.char_index is not None
             d_feats = scatter_add_rows(dx[..., width:], cache.char_index, cache.unique_forms)
