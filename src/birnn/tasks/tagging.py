@@ -18,6 +18,7 @@ from typing import Any
 from birnn.data import (
     TaggedSentence,
     conllu_lines,
+    convert,
     is_conllu,
     read_columns,
     read_conllu,
@@ -25,6 +26,7 @@ from birnn.data import (
 )
 from birnn.metrics import accuracy, span_f1
 from birnn.models.tagger import Tagger, TaggerConfig
+from birnn.tasks.base import Vocabs
 from birnn.tasks.task import Options, Task
 
 FORMATS = ("auto", "conllu", "columns")
@@ -51,12 +53,19 @@ class TaggingOptions:
 
 
 def read(path: str | Path, options: TaggingOptions) -> list[TaggedSentence]:
+    """The sentences of a data file; with a scheme, an ill-formed tag sequence (an IOB2 ``I-``
+    after ``O``) is rewritten as conlleval reads it (same spans, so the same entity scores),
+    which is what a constrained tagger can learn and produce."""
     fmt = options.format
     if fmt == "auto":
         fmt = "conllu" if is_conllu(path) else "columns"
     if fmt == "conllu":
         return read_conllu(path, column=options.column)
-    return read_columns(path, scheme=options.scheme)
+    sentences = read_columns(path, scheme=options.scheme)
+    if options.scheme is None:
+        return sentences
+    scheme = options.scheme
+    return [TaggedSentence(s.words, convert(s.tags, scheme, scheme)) for s in sentences]
 
 
 def _texts(path: Path) -> list[list[str]]:
@@ -105,6 +114,18 @@ def scores(
     }
 
 
+def head(options: Options, vocabs: Vocabs) -> dict[str, Any]:
+    """The tagger config beyond the encoder: with an entity scheme, the constraints of that
+    scheme over the tags (unless the option ``constraints`` is False)."""
+    scheme = options.get("scheme") if options.get("constraints", True) else None
+    return {
+        "num_tags": len(vocabs.labels),
+        "head": options.get("head", "softmax"),
+        "scheme": scheme,
+        "tags": vocabs.labels.tokens if scheme is not None else None,
+    }
+
+
 TASK = Task(
     name="tag",
     per_token=True,
@@ -112,10 +133,7 @@ TASK = Task(
     config=TaggerConfig,
     read=lambda path, options: read(path, TaggingOptions.of(options)),
     gold=lambda sentence: sentence.tags,
-    head=lambda options, vocabs: {
-        "num_tags": len(vocabs.labels),
-        "head": options.get("head", "softmax"),
-    },
+    head=lambda options, vocabs: head(options, vocabs),
     scores=lambda gold, predicted, vocabs, options: scores(gold, predicted, options.get("scheme")),
     unlabelled=_unlabelled,
     lines=lines,
