@@ -14,11 +14,13 @@ from typing import NoReturn
 
 from birnn import commands
 from birnn.data import SCHEMES
-from birnn.models.encoder import CELLS
+from birnn.layers.embedding import INITS
+from birnn.models.encoder import CELLS, CHAR_INIT
 from birnn.models.tagger import HEADS
 from birnn.optim import OPTIMIZERS
 from birnn.tasks.registry import TASKS
 from birnn.tasks.tagging import FORMATS
+from birnn.transfer import DEFAULT_MAX_WORDS
 
 EXIT_USAGE = 2
 
@@ -36,7 +38,9 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hidden", type=int, default=128, help="units per direction (default 128)")
     g.add_argument("--layers", type=int, default=2, help="recurrent layers (default 2)")
     g.add_argument("--unidirectional", action="store_true", help="left-to-right only")
-    g.add_argument("--word-dim", type=int, default=100, help="word embedding width")
+    g.add_argument(
+        "--word-dim", type=int, help="word embedding width (default 100; --embeddings: the file's)"
+    )
     g.add_argument("--char-dim", type=int, default=30, help="character embedding width")
     g.add_argument(
         "--char-hidden", type=int, default=50, help="char BiLSTM units per direction; 0: none"
@@ -51,6 +55,57 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--min-count", type=int, default=1, help="rarer words become <unk>")
     g.add_argument("--lowercase", action="store_true", help="lowercase words (not characters)")
+
+
+def _pretrained_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("pretrained knowledge, case features, initialisation, constraints")
+    g.add_argument(
+        "--embeddings",
+        type=Path,
+        metavar="PATH",
+        help="pretrained word vectors: GloVe, word2vec or fastText text (.gz too), "
+        "word2vec binary (*.bin)",
+    )
+    g.add_argument(
+        "--embeddings-max-words",
+        type=int,
+        default=DEFAULT_MAX_WORDS,
+        metavar="N",
+        help="how many of the file's first words the model keeps beyond the training words "
+        f"(default {DEFAULT_MAX_WORDS}; each costs 4 * dim bytes in the model)",
+    )
+    g.add_argument(
+        "--freeze-embeddings", action="store_true", help="never train the word embeddings"
+    )
+    g.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="RUN_DIR",
+        help="start the encoder from another run's (a fill model trained on unlabelled text)",
+    )
+    g.add_argument(
+        "--case-dim",
+        type=int,
+        default=0,
+        help="width of the case pattern embedding (Title, UPPER, ...); 0: none",
+    )
+    g.add_argument(
+        "--word-init",
+        choices=sorted(INITS),
+        default="uniform",
+        help="random word embeddings: uniform U(+-sqrt(3/d)) or normal N(0, 1)",
+    )
+    g.add_argument(
+        "--char-init",
+        choices=sorted(INITS),
+        default=CHAR_INIT,
+        help=f"random character embeddings (default {CHAR_INIT})",
+    )
+    g.add_argument(
+        "--no-constraints",
+        action="store_true",
+        help="with --scheme: let the tagger emit invalid tag sequences",
+    )
 
 
 def _training_arguments(p: argparse.ArgumentParser) -> None:
@@ -112,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, type=Path, help="output directory")
     _data_arguments(train)
     _model_arguments(train)
+    _pretrained_arguments(train)
     _training_arguments(train)
 
     evaluate = sub.add_parser("evaluate", help="score a trained model on labelled data",

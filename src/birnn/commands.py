@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from birnn import pipeline
+from birnn import pipeline, transfer
 from birnn.data import DataError, write_cloze
+from birnn.data._files import existing_file
+from birnn.data.pretrained import Pretrained
 from birnn.demo import run as demo_run
 from birnn.demo.grammar import generate
 from birnn.models.encoder import EncoderConfig
@@ -48,6 +50,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "head": args.head,
         "pooling": args.pooling,
         "seed": args.seed,
+        "constraints": not args.no_constraints,
     }
 
 
@@ -59,15 +62,43 @@ def _from_args(config: type[C], args: argparse.Namespace, **fields: Any) -> C:
     return config(**(given | fields))
 
 
-def _encoder_config(args: argparse.Namespace, vocabs: Vocabs) -> EncoderConfig:
-    """The encoder the options describe, sized for ``vocabs``."""
+def _encoder_config(
+    args: argparse.Namespace, vocabs: Vocabs, vectors: Pretrained | None
+) -> EncoderConfig:
+    """The encoder the options describe, sized for ``vocabs`` (and the pretrained vectors)."""
+    words = {"word_dim": args.word_dim or 100}
+    if vectors is not None:
+        if args.word_dim is not None and args.word_dim != vectors.dim:
+            raise ValueError(
+                f"--word-dim {args.word_dim} conflicts with the {vectors.dim}-dimensional "
+                f"vectors of {vectors.path} (leave --word-dim out: it follows the file)"
+            )
+        words = transfer.encoder_fields(vectors)
     return _from_args(
         EncoderConfig,
         args,
         vocab_size=len(vocabs.words),
         char_vocab_size=vocabs.char_vocab_size,
         bidirectional=not args.unidirectional,
+        **words,
     )
+
+
+def _pretrained(
+    args: argparse.Namespace, vocabs: Vocabs, splits: dict[str, list[Any]]
+) -> tuple[Vocabs, Pretrained | None, dict[str, Any] | None]:
+    """--embeddings: the vocabularies with the file's words, the vectors and their report."""
+    if args.embeddings is None:
+        return vocabs, None, None
+    if args.embeddings_max_words < 0:
+        raise ValueError(
+            f"--embeddings-max-words must be >= 0; received {args.embeddings_max_words}"
+        )
+    path = existing_file(args.embeddings)
+    vocabs, vectors = transfer.with_vectors(vocabs, path, args.embeddings_max_words)
+    report = transfer.vector_report(vectors, splits)
+    print(transfer.describe_vectors(report))
+    return vocabs, vectors, report
 
 
 def train(args: argparse.Namespace) -> int:
@@ -82,13 +113,22 @@ def train(args: argparse.Namespace) -> int:
         raise ValueError(f"--schedule {args.schedule} follows the dev score: it needs --dev")
     chars = args.char_hidden > 0
     vocabs = task.build_vocabs(train_records, args.min_count, args.lowercase, chars)
-    model = pipeline.create(task, vocabs, _encoder_config(args, vocabs), options, args.seed)
+    splits = {"train": train_records} | {k: v for k, v in (("dev", dev), ("test", test)) if v}
+    vocabs, vectors, vector_report = _pretrained(args, vocabs, splits)
+    encoder = _encoder_config(args, vocabs, vectors)
+    model = pipeline.create(task, vocabs, encoder, options, args.seed)
+    if vectors is not None:
+        transfer.use_vectors(model, vectors)
+    if args.init_from is not None:
+        print(pipeline.init_from(model, args.init_from))
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out must be a directory; {args.out} is a file")
     summary = pipeline.train(
         model, train_records, dev, config, args.out, args.resume, not args.no_progress
     )
     results: dict[str, Any] = {"train": summary}
+    if vector_report is not None:
+        results["embeddings"] = vector_report
     best = pipeline.load(args.out) if dev is not None else model
     if dev is not None:
         results["dev"] = best.evaluate(dev)

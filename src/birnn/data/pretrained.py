@@ -118,9 +118,9 @@ def attach_vectors(vocab: Vocab, path: str | Path, max_words: int | None = None)
         i = ids.get(word)
         if i is not None:
             table[i], how[i] = vector, EXACT
-        for j in by_lower.get(word, ()):
-            if how[j] == NONE:
-                table[j], how[j] = vector, LOWER
+        for k in by_lower.get(word, ()):
+            if how[k] == NONE:
+                table[k], how[k] = vector, LOWER
         addable = max_words is None or rank < max_words
         if i is None and addable and (not vocab.lowercase or word == word.lower()):
             extra_words.append(word)

@@ -36,6 +36,7 @@ from birnn.modules import GRU, LSTM, RNN
 Array = NDArray[np.floating]
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 UNK = 1  # every word vocabulary reserves 0 for padding and 1 for the unknown word
+CHAR_INIT = "uniform"  # how character embeddings are drawn by default (see RESULTS.md)
 
 
 @dataclass
@@ -60,7 +61,7 @@ class EncoderConfig:
     fixed_words: int = 0
     freeze_embeddings: bool = False  # True: the word embeddings are never trained
     word_init: str = "uniform"  # word embeddings drawn U(-sqrt(3/d), sqrt(3/d)) | "normal" N(0, 1)
-    char_init: str = "uniform"  # character embeddings: "uniform" | "normal" (see RESULTS.md)
+    char_init: str = CHAR_INIT  # character embeddings: "uniform" | "normal" (see RESULTS.md)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
