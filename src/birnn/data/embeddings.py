@@ -153,9 +153,7 @@ def _binary(file: Path) -> Iterator[tuple[int, str, NDArray[np.float32]]]:
                 raise located(file, number, f"the file ends inside the vector of {word!r}")
             vector = np.frombuffer(data, dtype="<f4").astype(np.float32)
             if not np.all(np.isfinite(vector)):
-                raise located(
-                    file, number, f"the vector of {word!r} has a value that is not finite"
-                )
+                raise located(file, number, f"a value of {word!r} is not finite")
             yield number, word, vector
         if stream.take(_CHUNK).strip():
             raise located(file, None, f"data after the {count} words the header gives")

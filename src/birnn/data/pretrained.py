@@ -103,9 +103,9 @@ def attach_vectors(vocab: Vocab, path: str | Path, max_words: int | None = None)
     ids = {t: i for i, t in enumerate(tokens) if t != vocab.pad}
     by_lower: dict[str, list[int]] = {}  # cased tokens, by their lower-cased form
     if not vocab.lowercase:
-        for i, t in enumerate(tokens):
+        for k, t in enumerate(tokens):
             if t != t.lower() and t != vocab.pad:
-                by_lower.setdefault(t.lower(), []).append(i)
+                by_lower.setdefault(t.lower(), []).append(k)
     how = np.zeros(len(tokens), dtype=np.int8)
     table: NDArray[np.float32] | None = None
     extra_words: list[str] = []
