@@ -66,14 +66,9 @@ def _encoder_config(
     args: argparse.Namespace, vocabs: Vocabs, vectors: Pretrained | None
 ) -> EncoderConfig:
     """The encoder the options describe, sized for ``vocabs`` (and the pretrained vectors)."""
-    words = {"word_dim": args.word_dim or 100}
+    words = {"word_dim": 100 if args.word_dim is None else args.word_dim}
     if vectors is not None:
-        if args.word_dim is not None and args.word_dim != vectors.dim:
-            raise ValueError(
-                f"--word-dim {args.word_dim} conflicts with the {vectors.dim}-dimensional "
-                f"vectors of {vectors.path} (leave --word-dim out: it follows the file)"
-            )
-        words = transfer.encoder_fields(vectors)
+        words = transfer.encoder_fields(vectors, args.word_dim, "--word-dim")
     return _from_args(
         EncoderConfig,
         args,

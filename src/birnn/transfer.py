@@ -51,27 +51,25 @@ def with_vectors(
     return dataclasses.replace(vocabs, words=vectors.vocab), vectors
 
 
-def encoder_fields(vectors: Pretrained, word_dim: int | None = None) -> dict[str, int]:
+def encoder_fields(
+    vectors: Pretrained, word_dim: int | None = None, name: str = "word_dim"
+) -> dict[str, int]:
     """The ``EncoderConfig`` fields the vectors decide: ``word_dim`` (a different ``word_dim``
-    asked for is a ``ValueError``) and ``fixed_words``."""
+    asked for is a ``ValueError``; ``name``: what the message calls it) and ``fixed_words``."""
     if word_dim is not None and word_dim != vectors.dim:
         raise ValueError(
-            f"word_dim {word_dim} conflicts with the {vectors.dim}-dimensional vectors of "
-            f"{vectors.path} (leave it out: it follows the file)"
+            f"{name} {word_dim} conflicts with the {vectors.dim}-dimensional vectors of "
+            f"{vectors.path} (leave {name} out: it follows the file)"
         )
     return {"word_dim": vectors.dim, "fixed_words": vectors.fixed_words}
-
-
-def _word_table(task_model: Any) -> Embedding:
-    embed: Embedding = task_model.model.encoder.embed
-    return embed
 
 
 def use_vectors(task_model: Any, vectors: Pretrained) -> None:
     """Set the word embedding rows of ``task_model`` that have a vector to it."""
     if task_model.vocabs.words != vectors.vocab:
         raise ValueError("the model's word vocabulary is not the one the vectors were attached to")
-    _word_table(task_model).set_rows(vectors.vectors, vectors.found)
+    embed: Embedding = task_model.model.encoder.embed
+    embed.set_rows(vectors.vectors, vectors.found)
 
 
 def vector_report(vectors: Pretrained, splits: Mapping[str, Iterable[Any]]) -> dict[str, Any]:
