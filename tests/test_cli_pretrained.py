@@ -85,13 +85,14 @@ def test_an_unseen_word_is_tagged_from_its_vector(capsys, ner_run, files):
 def test_embeddings_max_words_and_freezing(capsys, tmp_path, files):
     ok(
         capsys,
-        NER + " --embeddings {vectors} --embeddings-max-words 0 --freeze-embeddings" + NO_WIDTH,
+        NER + " --embeddings {vectors} --embeddings-max-words 0 --freeze-embeddings"
+        " --tuned-word-dim 3" + NO_WIDTH,
         out=tmp_path,
         **files,
     )
     model = pipeline.load(tmp_path)
     encoder = model.model.config.encoder
-    assert encoder.fixed_words == 0 and encoder.freeze_embeddings
+    assert encoder.fixed_words == 0 and encoder.freeze_embeddings and encoder.tuned_word_dim == 3
     vectors = dict(
         (line.split(" ", 1)[0], np.array(line.split()[1:], dtype=np.float32))
         for line in files["vectors"].read_text().splitlines()

@@ -290,6 +290,19 @@ def test_frozen_embeddings_get_no_gradient():
     gradcheck(model, batch, untrained=frozenset({"embed.weight", "embed.fixed"}))
 
 
+def test_a_tuned_word_table_beside_frozen_pretrained_vectors():
+    """U: trained rows for the training words; file-only words (the last ids) read <unk>'s."""
+    model, batch = build(
+        "tagger", chars=True, fixed_words=3, freeze_embeddings=True, tuned_word_dim=2, case_dim=2
+    )
+    tuned = model.params["tuned.weight"]
+    assert tuned.shape == (model.config.encoder.vocab_size - 3, 2)
+    gradcheck(model, batch, untrained=frozenset({"embed.weight", "embed.fixed"}))
+    _, grads, _ = model.loss_and_grads(batch, np.random.default_rng(0))
+    file_only = batch.words[batch.mask()] >= tuned.shape[0]
+    assert file_only.any() and np.any(grads["tuned.weight"][1])  # they train <unk>'s row
+
+
 @pytest.mark.parametrize("init, std", [("uniform", 1 / np.sqrt(40)), ("normal", 1.0)])
 def test_embedding_initialisations(init, std):
     enc = EncoderConfig(

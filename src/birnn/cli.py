@@ -78,6 +78,14 @@ def _pretrained_arguments(p: argparse.ArgumentParser) -> None:
         "--freeze-embeddings", action="store_true", help="never train the word embeddings"
     )
     g.add_argument(
+        "--tuned-word-dim",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a second, always trained word embedding of width N (with --freeze-embeddings: "
+        "frozen pretrained vectors plus trained ones); 0: none",
+    )
+    g.add_argument(
         "--init-from",
         type=Path,
         metavar="RUN_DIR",

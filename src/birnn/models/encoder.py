@@ -2,18 +2,21 @@
 
 Forward, for a batch of N sequences of at most T tokens:
 
-    e_t = [ E[w_t] , K[case_t] , C[form_t] ]   word embedding, case pattern embedding (if
-                                                case_dim), character features of the word form
+    e_t = [ E[w_t] , U[w_t] , K[case_t] , C[form_t] ]   word embedding, a second trained word
+                                     embedding (if tuned_word_dim), case pattern embedding (if
+                                     case_dim), character features of the word form
     x_t = dropout(e_t)
     h   = RNN(x, lengths)               a stack of L bidirectional layers (dropout between them)
     y_t = dropout(h_t)                  (N, T, W), zero past each length
 
 E stacks the trained rows ``embed.weight`` and, with pretrained vectors, the rows
-``embed.fixed`` of words met only in the vectors file (never trained: ``fixed_words``).
+``embed.fixed`` of words met only in the vectors file (never trained: ``fixed_words``). U has
+rows for the training words only (a file-only word reads ``<unk>``'s): with frozen pretrained
+vectors in E, it is what training adapts, while E keeps every word in the file's space.
 Backward runs the same chain in reverse: dy -> dropout' -> RNN.backward -> dx -> dropout' ->
-split into dE (scattered into the embedding rows used; none with ``freeze_embeddings``), dK
-(likewise, per case pattern) and dC (summed over every position of each distinct form, then
-through the character network).
+split into dE, dU, dK (each scattered into the table rows used; none for E with
+``freeze_embeddings``) and dC (summed over every position of each distinct form, then through
+the character network).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class EncoderConfig:
     # so rare words often do and the model learns what to do with words it has never seen
     rare_word_dropout: float = 0.0
     case_dim: int = 0  # width of the case pattern embedding (birnn.data.casing); 0: none
+    tuned_word_dim: int = 0  # width of a second, always trained word embedding (U); 0: none
     # the last fixed_words word ids are words of a pretrained vectors file that training never
     # saw: their vectors (embed.fixed) are kept as the file has them, never trained
     fixed_words: int = 0
@@ -68,7 +72,7 @@ class EncoderConfig:
             raise ValueError(f"cell must be one of {sorted(CELLS)}; received {self.cell!r}")
         for name in ("vocab_size", "word_dim", "hidden", "layers"):
             check_int(name, getattr(self, name), 1)
-        for name in ("case_dim", "fixed_words"):
+        for name in ("case_dim", "tuned_word_dim", "fixed_words"):
             check_int(name, getattr(self, name), 0)
         if self.fixed_words > self.vocab_size - 2:
             raise ValueError(
@@ -96,8 +100,7 @@ def as_encoder_config(value: EncoderConfig | dict[str, Any]) -> EncoderConfig:
 
 @dataclass
 class EncoderCache:
-    embed: Any  # the embedding's cache
-    case: Any  # the case embedding's cache, or None
+    tables: list[Any]  # the caches of the word-level tables, in the order of ``_tables``
     chars: Any  # the character network's cache, or None
     char_index: NDArray[np.int64] | None
     unique_forms: int
@@ -142,11 +145,18 @@ class Encoder:
             if c.char_vocab_size
             else None
         )
-        # drawn only when used: models without it keep the initialisation they always had
+        # drawn only when used: models without them keep the initialisation they always had
         self.case = (
             Embedding(len(CASES), c.case_dim, rng, dtype, padding_idx=0) if c.case_dim else None
         )
-        width = c.word_dim + c.case_dim + (2 * c.char_hidden if self.chars else 0)
+        trained_words = c.vocab_size - c.fixed_words
+        self.tuned = (
+            Embedding(trained_words, c.tuned_word_dim, rng, dtype, padding_idx=0, init=c.word_init)
+            if c.tuned_word_dim
+            else None
+        )
+        width = c.word_dim + c.tuned_word_dim + c.case_dim
+        width += 2 * c.char_hidden if self.chars else 0
         self.rnn = CELLS[c.cell](
             width,
             c.hidden,
@@ -175,9 +185,26 @@ class Encoder:
             words = np.where(drop, UNK, words)
         return words
 
+    def _tables(
+        self, batch: TokenBatch | None = None, words: Any = None
+    ) -> list[tuple[str, Embedding, Any]]:
+        """The word-level tables in the order of e_t: (parameter prefix, table, the ids it reads
+        in ``batch`` with word ids ``words``; None without a batch)."""
+        out: list[tuple[str, Embedding, Any]] = [("embed", self.embed, words)]
+        if self.tuned is not None:
+            ids = None if words is None else np.where(words < self.tuned.num, words, UNK)
+            out.append(("tuned", self.tuned, ids))
+        if self.case is not None:
+            if batch is not None and batch.casing is None:
+                raise ValueError("this model reads case patterns; the batch has none")
+            out.append(("case", self.case, None if batch is None else batch.casing))
+        return out
+
     @property
     def params(self) -> dict[str, Array]:
         out = prefixed("embed", self.embed.params)
+        if self.tuned is not None:
+            out |= prefixed("tuned", self.tuned.params)
         if self.case is not None:
             out |= prefixed("case", self.case.params)
         if self.chars is not None:
@@ -193,14 +220,12 @@ class Encoder:
         words = batch.words
         if training:
             words = self._drop_words(batch, rng)
-        x, embed_cache = self.embed.forward(words)
-        parts = [x]
-        case_cache = char_cache = None
-        if self.case is not None:
-            if batch.casing is None:
-                raise ValueError("this model reads case patterns; the batch has none")
-            k, case_cache = self.case.forward(batch.casing)
-            parts.append(k)
+        parts, table_caches = [], []
+        for _, table, ids in self._tables(batch, words):
+            v, table_cache = table.forward(ids)
+            parts.append(v)
+            table_caches.append(table_cache)
+        char_cache = None
         if self.chars is not None:
             if batch.chars is None:
                 raise ValueError("this model reads characters; the batch has none")
@@ -208,13 +233,12 @@ class Encoder:
                 batch.chars.ids, batch.chars.lengths, training=training
             )
             parts.append(feats[batch.chars.index])
-        x = np.concatenate(parts, axis=-1) if len(parts) > 1 else x
+        x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         x, drop_in = self.dropout.forward(x, training, rng)
         h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
         y, drop_out = self.dropout.forward(h, training, rng)
         cache = EncoderCache(
-            embed=embed_cache,
-            case=case_cache,
+            tables=table_caches,
             chars=char_cache,
             char_index=batch.chars.index if batch.chars is not None else None,
             unique_forms=int(batch.chars.ids.shape[0]) if batch.chars is not None else 0,
@@ -228,15 +252,14 @@ class Encoder:
         dh, _ = self.dropout.backward(cache.drop_out, dy)
         dx, _, rnn_grads = self.rnn.backward(cache.rnn, dh)
         dx, _ = self.dropout.backward(cache.drop_in, dx)
-        c = self.config
         grads: dict[str, Array] = {}
-        if not c.freeze_embeddings:
-            _, embed_grads = self.embed.backward(cache.embed, dx[..., : c.word_dim])
-            grads |= prefixed("embed", embed_grads)
-        width = c.word_dim + c.case_dim
-        if self.case is not None:
-            _, case_grads = self.case.backward(cache.case, dx[..., c.word_dim : width])
-            grads |= prefixed("case", case_grads)
+        width = 0
+        for (name, table, _), table_cache in zip(self._tables(), cache.tables):
+            d_part = dx[..., width : width + table.dim]
+            width += table.dim
+            if name == "embed" and self.config.freeze_embeddings:
+                continue
+            grads |= prefixed(name, table.backward(table_cache, d_part)[1])
         if self.chars is not None:
             assert cache.char_index is not None
             d_feats = scatter_add_rows(dx[..., width:], cache.char_index, cache.unique_forms)
