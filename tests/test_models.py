@@ -303,6 +303,18 @@ def test_a_tuned_word_table_beside_frozen_pretrained_vectors():
     assert file_only.any() and np.any(grads["tuned.weight"][1])  # they train <unk>'s row
 
 
+def test_word_dropout_hides_words_from_the_tuned_table_only():
+    model, batch = build("tagger", chars=False, fixed_words=3, tuned_word_dim=2, word_dropout=0.9)
+    _, cache = model.encoder.forward(batch, training=True, rng=np.random.default_rng(0))
+    pretrained, tuned = (c.ids for c in cache.tables)
+    np.testing.assert_array_equal(pretrained, batch.words)
+    dropped = tuned[batch.mask()] == 1
+    assert dropped.mean() > 0.5
+    plain, batch = build("tagger", chars=False, word_dropout=0.9)
+    _, cache = plain.encoder.forward(batch, training=True, rng=np.random.default_rng(0))
+    assert (cache.tables[0].ids[batch.mask()] == 1).mean() > 0.5  # without one: the word table
+
+
 @pytest.mark.parametrize("init, std", [("uniform", 1 / np.sqrt(40)), ("normal", 1.0)])
 def test_embedding_initialisations(init, std):
     enc = EncoderConfig(

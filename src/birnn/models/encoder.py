@@ -12,7 +12,9 @@ Forward, for a batch of N sequences of at most T tokens:
 E stacks the trained rows ``embed.weight`` and, with pretrained vectors, the rows
 ``embed.fixed`` of words met only in the vectors file (never trained: ``fixed_words``). U has
 rows for the training words only (a file-only word reads ``<unk>``'s): with frozen pretrained
-vectors in E, it is what training adapts, while E keeps every word in the file's space.
+vectors in E, it is what training adapts, while E keeps every word in the file's space; word
+dropout then replaces w_t by ``<unk>`` in U alone (E still reads the word, as it does for a
+word of the file that training never saw).
 Backward runs the same chain in reverse: dy -> dropout' -> RNN.backward -> dx -> dropout' ->
 split into dE, dU, dK (each scattered into the table rows used; none for E with
 ``freeze_embeddings``) and dC (summed over every position of each distinct form, then through
@@ -190,7 +192,10 @@ class Encoder:
     ) -> list[tuple[str, Embedding, Any]]:
         """The word-level tables in the order of e_t: (parameter prefix, table, the ids it reads
         in ``batch`` with word ids ``words``; None without a batch)."""
-        out: list[tuple[str, Embedding, Any]] = [("embed", self.embed, words)]
+        # with a tuned table, word dropout hides a word from it alone: the pretrained table
+        # still reads the word, as it does at prediction for a word training never saw
+        pretrained = batch.words if self.tuned is not None and batch is not None else words
+        out: list[tuple[str, Embedding, Any]] = [("embed", self.embed, pretrained)]
         if self.tuned is not None:
             ids = None if words is None else np.where(words < self.tuned.num, words, UNK)
             out.append(("tuned", self.tuned, ids))
