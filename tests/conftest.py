@@ -1,5 +1,13 @@
-"""pytest configuration: make ``birnn`` (src layout) and ``helpers`` importable, pin torch, and
-run the core suite once per time-loop backend ("numpy" and "native")."""
+"""pytest configuration: make ``birnn`` (src layout) and ``helpers`` importable, pin torch,
+run the core suite once per time-loop backend ("numpy" and "native"), and keep CI honest:
+
+* under ``CI=true`` tests marked ``slow`` are skipped, unless the run selects markers itself
+  (``pytest -m slow`` runs exactly them, anywhere);
+* a test that reads ``../shared/data`` through ``shared_data.shared_file`` skips when the data
+  are absent, except under ``CI=true``, where it fails (CI always has the data beside it).
+
+See docs/TESTING.md.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,8 @@ if str(ROOT / "tests") not in sys.path:
 if importlib.util.find_spec("birnn") is None:  # not installed and not on PYTHONPATH
     sys.path.insert(0, str(ROOT / "src"))
 
+from shared_data import in_ci  # noqa: E402  (tests/ is on sys.path from here on)
+
 # The core equivalence suite runs against both backends (test ids end in -numpy / -native);
 # every other test uses the default backend (native when it was built).
 CORE_TEST_FILES = {
@@ -25,6 +35,16 @@ CORE_TEST_FILES = {
     "test_bad_input.py",
     "test_reuse.py",
 }
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In CI, skip the tests marked ``slow`` unless ``-m`` chose the tests to run."""
+    if not in_ci() or config.getoption("markexpr"):
+        return
+    skip = pytest.mark.skip(reason="slow: skipped in CI (CI=true); run them with pytest -m slow")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
