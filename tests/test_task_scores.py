@@ -1,0 +1,86 @@
+"""Every metric a task reports, on hand-built cases whose values are worked out in the comments.
+
+These are the numbers ``birnn evaluate`` prints and ``results.json`` keeps, so each is pinned to a
+value computed by hand, not to another call of the code.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from birnn.data import BLANK, ClozeItem, LabelledText, TaggedSentence, Vocab
+from birnn.tasks import classification, fill, tagging
+
+
+def item(answer: str, needs_right: bool) -> ClozeItem:
+    return ClozeItem(("a", BLANK, "b"), 1, answer, needs_right, "test")
+
+
+def test_fill_scores_left_and_right_context_separately():
+    gold = [item("x", True), item("y", True), item("z", True), item("x", True),  # right: 4
+            item("x", False), item("y", False), item("z", False)]  # left: 3  # fmt: skip
+    predicted = ["x", "y", "q", "q",  # right: 2 of 4 correct
+                 "x", "q", "q"]  # left: 1 of 3 correct  # fmt: skip
+    scores = fill.scores(gold, predicted)
+    assert scores == {
+        "accuracy": pytest.approx(3 / 7),
+        "accuracy_right_context": pytest.approx(2 / 4),
+        "accuracy_left_context": pytest.approx(1 / 3),
+        "items": 7,
+        "score": pytest.approx(3 / 7),
+    }
+
+
+def test_fill_scores_without_right_context_items_have_no_split():
+    scores = fill.scores([item("x", False), item("y", False)], ["x", "x"])
+    assert scores == {"accuracy": 0.5, "items": 2, "score": 0.5}
+    only_right = fill.scores([item("x", True), item("y", True)], ["x", "y"])
+    assert only_right["accuracy_right_context"] == 1.0
+    assert only_right["accuracy_left_context"] is None
+
+
+def test_tagging_scores_per_entity_type():
+    gold = [
+        TaggedSentence(["a", "b", "c", "d"], ["B-PER", "I-PER", "O", "B-LOC"]),
+        TaggedSentence(["e", "f", "g"], ["B-LOC", "O", "B-ORG"]),
+        TaggedSentence(["h", "i"], ["B-PER", "O"]),
+    ]
+    predicted = [
+        ["B-PER", "I-PER", "O", "B-PER"],  # PER right; LOC missed, a wrong PER
+        ["B-LOC", "O", "O"],  # LOC right; ORG missed
+        ["B-PER", "I-PER"],  # PER with the wrong end: wrong
+    ]
+    scores = tagging.scores(gold, predicted, "iob2")
+    # gold: PER 2, LOC 2, ORG 1; predicted: PER 3 (1 right), LOC 1 (1 right); correct 2 of 4
+    assert scores["per_type"] == {
+        "LOC": {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2},
+        "ORG": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1},
+        "PER": {"precision": pytest.approx(1 / 3), "recall": 0.5, "f1": pytest.approx(0.4),
+                "support": 2},  # fmt: skip
+    }
+    assert scores["precision"] == pytest.approx(2 / 4)
+    assert scores["recall"] == pytest.approx(2 / 5)
+    assert scores["f1"] == pytest.approx(2 * 0.5 * 0.4 / 0.9)
+    assert scores["score"] == scores["f1"]
+    assert scores["accuracy"] == pytest.approx(6 / 9)  # tags equal at 6 of 9 tokens
+    assert scores["tokens"] == 9
+
+
+def test_tagging_scores_without_a_scheme_are_token_accuracy():
+    gold = [TaggedSentence(["a", "b"], ["DET", "NOUN"]), TaggedSentence(["c"], ["VERB"])]
+    scores = tagging.scores(gold, [["DET", "VERB"], ["VERB"]], None)
+    assert scores == {"accuracy": pytest.approx(2 / 3), "tokens": 3, "score": pytest.approx(2 / 3)}
+
+
+def test_classification_scores_accuracy_and_macro_f1():
+    labels = Vocab.build_labels(["neg", "neu", "pos"])
+    gold = [LabelledText(["t"], label) for label in ["neg", "neg", "neu", "pos", "pos", "new"]]
+    predicted = ["neg", "pos", "neu", "pos", "neg", "pos"]
+    # neg: P 1/2 R 1/2 F1 1/2; neu: P 1 R 1 F1 1; pos: P 1/3 R 1/2 F1 2/5 ("new" is unseen)
+    scores = classification.scores(gold, predicted, labels)
+    assert scores == {
+        "accuracy": pytest.approx(3 / 6),
+        "macro_f1": pytest.approx((1 / 2 + 1 + 2 / 5) / 3),
+        "items": 6,
+        "score": pytest.approx(3 / 6),
+    }
