@@ -41,10 +41,25 @@ def run_probe(tmp_path: Path, ci: str | None, *args: str) -> str:
     if ci is not None:
         env["CI"] = ci
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "markers=slow",
-         "-rs", *args, str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "markers=slow",
+            "-rs",
+            *args,
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return done.stdout.strip().splitlines()[-1]
 
 
@@ -60,8 +75,10 @@ def test_ci_skips_slow_tests_unless_they_are_selected(tmp_path, ci, args, summar
     assert run_probe(tmp_path, ci, *args).startswith(summary)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("true", True), ("1", True), ("", False),
-                                                 ("false", False), ("0", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("1", True), ("", False), ("false", False), ("0", False)],
+)
 def test_in_ci_reads_the_ci_variable(monkeypatch, value, expected):
     monkeypatch.setenv("CI", value)
     assert shared_data.in_ci() is expected
@@ -72,8 +89,8 @@ def test_missing_real_data_skips_here_and_fails_in_ci(monkeypatch, tmp_path):
     (tmp_path / "present.txt").write_text("x", encoding="utf-8")
     monkeypatch.setenv("CI", "true")
     assert shared_data.shared_file("present.txt") == tmp_path / "present.txt"
-    with pytest.raises(pytest.fail.Exception, match="absent; CI=true needs ../shared/data"):
+    with pytest.raises(pytest.fail.Exception, match=r"absent; CI=true needs \.\./shared/data"):
         shared_data.shared_file("missing.txt")
     monkeypatch.delenv("CI")
-    with pytest.raises(pytest.skip.Exception, match="missing.txt is absent"):
+    with pytest.raises(pytest.skip.Exception, match=r"missing\.txt is absent"):
         shared_data.shared_file("missing.txt")

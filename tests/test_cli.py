@@ -157,8 +157,15 @@ def data(tmp_path_factory) -> dict[str, Path]:
         "train": write_conllu(d / "train.conllu", pos_sentences(48, seed=0)),
         "dev": write_conllu(d / "dev.conllu", pos_sentences(16, seed=1)),
         # another file than dev, with a tag never seen in training (always an error)
-        "test": write_conllu(d / "test.conllu", [*pos_sentences(9, seed=2), TaggedSentence(
-            ["wow", "the", "dog", "runs", "."], ["INTJ", "DET", "NOUN", "VERB", "PUNCT"])]),
+        "test": write_conllu(
+            d / "test.conllu",
+            [
+                *pos_sentences(9, seed=2),
+                TaggedSentence(
+                    ["wow", "the", "dog", "runs", "."], ["INTJ", "DET", "NOUN", "VERB", "PUNCT"]
+                ),
+            ],
+        ),
         "raw": raw,
         "bad": bad,
         "empty": d / "empty.conllu",
@@ -344,8 +351,9 @@ def test_entity_tagging_with_a_crf_reports_f1(capsys, tmp_path, data):
     texts = tmp_path / "ner_dev.txt"
     texts.write_text("".join(" ".join(s.words) + "\n" for s in gold), encoding="utf-8")
     printed = ok(capsys, "predict --model {out} --input {texts}", out=tmp_path, texts=texts)
-    blocks = [[line.split("\t")[1] for line in b.splitlines()] for b in
-              printed.strip("\n").split("\n\n")]  # fmt: skip
+    blocks = [
+        [line.split("\t")[1] for line in b.splitlines()] for b in printed.strip("\n").split("\n\n")
+    ]
     gold_spans = {(n, *span) for n, s in enumerate(gold) for span in iob2_spans(s.tags)}
     pred_spans = {(n, *span) for n, tags in enumerate(blocks) for span in iob2_spans(tags)}
     right = len(gold_spans & pred_spans)

@@ -252,8 +252,13 @@ def test_constraints_against_brute_force(seed, which):
     names = ("transitions", "start", "end")
     masks = tuple(m if which in ("all", n) else o for m, o, n in zip(masks, ones, names))
     allowed, allowed_start, allowed_end = masks
-    crf = make_crf(50 + seed, c, allowed=allowed.copy(), allowed_start=allowed_start.copy(),
-                   allowed_end=allowed_end.copy())  # fmt: skip
+    crf = make_crf(
+        50 + seed,
+        c,
+        allowed=allowed.copy(),
+        allowed_start=allowed_start.copy(),
+        allowed_end=allowed_end.copy(),
+    )
     emissions, _, lengths = make_batch(60 + seed, c)
     emissions = emissions * 2.0  # sharp scores: the best unconstrained path is often forbidden
     refs = []
@@ -267,8 +272,7 @@ def test_constraints_against_brute_force(seed, which):
         tags[n, : lengths[n]] = kept[int(rng.integers(len(kept)))][0]
     loss, cache = crf.nll(emissions, tags, lengths, reduction="sum")
     np.testing.assert_allclose(cache.log_z, [r[2] for r in refs], rtol=1e-12)
-    gold_scores = [dict(kept)[tuple(tags[n, : lengths[n]])] for n, (kept, _, _) in
-                   enumerate(refs)]  # fmt: skip
+    gold_scores = [dict(kept)[tuple(tags[n, : lengths[n]])] for n, (kept, _, _) in enumerate(refs)]
     assert loss == pytest.approx(sum(r[2] - g for r, g in zip(refs, gold_scores)), rel=1e-12)
 
     mu = np.zeros((N, T, c))

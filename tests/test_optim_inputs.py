@@ -50,29 +50,41 @@ def test_every_hyperparameter_is_refused_by_name(case):
         make()
 
 
-def test_wrong_types_are_refused_by_name():
-    with pytest.raises(TypeError, match=exactly("betas must be a pair (beta1, beta2); received (0.9,)")):
-        Adam(params(), betas=(0.9,))
-    with pytest.raises(TypeError, match=exactly("nesterov must be a bool; received 1")):
-        SGD(params(), lr=0.1, momentum=0.9, nesterov=1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=exactly("patience must be an int; received 1.5")):
-        make_schedule("plateau", patience=1.5)
-    with pytest.raises(TypeError, match=exactly("parameter names must be non-empty strings; received ''")):
-        SGD({"": np.ones(2)}, lr=0.1)
-    with pytest.raises(TypeError, match=exactly("parameter names must be non-empty strings; received 3")):
-        SGD({3: np.ones(2)}, lr=0.1)  # type: ignore[dict-item]
+def read_only() -> np.ndarray:
     frozen = np.ones(2)
     frozen.flags.writeable = False
-    with pytest.raises(ValueError, match=exactly("parameter 'w' is read-only; the optimizer updates it in place")):
-        SGD({"w": frozen}, lr=0.1)
-    with pytest.raises(TypeError, match=exactly("grads['a'] must be a float np.ndarray; received array of shape (2,) and dtype int64")):
-        clip_grad_norm({"a": np.ones(2, dtype=np.int64)}, 1.0)
-    with pytest.raises(TypeError, match=exactly("grads must be a dict of name -> np.ndarray; received [1.0]")):
-        clip_grad_norm([1.0], 1.0)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=exactly("gamma must be > 0; received 0.0")):
-        make_schedule("exponential", gamma=0.0)
-    with pytest.raises(ValueError, match=exactly("nesterov=True needs momentum > 0; received momentum=0")):
-        SGD(params(), lr=0.1, nesterov=True)  # fmt: skip
+    return frozen
+
+
+BAD_INPUTS = [  # (call, error, the exact message)
+    (lambda: Adam(params(), betas=(0.9,)), TypeError,
+     "betas must be a pair (beta1, beta2); received (0.9,)"),
+    (lambda: SGD(params(), lr=0.1, momentum=0.9, nesterov=1), TypeError,
+     "nesterov must be a bool; received 1"),
+    (lambda: SGD(params(), lr=0.1, nesterov=True), ValueError,
+     "nesterov=True needs momentum > 0; received momentum=0"),
+    (lambda: make_schedule("plateau", patience=1.5), TypeError,
+     "patience must be an int; received 1.5"),
+    (lambda: make_schedule("exponential", gamma=0.0), ValueError,
+     "gamma must be > 0; received 0.0"),
+    (lambda: SGD({"": np.ones(2)}, lr=0.1), TypeError,
+     "parameter names must be non-empty strings; received ''"),
+    (lambda: SGD({3: np.ones(2)}, lr=0.1), TypeError,
+     "parameter names must be non-empty strings; received 3"),
+    (lambda: SGD({"w": read_only()}, lr=0.1), ValueError,
+     "parameter 'w' is read-only; the optimizer updates it in place"),
+    (lambda: clip_grad_norm({"a": np.ones(2, dtype=np.int64)}, 1.0), TypeError,
+     "grads['a'] must be a float np.ndarray; received array of shape (2,) and dtype int64"),
+    (lambda: clip_grad_norm([1.0], 1.0), TypeError,
+     "grads must be a dict of name -> np.ndarray; received [1.0]"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", range(len(BAD_INPUTS)))
+def test_wrong_types_are_refused_by_name(case):
+    make, error, message = BAD_INPUTS[case]
+    with pytest.raises(error, match=exactly(message)):
+        make()
 
 
 @pytest.mark.parametrize(
@@ -99,7 +111,8 @@ def test_schedule_arguments_are_stored_as_checked_floats(name, kwargs, field):
 @requires_torch
 def test_defaults_are_torchs():
     t = [torch.zeros(1, requires_grad=True)]
-    for ours, theirs in ((Adam(params()), torch.optim.Adam(t)), (AdamW(params()), torch.optim.AdamW(t))):
+    pairs = ((Adam(params()), torch.optim.Adam(t)), (AdamW(params()), torch.optim.AdamW(t)))
+    for ours, theirs in pairs:
         d = theirs.defaults
         assert (ours.lr, ours.betas, ours.eps, ours.weight_decay) == (
             d["lr"], tuple(d["betas"]), d["eps"], d["weight_decay"])  # fmt: skip
@@ -134,20 +147,26 @@ def test_loaded_optimizer_state_is_a_copy_with_integer_step_counts():
     again.load_state_dict(loaded)  # what it saved loads again
 
 
-def test_optimizer_state_dtype_errors_name_the_kind_wanted():
+def test_optimizer_state_errors_name_the_entry_and_the_kind_wanted():
     opt = Adam(params())
     opt.step({"a": np.ones((2, 3)), "b": np.ones(3)})
     state = opt.state_dict()
-    with pytest.raises(TypeError, match=exactly("optimizer state 'exp_avg.a' must have a float dtype; received int64")):
-        opt.load_state_dict(dict(state, **{"exp_avg.a": np.zeros((2, 3), np.int64)}))
-    with pytest.raises(TypeError, match=exactly("optimizer state 'step' must have an integer dtype; received float64")):
-        opt.load_state_dict(dict(state, step=np.array(1.0)))
-    with pytest.raises(TypeError, match=exactly("optimizer state 'step' must be an np.ndarray; received 1")):
-        opt.load_state_dict(dict(state, step=1))
-    with pytest.raises(TypeError, match=exactly("state must be a dict of name -> array; received [1]")):
+    cases = [
+        ({"exp_avg.a": np.zeros((2, 3), np.int64)}, TypeError,
+         "optimizer state 'exp_avg.a' must have a float dtype; received int64"),
+        ({"step": np.array(1.0)}, TypeError,
+         "optimizer state 'step' must have an integer dtype; received float64"),
+        ({"step": 1}, TypeError, "optimizer state 'step' must be an np.ndarray; received 1"),
+        ({"exp_avg.zz": np.zeros(1)}, ValueError,
+         "optimizer state has entries this Adam does not know: ['exp_avg.zz']"),
+    ]  # fmt: skip
+    for change, error, message in cases:
+        with pytest.raises(error, match=exactly(message)):
+            opt.load_state_dict(state | change)
+    with pytest.raises(
+        TypeError, match=exactly("state must be a dict of name -> array; received [1]")
+    ):
         opt.load_state_dict([1])  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=exactly("optimizer state has entries this Adam does not know: ['exp_avg.zz']")):
-        opt.load_state_dict(dict(state, **{"exp_avg.zz": np.zeros(1)}))  # fmt: skip
 
 
 def test_plateau_state_loads_any_best_score_and_checks_each_entry():
@@ -165,9 +184,10 @@ def test_plateau_state_loads_any_best_score_and_checks_each_entry():
         state = {"current": 0.5, "best": 0.1, "bad_epochs": 1, key: value}
         with pytest.raises((TypeError, ValueError), match=exactly(message)):
             again.load_state_dict(state)
-    with pytest.raises(ValueError, match=exactly(
-            "plateau schedule state must be a dict with keys current, best, bad_epochs; "
-            "received {'current': 1.0}")):  # fmt: skip
+    incomplete = ("plateau schedule state must be a dict with keys current, best, bad_epochs; "
+                  "received {'current': 1.0}")  # fmt: skip
+    with pytest.raises(ValueError, match=exactly(incomplete)):
         again.load_state_dict({"current": 1.0})
-    with pytest.raises(ValueError, match=exactly("schedule 'constant' has no state; received {'x': 1}")):
+    no_state = "schedule 'constant' has no state; received {'x': 1}"
+    with pytest.raises(ValueError, match=exactly(no_state)):
         make_schedule("constant").load_state_dict({"x": 1})

@@ -58,8 +58,9 @@ def test_dropout_between_recurrent_layers(cell):
     and the next layer reads exactly that product."""
     p, hidden, features = 0.3, 40, 6
     rng = np.random.default_rng(2)
-    big = cell(features, hidden, num_layers=2, bidirectional=True, dropout=p, dtype=np.float64,
-               seed=3)  # fmt: skip
+    big = cell(
+        features, hidden, num_layers=2, bidirectional=True, dropout=p, dtype=np.float64, seed=3
+    )
     x = rng.standard_normal((30, 50, features))  # (T, N, F), full lengths: one layout
     out, _, tape = big.forward(x, training=True, rng=np.random.default_rng(4))
     first, last = tape.masks
@@ -73,8 +74,13 @@ def test_dropout_between_recurrent_layers(cell):
     layers = [cell(n, hidden, bidirectional=True, dtype=np.float64) for n in (features, 2 * hidden)]
     state = big.state_dict()
     for k, layer in enumerate(layers):
-        layer.load_state_dict({name.replace(f"_l{k}", "_l0"): value for name, value in
-                               state.items() if f"_l{k}" in name})  # fmt: skip
+        layer.load_state_dict(
+            {
+                name.replace(f"_l{k}", "_l0"): value
+                for name, value in state.items()
+                if f"_l{k}" in name
+            }
+        )
     y0, _ = layers[0](x)
     y1, _ = layers[1](y0 * first)
     np.testing.assert_allclose(out, y1, rtol=1e-12, atol=1e-12)
@@ -88,8 +94,15 @@ COUNTS = np.array([0, 0, 1, 2, 3, 5, 10, 40, 200])  # <pad>, <unk>, then words s
 
 
 def encoder(word_dropout: float = 0.0, rare_word_dropout: float = 0.0) -> Encoder:
-    config = EncoderConfig(vocab_size=len(COUNTS), word_dim=2, hidden=2, layers=1, dropout=0.0,
-                           word_dropout=word_dropout, rare_word_dropout=rare_word_dropout)  # fmt: skip
+    config = EncoderConfig(
+        vocab_size=len(COUNTS),
+        word_dim=2,
+        hidden=2,
+        layers=1,
+        dropout=0.0,
+        word_dropout=word_dropout,
+        rare_word_dropout=rare_word_dropout,
+    )
     return Encoder(config, np.random.default_rng(0), np.float64, word_counts=COUNTS)
 
 
@@ -183,12 +196,18 @@ def test_task_batches_are_shuffled_with_the_generator_and_sorted_without():
     data = pipeline.get_task("tag")
     records = [TaggedSentence(["w"] * k, ["X"] * k) for k in range(1, 61)]
     vocabs = data.build_vocabs(records, 1, False, chars=False)
-    task_model = pipeline.create(data, vocabs, birnn.EncoderConfig(vocab_size=len(vocabs.words),
-                                 word_dim=2, hidden=2, layers=1), {})  # fmt: skip
+    task_model = pipeline.create(
+        data,
+        vocabs,
+        birnn.EncoderConfig(vocab_size=len(vocabs.words), word_dim=2, hidden=2, layers=1),
+        {},
+    )
     encoded = task_model.encode(records)
     rng = np.random.default_rng(15)
-    epochs = [[b.lengths.tolist() for b in batches(encoded, task_model.forms, 6, rng, True)]
-              for _ in range(3)]  # fmt: skip
+    epochs = [
+        [b.lengths.tolist() for b in batches(encoded, task_model.forms, 6, rng, True)]
+        for _ in range(3)
+    ]
     assert len({str(e) for e in epochs}) == 3  # a new order every epoch
     for e in epochs:
         assert sorted(x for b in e for x in b) == list(range(1, 61))
@@ -199,10 +218,15 @@ def test_task_batches_are_shuffled_with_the_generator_and_sorted_without():
 def test_training_sees_shuffled_batches(tmp_path):
     """What the model receives from pipeline.train: all sentences once per epoch, in batches
     whose order and membership change from epoch to epoch."""
-    records = [TaggedSentence([f"w{k}", "x"] * (1 + k % 5), ["A", "B"] * (1 + k % 5))
-               for k in range(48)]  # fmt: skip
-    task_model = pipeline.build(pipeline.get_task("tag"), records,
-                                {"word_dim": 2, "hidden": 2, "layers": 1, "dropout": 0.0}, {})  # fmt: skip
+    records = [
+        TaggedSentence([f"w{k}", "x"] * (1 + k % 5), ["A", "B"] * (1 + k % 5)) for k in range(48)
+    ]
+    task_model = pipeline.build(
+        pipeline.get_task("tag"),
+        records,
+        {"word_dim": 2, "hidden": 2, "layers": 1, "dropout": 0.0},
+        {},
+    )
     model = task_model.model
     seen: list[list[tuple[int, ...]]] = []
     real = model.loss_and_grads

@@ -212,9 +212,14 @@ def test_plateau_follows_torchs_reduce_lr_on_plateau(tmp_path, args):
 
     def make(o):
         return Sched.ReduceLROnPlateau(
-            o, mode="max", factor=args["factor"], patience=args["patience"],
-            threshold=0.0, min_lr=args.get("min_factor", 0.0) * BASE_LR, eps=0.0,
-        )  # fmt: skip
+            o,
+            mode="max",
+            factor=args["factor"],
+            patience=args["patience"],
+            threshold=0.0,
+            min_lr=args.get("min_factor", 0.0) * BASE_LR,
+            eps=0.0,
+        )
 
     want = torch_lrs(make, epochs, per_epoch=True, scores=PLATEAU_SCORES)
     np.testing.assert_allclose(model.lrs, want, rtol=1e-12, atol=0)
@@ -225,8 +230,11 @@ def test_plateau_follows_torchs_reduce_lr_on_plateau(tmp_path, args):
 
 
 def reference_loop(config: TrainConfig, make_scheduler, make_optimizer):
-    """The training the trainer should do, written out with torch: per step (loss, lr, norm of
-    the clipped gradients, norm before clipping), per epoch the item-weighted mean loss, and the final parameters."""
+    """The training the trainer should do, written out with torch.
+
+    Returns, per step, (loss, lr, norm of the clipped gradients, norm before clipping); per
+    epoch the item-weighted mean loss; and the final parameters.
+    """
     model = Recorder()  # only for its initial parameters and dropout rate
     w = torch.tensor(model.init["w"], requires_grad=True)
     b = torch.tensor(model.init["b"], requires_grad=True)
