@@ -1,0 +1,94 @@
+"""The corners of the data readers and records that mutation testing found unpinned: column
+counts from the end, separator checks, two-word cloze sentences, fill items from CoNLL-U and plain
+sentences (seeded), and values compared or typed the way callers rely on."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from birnn.data import BLANK, ClozeItem, DataError, Vocab, blank_out, read_columns
+from birnn.layers import unique_words
+from birnn.tasks import fill
+
+
+def exactly(message: str) -> str:
+    return f"^{re.escape(message)}$"
+
+
+def test_a_tag_column_counted_from_the_end_needs_that_many_columns(tmp_path):
+    path = tmp_path / "three.txt"
+    path.write_text("john NNP B-PER\nsmith NNP I-PER\n", encoding="utf-8")
+    sentences = read_columns(path, tag_col=-1)
+    assert sentences[0].tags == ["B-PER", "I-PER"]
+    assert read_columns(path, tag_col=-2, scheme=None)[0].tags == ["NNP", "NNP"]
+    short = tmp_path / "two.txt"
+    short.write_text("john B-PER\n", encoding="utf-8")
+    message = (
+        f"{short}:1: expected at least 3 columns (word column 0, tag column -3); "
+        "found 2: 'john B-PER'"
+    )
+    with pytest.raises(DataError, match=exactly(message)):
+        read_columns(short, tag_col=-3, scheme=None)
+
+
+def test_column_arguments_are_checked_by_name(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_text("a O\n", encoding="utf-8")
+    with pytest.raises(TypeError, match=exactly("word_col must be an int; received '0'")):
+        read_columns(path, word_col="0")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=exactly("tag_col must be an int; received 1.0")):
+        read_columns(path, tag_col=1.0)  # type: ignore[arg-type]
+    for sep in ("", 3):
+        wanted = f"sep must be None (any whitespace) or a non-empty str; received {sep!r}"
+        with pytest.raises(ValueError, match=exactly(wanted)):
+            read_columns(path, sep=sep)  # type: ignore[arg-type]
+
+
+def test_blank_out_hides_a_word_of_every_sentence_of_two_words_or_more():
+    sentences = [["a"], ["a", "b"], ["the", "dog", "runs"]]
+    items = blank_out(sentences, np.random.default_rng(0))
+    assert len(items) == 2  # the one-word sentence has no context to predict from
+    for item, words in zip(items, sentences[1:]):
+        assert item.needs_right is False and item.family == "text"
+        assert item.words[item.blank] == BLANK and item.answer == words[item.blank]
+        restored = list(item.words)
+        restored[item.blank] = item.answer
+        assert restored == words
+
+
+def test_fill_items_from_conllu_and_plain_sentences_follow_the_seed(tmp_path):
+    words = [f"w{i}" for i in range(12)]
+    conllu = tmp_path / "s.conllu"
+    rows = [f"{i}\t{w}\t{w}\tX\t_\t_\t0\troot\t_\t_" for i, w in enumerate(words, 1)]
+    conllu.write_text(("\n".join(rows) + "\n\n") * 6, encoding="utf-8")
+    plain = tmp_path / "s.txt"
+    plain.write_text((" ".join(words) + "\n") * 6, encoding="utf-8")
+    for path in (conllu, plain):
+        default, zero, other = fill.read(path), fill.read(path, seed=0), fill.read(path, seed=5)
+        assert default == zero  # the default seed is 0
+        assert [it.blank for it in zero] != [it.blank for it in other]
+        assert len(zero) == 6
+        for item in zero:
+            assert item.answer == words[item.blank] and item.words[item.blank] == BLANK
+            assert item.family == "text" and item.needs_right is False
+
+
+def test_an_unlabelled_fill_text_is_an_input_item():
+    item = fill.TASK.unlabelled(["the", BLANK, "runs"])
+    assert item == ClozeItem(("the", BLANK, "runs"), 1, "", False, "input")
+    assert type(item.needs_right) is bool
+
+
+def test_a_vocab_equals_only_a_vocab():
+    v = Vocab.build([["a", "b"]])
+    assert v == Vocab.build([["b", "a"]])
+    assert (v == "a") is False and (v == 3) is False and v != {"tokens": v.tokens}
+
+
+def test_unique_words_are_index_arrays():
+    uniq, inverse = unique_words(np.array([[4, 2], [2, 9]], dtype=np.int32))
+    assert uniq.dtype == np.intp and inverse.dtype == np.intp
+    assert uniq.tolist() == [2, 4, 9] and inverse.tolist() == [[1, 0], [0, 2]]
