@@ -45,7 +45,7 @@ def test_cloze_file_text(tmp_path):
     ]
     write_cloze(items, tmp_path / "items.tsv")
     assert (tmp_path / "items.tsv").read_bytes() == (
-        "i am ___ hungry\tvery\tright\n___ dog runs\tthe\tleft\n".encode()
+        b"i am ___ hungry\tvery\tright\n___ dog runs\tthe\tleft\n"
     )
     write_cloze([ClozeItem(("ü", BLANK), 1, "ö", False, "f")], tmp_path / "utf8.tsv")
     assert (tmp_path / "utf8.tsv").read_bytes() == "ü ___\tö\tleft\n".encode()
