@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from birnn.data import BLANK, ClozeItem, DataError, Vocab, blank_out, read_columns
+from birnn.data import BLANK, ClozeItem, DataError, Vocab, blank_out, read_cloze, read_columns
 from birnn.layers import unique_words
 from birnn.tasks import fill
 
@@ -32,6 +32,18 @@ def test_a_tag_column_counted_from_the_end_needs_that_many_columns(tmp_path):
     )
     with pytest.raises(DataError, match=exactly(message)):
         read_columns(short, tag_col=-3, scheme=None)
+
+
+def test_a_word_column_beyond_the_tag_needs_that_many_columns(tmp_path):
+    path = tmp_path / "two.txt"
+    path.write_text("B-PER john\n", encoding="utf-8")
+    assert read_columns(path, word_col=1, tag_col=0)[0].words == ["john"]
+    message = (
+        f"{path}:1: expected at least 3 columns (word column 2, tag column 0); "
+        "found 2: 'B-PER john'"
+    )
+    with pytest.raises(DataError, match=exactly(message)):
+        read_columns(path, word_col=2, tag_col=0)
 
 
 def test_column_arguments_are_checked_by_name(tmp_path):
@@ -69,6 +81,8 @@ def test_fill_items_from_conllu_and_plain_sentences_follow_the_seed(tmp_path):
     for path in (conllu, plain):
         default, zero, other = fill.read(path), fill.read(path, seed=0), fill.read(path, seed=5)
         assert default == zero  # the default seed is 0
+        if path == plain:
+            assert read_cloze(path) == zero
         assert [it.blank for it in zero] != [it.blank for it in other]
         assert len(zero) == 6
         for item in zero:

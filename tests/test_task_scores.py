@@ -6,9 +6,13 @@ value computed by hand, not to another call of the code.
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 
 from birnn.data import BLANK, ClozeItem, LabelledText, TaggedSentence, Vocab
+from birnn.metrics import classification_scores, confusion_matrix, span_f1
 from birnn.tasks import classification, fill, tagging
 
 
@@ -84,3 +88,60 @@ def test_classification_scores_accuracy_and_macro_f1():
         "items": 6,
         "score": pytest.approx(3 / 6),
     }
+
+
+# -- the corners: empty inputs, single examples, the unseen corner ---------------------------------
+
+
+def exactly(message: str) -> str:
+    return f"^{re.escape(message)}$"
+
+
+def test_scores_of_nothing_are_zero_not_nan():
+    assert fill.scores([], []) == {"accuracy": 0.0, "items": 0, "score": 0.0}
+    empty = span_f1([], [])
+    assert (empty.accuracy, empty.tokens, empty.f1) == (0.0, 0, 0.0)
+
+
+def test_classification_scores_of_one_example_and_of_unseen_labels_only():
+    one = classification_scores([1], [1], 2)
+    assert (one.accuracy, one.macro_f1) == (1.0, 1.0)
+    unseen = classification_scores([-1], [-1], 2)  # no class of the vocabulary involved
+    assert (unseen.accuracy, unseen.macro_f1, unseen.per_class, unseen.unseen) == (0.0, 0.0, {}, 1)
+    assert confusion_matrix([0], [0], 1).tolist() == [[1, 0], [0, 0]]
+    assert confusion_matrix([0, 1], [1, 1], 2).dtype == np.int64
+    with pytest.raises(
+        ValueError, match=exactly("classification scores need at least one example; received none")
+    ):
+        classification_scores(np.array([], int), np.array([], int), 2)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: confusion_matrix([0], [0], 0), ValueError, "n_labels must be >= 1; received 0"),
+        (lambda: confusion_matrix([3], [0], 3), ValueError,
+         "pred must hold ids in [0, 3) or -1 (unseen label); received min 3 and max 3"),
+        (lambda: confusion_matrix([0], [-2], 3), ValueError,
+         "gold must hold ids in [0, 3) or -1 (unseen label); received min -2 and max -2"),
+        (lambda: span_f1(["B-PER"], [["B-PER"]]), TypeError,
+         "sentence 0: expected a list of tags; received a string"),
+        (lambda: span_f1([["B-PER"]], ["B-PER"]), TypeError,
+         "sentence 0: expected a list of tags; received a string"),
+    ],
+)  # fmt: skip
+def test_metric_inputs_are_refused_by_name(call, error, message):
+    with pytest.raises(error, match=exactly(message)):
+        call()
+
+
+def test_tagging_output_lines_and_unlabelled_records():
+    record = tagging.TASK.unlabelled(["a", "dog"])
+    assert record == TaggedSentence(["a", "dog"], ["_", "_"])
+    tags = [["DET", "NOUN"]]
+    assert list(tagging.lines([record], tags, {})) == ["a\tDET", "dog\tNOUN", ""]
+    conllu = list(tagging.lines([record], tags, {"output": "conllu"}))
+    assert [line.split("\t")[3] for line in conllu[:2]] == ["DET", "NOUN"]  # upos
+    xpos = list(tagging.lines([record], tags, {"output": "conllu", "column": "xpos"}))
+    assert [line.split("\t")[3:5] for line in xpos[:2]] == [["_", "DET"], ["_", "NOUN"]]
+    assert conllu[-1] == xpos[-1] == ""
