@@ -9,7 +9,18 @@ import re
 import numpy as np
 import pytest
 
-from birnn.data import BLANK, ClozeItem, DataError, Vocab, blank_out, read_cloze, read_columns
+from birnn.data import (
+    BLANK,
+    ClozeItem,
+    DataError,
+    Vocab,
+    blank_out,
+    convert,
+    from_spans,
+    read_cloze,
+    read_columns,
+    read_conllu,
+)
 from birnn.layers import unique_words
 from birnn.tasks import fill
 
@@ -106,3 +117,36 @@ def test_unique_words_are_index_arrays():
     uniq, inverse = unique_words(np.array([[4, 2], [2, 9]], dtype=np.int32))
     assert uniq.dtype == np.intp and inverse.dtype == np.intp
     assert uniq.tolist() == [2, 4, 9] and inverse.tolist() == [[1, 0], [0, 2]]
+
+
+def test_from_spans_and_convert_refuse_bad_spans_and_schemes_by_name():
+    schemes = "['bioes', 'iob1', 'iob2']"
+    cases = [
+        (lambda: from_spans([], 2, scheme="bio"),
+         f"scheme must be one of {schemes}; received 'bio'"),
+        (lambda: convert(["O"], "bio", "iob2"),
+         f"from_scheme must be one of {schemes}; received 'bio'"),
+        (lambda: convert(["O"], "iob2", "x"), f"to_scheme must be one of {schemes}; received 'x'"),
+        (lambda: from_spans([("A", 1, 1)], 3),
+         "a span must be (non-empty type, start, end) with 0 <= start < end <= 3; "
+         "received ('A', 1, 1)"),
+        (lambda: from_spans([("B", 1, 2), ("A", 0, 5)], 6),
+         "spans must not overlap; received ('B', 1, 2) after one ending at 5"),
+    ]  # fmt: skip
+    for call, message in cases:
+        with pytest.raises(ValueError, match=exactly(message)):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("1\t\tdog\tNOUN\t_\t_\t0\troot\t_\t_", "empty FORM column (CoNLL-U writes '_' for none)"),
+        ("1\tdog\tdog\t\t_\t_\t0\troot\t_\t_", "empty UPOS column (CoNLL-U writes '_' for none)"),
+    ],
+)  # fmt: skip
+def test_conllu_empty_cells_are_named(tmp_path, row, message):
+    path = tmp_path / "e.conllu"
+    path.write_text(row + "\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match=exactly(f"{path}:1: {message}")):
+        read_conllu(path)

@@ -145,3 +145,32 @@ def test_tagging_output_lines_and_unlabelled_records():
     xpos = list(tagging.lines([record], tags, {"output": "conllu", "column": "xpos"}))
     assert [line.split("\t")[3:5] for line in xpos[:2]] == [["_", "DET"], ["_", "NOUN"]]
     assert conllu[-1] == xpos[-1] == ""
+
+
+def test_tagging_reads_with_the_task_options(tmp_path):
+    conllu = tmp_path / "s.conllu"
+    conllu.write_text("1\tDogs\tdog\tNOUN\tNNS\t_\t0\troot\t_\t_\n\n", encoding="utf-8")
+    read = tagging.TASK.read
+    assert read(conllu, {})[0].tags == ["NOUN"]  # upos by default
+    assert read(conllu, {"column": "xpos"})[0].tags == ["NNS"]
+    assert read(conllu, {"column": "lemma", "format": "conllu"})[0].tags == ["dog"]
+    columns = tmp_path / "s.txt"
+    columns.write_text("john X-PER\n", encoding="utf-8")
+    assert read(columns, {})[0].tags == ["X-PER"]  # no scheme: any tag
+    with pytest.raises(ValueError, match=r"s\.txt:1: tag 'X-PER' is not valid in IOB2"):
+        read(columns, {"scheme": "iob2"})
+    with pytest.raises(ValueError, match=r"expected 10 tab-separated columns"):
+        read(columns, {"format": "conllu"})
+
+
+def test_tagging_scores_read_spans_in_the_options_scheme():
+    gold = [TaggedSentence(["a", "b", "c"], ["S-PER", "B-LOC", "E-LOC"])]
+    scores = tagging.scores(gold, [["S-PER", "O", "S-LOC"]], "bioes")
+    assert (scores["precision"], scores["recall"]) == (0.5, 0.5)
+    assert tagging.scores([], [], None) == {"accuracy": 0.0, "tokens": 0, "score": 0.0}
+
+
+def test_accuracy_of_ids_against_strings_is_zero_not_an_error():
+    from birnn.metrics import accuracy
+
+    assert accuracy([1, 2], ["a", "b"]) == 0.0
