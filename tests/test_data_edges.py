@@ -20,6 +20,7 @@ from birnn.data import (
     read_cloze,
     read_columns,
     read_conllu,
+    to_spans,
 )
 from birnn.layers import unique_words
 from birnn.tasks import fill
@@ -149,4 +150,29 @@ def test_conllu_empty_cells_are_named(tmp_path, row, message):
     path = tmp_path / "e.conllu"
     path.write_text(row + "\n\n", encoding="utf-8")
     with pytest.raises(DataError, match=exactly(f"{path}:1: {message}")):
+        read_conllu(path)
+
+
+def test_tags_and_spans_by_default_scheme_and_exact_messages():
+    assert to_spans(["B-PER", "I-PER", "O"]) == [("PER", 0, 2)]  # iob2 by default
+    with pytest.raises(
+        ValueError,
+        match=exactly("tags[0]: tag 'S-PER' is not valid in IOB2 (expected O, B-TYPE, I-TYPE)"),
+    ):
+        to_spans(["S-PER"])
+    with pytest.raises(
+        ValueError, match=exactly("scheme must be one of ['bioes', 'iob1', 'iob2']; received 'bio'")
+    ):
+        to_spans(["O"], "bio")  # fmt: skip
+
+
+def test_unseen_ids_decode_to_the_unknown_token_or_unseen():
+    assert Vocab.build([["a"]]).decode([2, -1]) == ["a", "<unk>"]
+    assert Vocab.build_labels(["x"]).decode([0, -1]) == ["x", "<unseen>"]
+
+
+def test_a_corrupt_gzip_file_names_its_first_line(tmp_path):
+    path = tmp_path / "bad.conllu.gz"
+    path.write_bytes(b"\x1f\x8b" + b"not a gzip stream at all")
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))}:1: cannot read the file"):
         read_conllu(path)
