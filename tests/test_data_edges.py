@@ -17,6 +17,7 @@ from birnn.data import (
     blank_out,
     convert,
     from_spans,
+    length_batches,
     read_cloze,
     read_columns,
     read_conllu,
@@ -176,3 +177,14 @@ def test_a_corrupt_gzip_file_names_its_first_line(tmp_path):
     path.write_bytes(b"\x1f\x8b" + b"not a gzip stream at all")
     with pytest.raises(DataError, match=f"^{re.escape(str(path))}:1: cannot read the file"):
         read_conllu(path)
+
+
+def test_token_budget_batches_have_exact_sizes_and_are_never_empty():
+    sizes = [len(b) for b in length_batches([2] * 10, 4, shuffle=False, max_tokens=8)]
+    assert sizes == [4, 4, 2]  # 4 sentences x 2 tokens fill the budget exactly
+    assert [len(b) for b in length_batches([2] * 10, 4, shuffle=False, max_tokens=7)] == [3] * 3 + [
+        1
+    ]
+    long_one = length_batches([1, 10, 1], 8, shuffle=False, max_tokens=5)
+    assert [b.tolist() for b in long_one] == [[0, 2], [1]]  # too long alone: its own batch
+    assert [len(b) for b in length_batches([3] * 7, 3, shuffle=False)] == [3, 3, 1]

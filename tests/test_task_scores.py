@@ -174,3 +174,30 @@ def test_accuracy_of_ids_against_strings_is_zero_not_an_error():
     from birnn.metrics import accuracy
 
     assert accuracy([1, 2], ["a", "b"]) == 0.0
+
+
+def test_vocabularies_follow_min_count_and_lowercase_and_round_trip():
+    from birnn.tasks.base import Vocabs
+
+    records = [LabelledText(["The", "the", "cat"], "a"), LabelledText(["THE", "dog"], "b")]
+    task = classification.TASK
+    folded = task.build_vocabs(records, min_count=2, lowercase=True, chars=False)
+    assert folded.words.tokens == ["<pad>", "<unk>", "the"] and folded.words.lowercase
+    cased = task.build_vocabs(records, min_count=1, lowercase=False, chars=True)
+    assert "The" in cased.words.tokens and "THE" in cased.words.tokens
+    assert cased.chars is not None and "T" in cased.chars.tokens
+    for vocabs in (folded, cased):
+        again = Vocabs.from_json(vocabs.to_json())
+        assert again.to_json() == vocabs.to_json()
+    assert Vocabs.from_json(folded.to_json()).chars is None
+
+
+def test_sequence_batches_have_one_target_per_sequence_by_default():
+    from birnn.tasks.base import FormTable, batches
+
+    records = [LabelledText(["a", "b"], "x"), LabelledText(["c"], "y")]
+    vocabs = classification.TASK.build_vocabs(records, 1, False, chars=False)
+    forms = FormTable(None)
+    data = classification.TASK.encode(records, vocabs, forms)
+    (batch,) = batches(data, forms, 8)
+    assert batch.targets.tolist() == [1, 0]  # in length order: "c" (y), then "a b" (x)

@@ -58,3 +58,11 @@ def test_resume_refusals_name_the_checkpoint(tmp_path):
     message = f"{last}: has no trainer state, so training cannot resume"
     with pytest.raises(CheckpointError, match=f"^{re.escape(message)}$"):
         Trainer(Regression(), config, tmp_path, progress=False).fit(batches, resume=True)
+
+
+def test_evaluate_without_a_score_is_refused(tmp_path):
+    trainer = Trainer(Regression(), TrainConfig(epochs=1), tmp_path,
+                      evaluate=lambda m: {"accuracy": 1.0}, progress=False)  # fmt: skip
+    message = "evaluate must return a dict with a 'score'; received {'accuracy': 1.0}"
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        trainer.fit(batches)
