@@ -59,7 +59,7 @@ def test_bioes_tags(tmp_path):
         ("a O\n\nb X-foo\n", {}, 3, "'X-foo' is not valid in IOB2"),
         ("a O\nb S-PER\n", {"scheme": "iob2"}, 2, "'S-PER' is not valid in IOB2"),
         ("a B-\n", {}, 1, "'B-' is not valid"),
-        ("a\tO\n\tO\n", {"sep": "\t"}, 2, "empty word"),
+        ("a\tO\n\tO\n", {"sep": "\t"}, 2, "empty token"),
         ("a b c O\nd e O\n", {"tag_col": 3}, 2, "at least 4 columns"),
     ],
 )
