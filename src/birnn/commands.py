@@ -121,15 +121,16 @@ def train(args: argparse.Namespace) -> int:
     data = {"train": list(args.train)} | {
         split: [getattr(args, split)] for split in ("dev", "test") if getattr(args, split)
     }
+    run = outdir.run_entry(["birnn", *args.argv], data)
 
-    def start() -> None:  # once the resumed state (if any) is checked: now --out may change
+    def before_writing() -> None:  # the run is about to change --out: first these
+        outdir.record_run(out, run, fresh=not args.resume)
         outdir.discard_results(out)
-        outdir.record_run(out, ["birnn", *args.argv], data, fresh=not args.resume)
 
     with outdir.lock(out):
         outdir.check_out(out, args.resume, args.overwrite)  # no other run came in between
         summary = pipeline.train(model, train_records, dev, config, out, args.resume,
-                                 not args.no_progress, on_start=start)  # fmt: skip
+                                 not args.no_progress, before_writing=before_writing)  # fmt: skip
         results: dict[str, Any] = {"train": summary}
         best = pipeline.load(out) if dev is not None else model
         if dev is not None:
@@ -202,7 +203,12 @@ def _texts(args: argparse.Namespace, task: Task) -> Iterator[_Text]:
         return
     path = existing_file(args.input)
     if task.per_token and is_conllu_data(path):
-        yield from (_Text(s.words, s) for s in conllu_sentences(path))
+        empty = True
+        for s in conllu_sentences(path):
+            empty = False
+            yield _Text(s.words, s)
+        if empty:
+            raise DataError(f"{path}: no sentences (the file is empty or has only blank lines)")
         return
     for _, text in text_lines(path):
         yield from split(text)

@@ -184,13 +184,13 @@ def train(
     out_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
-    on_start: Callable[[], None] | None = None,
+    before_writing: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Train with the generic Trainer; returns the fit summary and the training time.
 
     ``resume=True`` continues ``out_dir/last``, which must hold this very model: same task,
     options, model config and vocabularies (vocabularies rebuilt from other training data would
-    give the saved embeddings to other words). ``on_start``: see ``Trainer.fit``.
+    give the saved embeddings to other words). ``before_writing``: see ``Trainer.fit``.
     """
     if resume:
         _check_resumable(task_model, Path(out_dir) / LAST)
@@ -214,7 +214,7 @@ def train(
         progress=progress,
     )
     start = time.perf_counter()
-    result = trainer.fit(train_batches, resume=resume, on_start=on_start)
+    result = trainer.fit(train_batches, resume=resume, before_writing=before_writing)
     return {
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,

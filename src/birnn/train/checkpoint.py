@@ -91,7 +91,8 @@ def _safetensors_numpy() -> Any:
         import safetensors.numpy
     except ImportError as err:
         raise ImportError(
-            'checkpoints need the safetensors package: pip install "birnn[train]"'
+            "checkpoints need the safetensors package (a dependency of birnn): "
+            "pip install safetensors"
         ) from err
     return safetensors.numpy
 
@@ -306,7 +307,7 @@ def _read_pair(st: Any, tensors_file: Path, json_file: Path) -> tuple[Arrays, di
     expected = recorded.get(tensors_file.name) if isinstance(recorded, dict) else None
     if not isinstance(expected, str):
         raise CheckpointError(
-            f"{json_file}: records no SHA-256 of {tensors_file.name} (not saved by this birnn)"
+            f"{json_file}: not a birnn checkpoint (it records no SHA-256 of {tensors_file.name})"
         )
     if not tensors_file.is_file():
         raise CheckpointError(f"{tensors_file}: missing")

@@ -11,11 +11,14 @@ Rules (the command line follows them; ``Trainer`` alone only replaces the checkp
 
 * one writer at a time: ``lock(out)`` takes an exclusive lock (``filelock``) or raises
   ``RunLocked`` naming the holder's PID;
-* a run already there is never replaced by accident: ``check_fresh(out, overwrite)`` refuses
-  unless ``overwrite``; and even then its checkpoints and log stay until the new run's first
+* a run already there is never replaced by accident: ``check_out(out, resume, overwrite)``
+  refuses unless ``overwrite``; and even then its checkpoints and log stay until the new run's first
   checkpoint is complete (the trainer replaces them only then);
 * ``results.json`` describes the model that is there: ``discard_results`` removes it before a
-  run changes best/ or last/, ``write_json`` writes the new one at the end by a rename.
+  run changes best/ or last/, ``write_json`` writes the new one at the end by a rename;
+* a run that stops before its first checkpoint (an error, Ctrl-C) leaves ``out`` as it was:
+  ``run.json`` and ``results.json`` change only when the trainer is about to write
+  (``Trainer.fit``'s ``before_writing``).
 """
 
 from __future__ import annotations
@@ -109,14 +112,12 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def record_run(out: Path, argv: Sequence[str], data: dict[str, list[Path]], fresh: bool) -> None:
-    """Add this invocation to ``run.json`` (a fresh run starts the list anew).
-
-    ``data``: split name -> the data files read (their absolute paths and SHA-256 are kept).
-    """
+def run_entry(argv: Sequence[str], data: dict[str, list[Path]]) -> dict[str, Any]:
+    """What ``run.json`` records of this invocation: the command line, versions, and the data
+    files (``data``: split -> paths) by absolute path and SHA-256, taken now, as they are read."""
     from birnn import __version__  # the package's, not a copy
 
-    entry = {
+    return {
         "command": list(argv),
         "cwd": os.getcwd(),
         "birnn": __version__,
@@ -127,6 +128,10 @@ def record_run(out: Path, argv: Sequence[str], data: dict[str, list[Path]], fres
             for split, paths in data.items()
         },
     }
+
+
+def record_run(out: Path, entry: dict[str, Any], fresh: bool) -> None:
+    """Add ``entry`` (``run_entry``) to ``run.json``; a fresh run starts the list anew."""
     runs: list[Any] = []
     if not fresh and (out / RUN).is_file():
         try:
@@ -139,8 +144,13 @@ def record_run(out: Path, argv: Sequence[str], data: dict[str, list[Path]], fres
 def write_json(path: Path, value: Any) -> None:
     """Atomically: a temporary file (flushed to disk), then a rename."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

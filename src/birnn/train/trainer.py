@@ -132,6 +132,7 @@ class Trainer:
         self.checkpoint_config = dict(checkpoint_config)
         self.progress = progress
         self.optimizer: Optimizer | None = None  # set by fit
+        self._before_writing: Callable[[], None] | None = None  # fit's hook, until called
         self.schedule: Schedule | None = None  # set by fit
 
     def fit(
@@ -139,14 +140,16 @@ class Trainer:
         train_batches: TrainBatches,
         *,
         resume: bool = False,
-        on_start: Callable[[], None] | None = None,
+        before_writing: Callable[[], None] | None = None,
     ) -> FitResult:
         """Train; ``resume=True`` continues from ``out_dir/last`` instead of starting afresh.
 
         A fresh run replaces ``best/``, ``last/`` and the log left in ``out_dir`` by an earlier
-        run at the end of its first epoch, not before (see the module notes). ``on_start`` is
-        called once everything is checked (a resumed run's state included), right before the
-        first epoch: where a caller writes its own files.
+        run at the end of its first epoch, not before (see the module notes).
+        ``before_writing`` is called once, right before the trainer first changes anything in
+        ``out_dir`` (a fresh run: after its first epoch; a resumed one: once its state is
+        checked and loaded): where a caller replaces its own files, so that a run that stops
+        before then leaves ``out_dir`` exactly as it found it.
         """
         if not callable(train_batches):
             raise TypeError(
@@ -162,9 +165,16 @@ class Trainer:
         rng = np.random.default_rng(cfg.seed)
         log = MetricsLog(self.out_dir / LOG)
         # a fresh run's first epoch replaces what an earlier run left (see the module notes)
-        state = self._restore(params, optimizer, schedule, rng, log) if resume else _Progress()
-        if on_start is not None:
-            on_start()
+        self._before_writing = before_writing
+        if resume:
+            state, log_position = self._restore(params, optimizer, schedule, rng, log)
+            self._writing()
+            try:
+                log.truncate(log_position)
+            except (OSError, ValueError) as err:
+                raise CheckpointError(f"cannot resume from {self.out_dir / LAST}: {err}") from err
+        else:
+            state = _Progress()
 
         while state.epoch < cfg.epochs and not self._patience_spent(state):
             self._epoch(train_batches, params, optimizer, schedule, rng, log, state)
@@ -175,6 +185,12 @@ class Trainer:
             stopped_early=state.epoch < cfg.epochs,
             history=log.read(),
         )
+
+    def _writing(self) -> None:
+        """Tell the caller (once) that out_dir is about to change."""
+        hook, self._before_writing = self._before_writing, None
+        if hook is not None:
+            hook()
 
     def _patience_spent(self, state: _Progress) -> bool:
         return bool(self.config.patience) and state.bad_epochs >= self.config.patience
@@ -238,6 +254,7 @@ class Trainer:
         record["items_per_s"] = items / train_seconds if train_seconds > 0 else None
         first = epoch == 0  # a fresh run's first epoch (a resumed run starts after it)
         if first:
+            self._writing()
             log.reset()
         position = log.append(record)
 
@@ -320,8 +337,9 @@ class Trainer:
         schedule: Schedule,
         rng: np.random.Generator,
         log: MetricsLog,
-    ) -> _Progress:
-        """Load ``out_dir/last`` into params, optimizer, schedule, rng and log."""
+    ) -> tuple[_Progress, int]:
+        """Load ``out_dir/last`` into params, optimizer, schedule and rng, checking it against
+        the log; returns the counters and the log position to truncate to."""
         ckpt = load_checkpoint(self.out_dir / LAST)
         where = ckpt.path
         if ckpt.trainer_state is None:
@@ -370,8 +388,4 @@ class Trainer:
             )
         assign_params(params, ckpt.params, str(where))
         rng.bit_generator.state = info["rng"]
-        try:
-            log.truncate(position)
-        except (OSError, ValueError) as err:
-            raise CheckpointError(f"cannot resume from {where}: {err}") from err
-        return state
+        return state, position
