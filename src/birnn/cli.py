@@ -153,7 +153,7 @@ def _predict(sub: Any) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="one text; fill in the blank: with one ___")
     source.add_argument("--input", type=Path,
-                        help="a file: one text per line, or CoNLL-U (tagged in place)")  # fmt: skip
+                        help="a file (- for stdin): one text per line, or CoNLL-U")  # fmt: skip
     p.add_argument("--output", choices=commands.OUTPUTS, default="tsv",
                    help="tsv, conllu (taggers), or json (with probabilities)")  # fmt: skip
     p.add_argument("--pretokenized", action="store_true",

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from birnn.data._files import numbered_lines
+from birnn.data._files import STDIN, numbered_lines
 from birnn.data.errors import located
 from birnn.data.records import BLANK
 
@@ -60,7 +60,12 @@ class Recognised:
 
 
 def recognise(path: Path) -> Recognised | None:
-    """The kind of data in ``path`` (see the module notes), or None when it is not clear."""
+    """The kind of data in ``path`` (see the module notes), or None when it is not clear.
+
+    Standard input (``-``) is never looked at: it can be read only once.
+    """
+    if path == STDIN:
+        return None
     lines: list[tuple[int, str]] = []
     blocks = [0]  # lines per blank-line-separated block
     for number, line in numbered_lines(path):
