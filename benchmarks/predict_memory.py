@@ -53,8 +53,19 @@ def main() -> None:
         for r in (int(x) for x in args.repeats.split(",")):
             path = Path(tmp) / f"input-{r}.txt"
             path.write_text("".join(lines) * r, encoding="utf-8")
-            command = [sys.executable, "-m", "birnn.cli", "predict", "--model", str(args.model),
-                       "--input", str(path), "--pretokenized", "--threads", str(args.threads)]
+            command = [
+                sys.executable,
+                "-m",
+                "birnn.cli",
+                "predict",
+                "--model",
+                str(args.model),
+                "--input",
+                str(path),
+                "--pretokenized",
+                "--threads",
+                str(args.threads),
+            ]
             first, total, peak = measure(command, env)  # fmt: skip
             print(f"| {r * len(lines):,} | {first:.2f} | {total:.1f} | {peak / 1024:.0f} |")
 

@@ -1,7 +1,7 @@
 """Does a ``birnn train`` run keep its speed when the machine is shared?
 
-    PYTHONPATH=src python3 benchmarks/threads.py --data ../shared/data/ud_english_ewt/en_ewt-ud-train.conllu.gz \\
-        --sentences 1500 --threads 1,2
+    PYTHONPATH=src python3 benchmarks/threads.py --sentences 1500 --threads 1,2 \\
+        --data ../shared/data/ud_english_ewt/en_ewt-ud-train.conllu.gz
 
 For each thread count: the wall time of one run alone; of each of two runs started together;
 and of one run while another program keeps one core busy (a Python loop). The ratios to the

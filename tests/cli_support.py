@@ -8,6 +8,7 @@ modules that use them.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -197,3 +198,19 @@ def assert_refused(code: int, out: str, err: str, *needles: str, status: int = 2
     assert "Traceback" not in err and err.startswith("birnn"), err
     for needle in needles:
         assert needle in err, (needle, err)
+
+
+def nan_weights(path: Path, rehash: bool) -> None:
+    """The word embedding of checkpoint ``path`` overwritten in place with NaN, bytes in the
+    file; with ``rehash`` the recorded SHA-256 is updated too (weights that really are NaN)."""
+    file = path / "model.safetensors"
+    raw = bytearray(file.read_bytes())
+    size = int.from_bytes(raw[:8], "little")
+    begin, end = json.loads(raw[8 : 8 + size])["embed.weight"]["data_offsets"]
+    at = 8 + size
+    raw[at + begin : at + end] = np.full((end - begin) // 4, np.nan, np.float32).tobytes()
+    file.write_bytes(bytes(raw))
+    if rehash:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        config["sha256"]["model.safetensors"] = hashlib.sha256(bytes(raw)).hexdigest()
+        (path / "config.json").write_text(json.dumps(config), encoding="utf-8")

@@ -16,7 +16,6 @@ import pytest
 
 pytest.importorskip("safetensors")
 
-
 from birnn.train import (
     CheckpointError,
     TrainerState,
@@ -26,6 +25,7 @@ from birnn.train import (
     remove_checkpoint,
     save_checkpoint,
 )
+from cli_support import nan_weights
 
 
 def _params(seed: int) -> dict[str, np.ndarray]:
@@ -211,29 +211,12 @@ def test_each_weight_file_is_checked_against_its_recorded_sha256(tmp_path):
     load_checkpoint(path)
 
 
-def _overwrite_weights_with_nan(path, rehash: bool) -> None:
-    """Every float32 weight of model.safetensors becomes NaN, bytes in place; with ``rehash``
-    the recorded SHA-256 is updated too (a checkpoint whose weights really are NaN)."""
-    file = path / "model.safetensors"
-    data = bytearray(file.read_bytes())
-    header_size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + header_size])
-    begin, end = header["embed.weight"]["data_offsets"]
-    start = 8 + header_size
-    data[start + begin : start + end] = np.full((end - begin) // 4, np.nan, np.float32).tobytes()
-    file.write_bytes(bytes(data))
-    if rehash:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        config["sha256"]["model.safetensors"] = hashlib.sha256(bytes(data)).hexdigest()
-        (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
-
-
 def test_weights_overwritten_with_nan_are_refused(tmp_path):
     path = save_checkpoint(tmp_path / "c", _params(1), CONFIG)
-    _overwrite_weights_with_nan(path, rehash=False)
+    nan_weights(path, rehash=False)
     with pytest.raises(CheckpointError, match="SHA-256 is not the one recorded"):
         load_checkpoint(path)
-    _overwrite_weights_with_nan(path, rehash=True)
+    nan_weights(path, rehash=True)
     with pytest.raises(CheckpointError, match=r"embed.weight holds 15 values that are NaN"):
         load_checkpoint(path)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import gzip
-import hashlib
 import json
 import shutil
 import subprocess
@@ -22,11 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from birnn.data import TaggedSentence
-from cli_support import SMALL, assert_refused, cli, data, quietly, snapshot, tagger, write_conllu
+from cli_support import (
+    SMALL,
+    assert_refused,
+    cli,
+    data,
+    nan_weights,
+    quietly,
+    snapshot,
+    tagger,
+    write_conllu,
+)
 
 __all__ = ["data", "tagger"]  # fixtures, imported for pytest
 
@@ -78,21 +86,6 @@ def models(tmp_path_factory, data) -> dict[str, Path]:
     return {"classifier": d / "classifier", "filler": d / "filler"}
 
 
-def _nan_weights(path: Path, rehash: bool) -> None:
-    """The word embedding of ``path/model.safetensors`` overwritten in place with NaN."""
-    file = path / "model.safetensors"
-    raw = bytearray(file.read_bytes())
-    size = int.from_bytes(raw[:8], "little")
-    begin, end = json.loads(raw[8 : 8 + size])["embed.weight"]["data_offsets"]
-    at = 8 + size
-    raw[at + begin : at + end] = np.full((end - begin) // 4, np.nan, np.float32).tobytes()
-    file.write_bytes(bytes(raw))
-    if rehash:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        config["sha256"]["model.safetensors"] = hashlib.sha256(bytes(raw)).hexdigest()
-        (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, tagger) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("checkpoints")
@@ -106,7 +99,7 @@ def checkpoints(tmp_path_factory, tagger) -> dict[str, Path]:
     (other / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 768}))
     for name, rehash in (("nan", False), ("nan_rehashed", True)):
         shutil.copytree(best, d / name)
-        _nan_weights(d / name, rehash)
+        nan_weights(d / name, rehash)
     (d / "a_file").write_text("not a directory", encoding="utf-8")
     names = ("garbage", "other", "nan", "nan_rehashed", "a_file")
     return {name: d / name for name in names} | {"missing": d / "missing"}

@@ -35,6 +35,8 @@ from birnn.train.trainer import BEST, LAST, Trainer
 
 FORMAT = "birnn-model/1"  # config.json's "format": a checkpoint from another program is refused
 EVAL_BATCH = 256  # sequences per batch at evaluation and prediction
+# padded tokens per batch there: 256 short sentences, fewer long ones (memory grows with both)
+EVAL_TOKENS = 8192
 
 
 @dataclass
@@ -64,7 +66,9 @@ class TaskModel:
             )
         if data is None:
             data = self.encode(records)
-        ids = predict_all(self.model.predict, data, self.forms, EVAL_BATCH, self.task.per_token)
+        ids = predict_all(
+            self.model.predict, data, self.forms, EVAL_BATCH, self.task.per_token, EVAL_TOKENS
+        )
         if self.task.per_token:
             return [self.vocabs.labels.decode(row) for row in ids]
         return self.vocabs.labels.decode(ids)

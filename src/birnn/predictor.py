@@ -31,7 +31,7 @@ import numpy as np
 
 from birnn._checks import describe
 from birnn.data.tokenize import tokens as tokenize
-from birnn.pipeline import EVAL_BATCH, TaskModel
+from birnn.pipeline import EVAL_BATCH, EVAL_TOKENS, TaskModel
 from birnn.pipeline import load as load_task_model
 from birnn.tasks.base import FormTable, predict_all
 
@@ -135,9 +135,8 @@ class Predictor:
             records = [self.task.unlabelled(w) for w in words]
             forms = FormTable(tm.vocabs.chars)  # per chunk: memory does not grow with the input
             data = self.task.encode(records, tm.vocabs, forms)
-            scored = predict_all(
-                tm.model.predict_probabilities, data, forms, EVAL_BATCH, self.task.per_token
-            )
+            scored = predict_all(tm.model.predict_probabilities, data, forms, EVAL_BATCH,
+                                 self.task.per_token, EVAL_TOKENS)  # fmt: skip
             for item, w, out in zip(chunk, words, scored):
                 yield item, self._prediction(w, out)
 
