@@ -16,8 +16,9 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import birnn
+from birnn.data import TaggedSentence
 from birnn.train.checkpoint import load_checkpoint
-from cli_support import SMALL, cli, data, ok, results_of, snapshot, tagger
+from cli_support import SMALL, cli, data, ok, results_of, snapshot, tagger, write_conllu
 
 __all__ = ["data", "tagger"]  # fixtures, imported for pytest
 
@@ -207,3 +208,13 @@ def test_a_full_disk_mid_run_keeps_the_previous_checkpoint(capsys, monkeypatch, 
     assert "Traceback" not in err
     assert snapshot(out / "last") == last  # untouched, and it still resumes
     ok(capsys, TRAIN.replace("--epochs 2", "--epochs 6") + " --resume", out=out, **data)
+
+
+def test_labels_never_seen_in_training_give_one_warning_line(capsys, tmp_path, tagger, data):
+    sentences = [TaggedSentence(["the", "dog", "runs", "."], ["DET", "NOUN", "VERB", "SYM"]),
+                 TaggedSentence(["a", "cat", "."], ["DET", "NOUN", "SYM"])]  # fmt: skip
+    odd = write_conllu(tmp_path / "odd.conllu", sentences)
+    code, out, err = cli(capsys, "evaluate --model {out} --data {odd}", out=tagger[0], odd=odd)
+    assert code == 0 and out.startswith("accuracy")
+    assert err == (f"birnn evaluate: warning: {odd}: 1 labels never seen in training (SYM) on 2 "
+                   "tokens, scored as errors\n")  # fmt: skip

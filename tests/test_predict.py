@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ import birnn
 from birnn import pipeline
 from birnn.data import read_conllu
 from birnn.predictor import CHUNK_FIRST, CHUNK_LARGEST, Prediction, chunks
-from cli_support import SMALL, data, ok, quietly, tagger
+from cli_support import SMALL, cli, data, ok, quietly, tagger
 
 __all__ = ["data", "tagger"]  # fixtures, imported for pytest
 
@@ -283,3 +284,21 @@ def test_predict_memory_does_not_grow_with_the_input(tmp_path, tagger):
     large = _peak_rss(tagger[0], 100_000, tmp_path)
     print(f"peak RSS: {small} kB for 10,000 sentences, {large} kB for 100,000")
     assert large <= 1.2 * small, (small, large)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_only_on_a_terminal(monkeypatch, capsys, tagger):
+    args = f"predict --model {tagger[0]} --text 'the dog runs.'"
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    ok(capsys, args)
+    assert "texts" in sys.stderr.getvalue() and "\r" in sys.stderr.getvalue()
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    ok(capsys, args + " --no-progress")
+    assert sys.stderr.getvalue() == ""
+    monkeypatch.undo()
+    code, _, err = cli(capsys, args)  # not a terminal: no bar
+    assert code == 0 and err == ""
