@@ -172,7 +172,7 @@ def torch_model(task_model: Any) -> Any:
 
     def crf_nll(scores: Any, tags: Any, mask: Any, trans: Any) -> Any:
         """sum over sentences of log Z - score(gold path): the forward algorithm, plainly."""
-        n, steps, _ = scores.shape
+        steps = scores.shape[1]
         alpha = scores[:, 0]
         gold = scores[:, 0].gather(1, tags[:, :1].clamp(min=0)).squeeze(1)
         for t in range(1, steps):

@@ -47,7 +47,7 @@ class Batch:
         full = bool(np.all(lengths == steps))
         counts = np.bincount(lengths, minlength=steps + 1)  # how many sequences end after t steps
         batch_sizes = tuple(int(n) for n in lengths.size - np.cumsum(counts)[:steps])
-        padding = []
+        padding: list[tuple[int, int, int]] = []
         for t, n in enumerate(batch_sizes):
             if n == lengths.size:
                 continue
