@@ -193,6 +193,28 @@ class Kernel:
             raise RuntimeError(f"birnn native backward failed for {type(cell).__name__}")
         del lengths, init, w_true, d_o, d_fin, scratch, packed  # alive until here: C read them
 
+    def use_product_variant(self, panel: int) -> int:
+        """For tests and benchmarks: the recurrent product's variant by its panel rows (32:
+        AVX-512, 16: AVX2, 0: the BLAS), if the CPU runs it; returns the panel in use."""
+        return int(self.lib.birnn_rgemm_use(panel))
+
+    def product_f32(
+        self, w: NDArray[np.float32], x: NDArray[np.float32], out: NDArray[np.float32],
+        accumulate: bool = False,
+    ) -> int:  # fmt: skip
+        """For the tests: ``out (+)= x @ w.T`` through the packed kernel (w (rows, depth), any
+        strides); returns the panel used (0: no kernel here, ``out`` untouched)."""
+        item = w.itemsize
+        rows, depth = w.shape
+        buffer = np.empty(int(self.lib.birnn_packed_floats(rows, depth)) or 1, np.float32)
+        return int(
+            self.lib.birnn_rgemm_f32(
+                w.ctypes.data, rows, depth, w.strides[0] // item, w.strides[1] // item,
+                _ptr(buffer), x.ctypes.data, x.strides[0] // item, x.shape[0],
+                out.ctypes.data, out.strides[0] // item, int(accumulate),
+            )
+        )  # fmt: skip
+
     def tanh_f32(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """The kernel's float32 tanh (for the accuracy test)."""
         x = np.ascontiguousarray(x, dtype=np.float32)

@@ -150,6 +150,7 @@ def load() -> Library | str:
     lib.birnn_cell_kind.argtypes = [ctypes.c_char_p]
     lib.birnn_packed_floats.argtypes = [c_int64, c_int64]
     lib.birnn_packed_floats.restype = c_int64
+    lib.birnn_rgemm_use.argtypes = [ctypes.c_int]
     lib.birnn_rgemm_f32.argtypes = [c_void_p, c_int64, c_int64, c_int64, c_int64, c_void_p]
     lib.birnn_rgemm_f32.argtypes += [c_void_p, c_int64, c_int64, c_void_p, c_int64, ctypes.c_int]
     if lib.birnn_abi_version() != ABI_VERSION:

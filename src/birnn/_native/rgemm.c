@@ -29,19 +29,28 @@ enum { MAX_COLS = 6 };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int rgemm_panel(void) {
+static int detected_panel(void) {
 #ifdef RGEMM_X86
-    static int panel = -1;
-    if (panel < 0) {
-        __builtin_cpu_init();
-        panel = __builtin_cpu_supports("avx512f")                                       ? 32
-                : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 16
-                                                                                  : 0;
-    }
-    return panel;
-#else
-    return 0;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 32;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 16;
 #endif
+    return 0;
+}
+
+static int panel_in_use = -1; /* -1: not chosen yet (the widest the CPU has) */
+
+int rgemm_panel(void) {
+    if (panel_in_use < 0) panel_in_use = detected_panel();
+    return panel_in_use;
+}
+
+/* For the tests and benchmarks: use the variant with `panel` rows (32 AVX-512, 16 AVX2, 0 the
+ * BLAS) if the CPU can run it; returns the panel in use afterwards. Not for concurrent use. */
+BIRNN_EXPORT int birnn_rgemm_use(int panel) {
+    int widest = detected_panel();
+    if ((panel == 0 || panel == 16 || panel == 32) && panel <= widest) panel_in_use = panel;
+    return rgemm_panel();
 }
 
 int64_t rgemm_packed_floats(int64_t rows, int64_t depth) {
