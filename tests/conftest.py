@@ -3,6 +3,8 @@ run the core suite once per time-loop backend ("numpy" and "native"), and keep C
 
 * under ``CI=true`` tests marked ``slow`` are skipped, unless the run selects markers itself
   (``pytest -m slow`` runs exactly them, anywhere);
+* tests marked ``install`` (a fresh venv and ``pip install .``) run only in CI or with
+  ``-m install``;
 * a test that reads ``../shared/data`` through ``shared_data.shared_file`` skips when the data
   are absent, except under ``CI=true``, where it fails (CI always has the data beside it).
 
@@ -38,13 +40,22 @@ CORE_TEST_FILES = {
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In CI, skip the tests marked ``slow`` unless ``-m`` chose the tests to run."""
-    if not in_ci() or config.getoption("markexpr"):
-        return
-    skip = pytest.mark.skip(reason="slow: skipped in CI (CI=true); run them with pytest -m slow")
+    """Two markers that depend on where the suite runs (docs/TESTING.md).
+
+    ``slow`` (long evaluations on real data) skip in CI (CI=true) unless ``-m`` chose the tests;
+    ``install`` (a fresh venv and ``pip install .``: minutes, and the package index) run in CI
+    or when asked for with ``-m install``, and skip otherwise.
+    """
+    markexpr = config.getoption("markexpr") or ""
+    skip_slow = pytest.mark.skip(reason="slow: skipped in CI (CI=true); run them with -m slow")
+    skip_install = pytest.mark.skip(
+        reason="plain-install test: runs in CI (CI=true) or with -m install"
+    )
     for item in items:
-        if item.get_closest_marker("slow") is not None:
-            item.add_marker(skip)
+        if item.get_closest_marker("slow") is not None and in_ci() and not markexpr:
+            item.add_marker(skip_slow)
+        if "install" in item.keywords and not (in_ci() or "install" in markexpr):
+            item.add_marker(skip_install)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -24,22 +24,58 @@ def exactly(message: str) -> str:
 
 
 BAD_HYPERPARAMETERS = [
-    (lambda: SGD(params(), lr=0.1, momentum=-0.5), "momentum must be >= 0.0; received -0.5"),
-    (lambda: SGD(params(), lr=0.1, weight_decay=-1), "weight_decay must be >= 0.0; received -1.0"),
-    (lambda: SGD(params(), lr=-0.1), "lr must be >= 0.0; received -0.1"),
-    (lambda: Adam(params(), betas=(1.0, 0.9)), "betas[0] must be >= 0.0 and < 1.0; received 1.0"),
-    (lambda: Adam(params(), betas=(0.9, -0.1)), "betas[1] must be >= 0.0 and < 1.0; received -0.1"),
-    (lambda: Adam(params(), eps=-1e-8), "eps must be >= 0.0; received -1e-08"),
-    (lambda: AdamW(params(), weight_decay=-0.1), "weight_decay must be >= 0.0; received -0.1"),
-    (lambda: clip_grad_norm({"a": np.ones(2)}, -1.0), "max_norm must be >= 0.0; received -1.0"),
-    (lambda: make_schedule("constant", warmup=-1), "warmup must be >= 0.0; received -1.0"),
-    (lambda: make_schedule("linear", total=-2), "total must be >= 0.0; received -2.0"),
-    (lambda: make_schedule("linear", total=2, warmup=-1), "warmup must be >= 0.0; received -1.0"),
-    (lambda: make_schedule("cosine", total=2, final=-1), "final must be >= 0.0; received -1.0"),
-    (lambda: make_schedule("exponential", gamma=-0.5), "gamma must be >= 0.0; received -0.5"),
-    (lambda: make_schedule("plateau", factor=1.0), "factor must be >= 0.0 and < 1.0; received 1.0"),
+    (
+        lambda: SGD(params(), lr=0.1, momentum=-0.5),
+        "momentum must be a finite number >= 0; received -0.5",
+    ),
+    (
+        lambda: SGD(params(), lr=0.1, weight_decay=-1),
+        "weight_decay must be a finite number >= 0; received -1",
+    ),
+    (lambda: SGD(params(), lr=-0.1), "lr must be a finite number >= 0; received -0.1"),
+    (
+        lambda: Adam(params(), betas=(1.0, 0.9)),
+        "betas[0] must be a finite number >= 0 and < 1; received 1",
+    ),
+    (
+        lambda: Adam(params(), betas=(0.9, -0.1)),
+        "betas[1] must be a finite number >= 0 and < 1; received -0.1",
+    ),
+    (lambda: Adam(params(), eps=-1e-8), "eps must be a finite number >= 0; received -1e-08"),
+    (
+        lambda: AdamW(params(), weight_decay=-0.1),
+        "weight_decay must be a finite number >= 0; received -0.1",
+    ),
+    (
+        lambda: clip_grad_norm({"a": np.ones(2)}, -1.0),
+        "max_norm must be a finite number >= 0; received -1",
+    ),
+    (
+        lambda: make_schedule("constant", warmup=-1),
+        "warmup must be a finite number >= 0; received -1",
+    ),
+    (lambda: make_schedule("linear", total=-2), "total must be a finite number >= 0; received -2"),
+    (
+        lambda: make_schedule("linear", total=2, warmup=-1),
+        "warmup must be a finite number >= 0; received -1",
+    ),
+    (
+        lambda: make_schedule("cosine", total=2, final=-1),
+        "final must be a finite number >= 0; received -1",
+    ),
+    (
+        lambda: make_schedule("exponential", gamma=-0.5),
+        "gamma must be a finite number >= 0; received -0.5",
+    ),
+    (
+        lambda: make_schedule("plateau", factor=1.0),
+        "factor must be a finite number >= 0 and < 1; received 1",
+    ),
     (lambda: make_schedule("plateau", patience=-1), "patience must be >= 0; received -1"),
-    (lambda: make_schedule("plateau", min_factor=-1), "min_factor must be >= 0.0; received -1.0"),
+    (
+        lambda: make_schedule("plateau", min_factor=-1),
+        "min_factor must be a finite number >= 0; received -1",
+    ),
 ]
 
 
@@ -177,7 +213,7 @@ def test_plateau_state_loads_any_best_score_and_checks_each_entry():
     again.load_state_dict({"current": 0.5, "best": -2.5, "bad_epochs": 1})  # scores may be < 0
     assert again.state_dict() == {"current": 0.5, "best": -2.5, "bad_epochs": 1}
     for key, value, message in [
-        ("current", -1.0, "current must be >= 0.0; received -1.0"),
+        ("current", -1.0, "current must be a finite number >= 0; received -1"),
         ("best", "x", "best must be a real number; received 'x'"),
         ("bad_epochs", -1, "bad_epochs must be >= 0; received -1"),
     ]:

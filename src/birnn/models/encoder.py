@@ -153,7 +153,11 @@ class Encoder:
     def forward(
         self, batch: TokenBatch, training: bool = False, rng: np.random.Generator | None = None
     ) -> tuple[Array, EncoderCache]:
-        """(N, T) tokens -> (N, T, W) contextual features, zero past each length."""
+        """(N, T) tokens -> (N, T, W) contextual features, zero past each length.
+
+        ``training=False`` records no tape (inference: a tape of every step of every layer
+        would take gigabytes on a batch of long sentences, and nothing would read it).
+        """
         if training and rng is None:
             raise ValueError("training=True needs an rng for dropout")
         words = batch.words
@@ -169,7 +173,11 @@ class Encoder:
             )
             x = np.concatenate([x, feats[batch.chars.index]], axis=-1)
         x, drop_in = self.dropout.forward(x, training, rng)
-        h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
+        if training:
+            h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=True, rng=rng)
+        else:
+            h, _ = self.rnn(x, lengths=batch.lengths)
+            tape = None
         y, drop_out = self.dropout.forward(h, training, rng)
         cache = EncoderCache(
             embed=embed_cache,
