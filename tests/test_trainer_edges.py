@@ -66,3 +66,14 @@ def test_evaluate_without_a_score_is_refused(tmp_path):
     message = "evaluate must return a dict with a 'score'; received {'accuracy': 1.0}"
     with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
         trainer.fit(batches)
+
+
+def test_the_log_writes_numpy_values_as_json_and_makes_its_directories(tmp_path):
+    from birnn.train import MetricsLog
+
+    log = MetricsLog(tmp_path / "a" / "b" / "log.jsonl")
+    log.append({"x": np.float32(1.5), "n": np.int64(3), "v": [np.float64(2.0), float("nan")]})
+    assert log.read() == [{"x": 1.5, "n": 3, "v": [2.0, None]}]
+    fresh = MetricsLog(tmp_path / "c" / "d" / "log.jsonl")
+    fresh.reset()
+    assert fresh.read() == [] and fresh.path.exists()
