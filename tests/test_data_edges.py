@@ -188,3 +188,34 @@ def test_token_budget_batches_have_exact_sizes_and_are_never_empty():
     long_one = length_batches([1, 10, 1], 8, shuffle=False, max_tokens=5)
     assert [b.tolist() for b in long_one] == [[0, 2], [1]]  # too long alone: its own batch
     assert [len(b) for b in length_batches([3] * 7, 3, shuffle=False)] == [3, 3, 1]
+
+
+def test_length_batches_keep_the_input_order_among_equal_lengths():
+    lengths = np.random.default_rng(0).integers(1, 4, 300)
+    (batch,) = length_batches(lengths, 300, shuffle=False)
+    expected = [i for length in (1, 2, 3) for i in range(300) if lengths[i] == length]
+    assert batch.tolist() == expected
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    shuffled = length_batches(lengths, 300, rng_a, pool=1)
+    order = rng_b.permutation(300)  # the draw length_batches makes first
+    assert shuffled[0].tolist() == sorted(order, key=lambda i: lengths[i])  # stable within
+
+
+def test_length_batches_pool_and_budget_arguments():
+    lengths = np.random.default_rng(2).integers(1, 30, 300)
+    default = length_batches(lengths, 2, np.random.default_rng(3))
+    fifty = length_batches(lengths, 2, np.random.default_rng(3), pool=50)
+    assert [b.tolist() for b in default] == [b.tolist() for b in fifty]  # pool 50 by default
+    assert len(length_batches(lengths, 2, np.random.default_rng(3), pool=1)) == 150
+    alone = length_batches([10, 12], 4, shuffle=False, max_tokens=5)
+    assert [b.tolist() for b in alone] == [[0], [1]]  # each too long: a batch each, none empty
+    assert [b.tolist() for b in length_batches([1, 1], 4, shuffle=False, max_tokens=1)] == [
+        [0],
+        [1],
+    ]
+    for kwargs, message in [
+        ({"pool": 0}, "pool must be >= 1; received 0"),
+        ({"max_tokens": 0}, "max_tokens must be >= 1; received 0"),
+    ]:
+        with pytest.raises(ValueError, match=exactly(message)):
+            length_batches(lengths, 2, np.random.default_rng(0), **kwargs)
