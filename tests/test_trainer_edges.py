@@ -77,3 +77,18 @@ def test_the_log_writes_numpy_values_as_json_and_makes_its_directories(tmp_path)
     fresh = MetricsLog(tmp_path / "c" / "d" / "log.jsonl")
     fresh.reset()
     assert fresh.read() == [] and fresh.path.exists()
+
+
+def test_parameter_mismatches_are_listed_in_one_message():
+    from birnn.train import check_params
+
+    expected = {"w": np.zeros(2), "u": np.zeros((2, 2))}
+    loaded = {"w": np.zeros(3), "u": np.zeros(2), "v": np.zeros(1)}
+    message = (
+        "parameters do not match the model: unexpected ['v']; "
+        "shape mismatch: u (2,) (model: (2, 2)), w (3,) (model: (2,))"
+    )
+    with pytest.raises(CheckpointError, match=f"^{re.escape(message)}$"):
+        check_params(expected, loaded)
+    with pytest.raises(CheckpointError, match=f"^{re.escape('run/last: ' + message)}$"):
+        check_params(expected, loaded, "run/last")
