@@ -40,8 +40,7 @@ Array = NDArray[np.floating]
 
 @dataclass
 class LayerTape:
-    shape: tuple[int, int, int]  # (T, N, F) of the input
-    inputs: list[Array]  # per direction (T*N, F[+1]): the input in scan order [, a ones column]
+    x: Array  # (T, N, F) the layer's input (the backward pass rebuilds each direction's view)
     scans: list[tuple[Weights, ScanTape]]  # per group of directions scanned together
 
 
@@ -76,15 +75,17 @@ class Layer:
 
         ``keep_tape=False`` (inference): the tape is only good for reading the outputs before
         the next call, and its arrays live in the workspaces."""
-        steps, size, feat = x.shape
-        inputs = [self._scan_input(x, batch, d, keep_tape) for d in range(self.directions)]
+        steps, size, _ = x.shape
+        inputs = [self._scan_input(x, batch, d) for d in range(self.directions)]
         scans: list[tuple[Weights, ScanTape]] = []
         finals: list[State] = [()] * self.directions
         for group, ws in zip(self.groups, self.workspaces):
             cell = self.cells[group[0]]
-            # without a tape, nothing outlives the call: the weights' layout can live in ws too
-            alloc = None if keep_tape else partial(ws.get, dtype=x.dtype)
-            w = cell.prepare([self.params[d] for d in group], alloc)
+            # the weights' forward-only layout lives in ws; without a tape nothing outlives the
+            # call, and all of it can
+            scratch = partial(ws.get, dtype=x.dtype)
+            alloc = None if keep_tape else scratch
+            w = cell.prepare([self.params[d] for d in group], alloc, forward_alloc=scratch)
             gates = w.w_ih_t.shape[-1]
             a = ws.get("a", (len(group), steps, size, gates), x.dtype)
             for j, d in enumerate(group):
@@ -97,20 +98,18 @@ class Layer:
         outputs = self._outputs(scans, batch)
         # the states belong to the tape (or the workspace): what leaves the layer is a copy
         y = self.merge.forward(*outputs) if self.directions == 2 else outputs[0].copy()
-        return y, finals, LayerTape(shape=(steps, size, feat), inputs=inputs, scans=scans)
+        return y, finals, LayerTape(x=x, scans=scans)
 
-    def _scan_input(self, x: Array, batch: Batch, d: int, keep_tape: bool) -> Array:
+    def _scan_input(self, x: Array, batch: Batch, d: int) -> Array:
         """Direction d's input in scan order as (T*N, F), with a ones column if it has biases
-        (so one GEMM adds the bias in the forward and gives db in the backward)."""
+        (so one GEMM adds the bias in the forward and gives db in the backward). It lives in
+        the workspace: the forward pass builds it for the input projections, the backward pass
+        again for the weight gradients, and the tape keeps only x."""
         steps, size, feat = x.shape
         if not self.cells[d].bias:
             return (x if d == 0 else batch.flip(x)).reshape(steps * size, feat)
         shape = (steps * size, feat + 1)
-        out = (
-            np.empty(shape, x.dtype)
-            if keep_tape
-            else self.workspaces[0].get(f"x{d}", shape, x.dtype)
-        )
+        out = self.workspaces[0].get(f"x{d}", shape, x.dtype)
         view = out.reshape(steps, size, feat + 1)
         if d == 0:
             view[..., :feat] = x
@@ -136,7 +135,7 @@ class Layer:
     ) -> tuple[Array, list[State], list[Params]]:
         """dy (T, N, W) -> dx (T, N, F), gradients at each direction's initial states and
         parameters."""
-        steps, size, feat = tape.shape
+        steps, size, feat = tape.x.shape
         if self.directions == 1:
             d_h = [dy]
         else:
@@ -155,7 +154,8 @@ class Layer:
                 for s in range(len(scan.init))
             )
             step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws)
-            chain_grads = cell.param_grads([tape.inputs[d] for d in group], scan, step_grads)
+            inputs = [self._scan_input(tape.x, batch, d) for d in group]
+            chain_grads = cell.param_grads(inputs, scan, step_grads)
             da = step_grads["a"].reshape(len(group), steps * size, -1)  # (D, T*N, G*H)
             for j, d in enumerate(group):
                 grads[d] = chain_grads[j]

@@ -33,6 +33,7 @@ from birnn.functional import dropout_mask
 from birnn.recurrent.layer import Layer, LayerTape
 from birnn.recurrent.sequence import Batch, sort_by_length
 from birnn.recurrent.states import MaybeState, State, StateLayout, StateLike
+from birnn.recurrent.workspace import Workspace
 
 Array = NDArray[np.floating]
 
@@ -68,6 +69,12 @@ class RecurrentModule:
         rng: np.random.Generator | None = None,
     ) -> None:
         self.layers = layers
+        # The layers run one after the other, and nothing in a layer's workspace outlives its
+        # call (outputs leave as copies; tapes have their own memory), so one set of
+        # workspaces serves them all: the scratch memory of the largest layer, not of all.
+        shared = [Workspace() for _ in range(max(len(layer.groups) for layer in layers))]
+        for layer in layers:
+            layer.workspaces = shared[: len(layer.groups)]
         self.batch_first = bool(batch_first)
         self.dropout = check_probability("dropout", dropout)
         self.init_state = _check_init_state(init_state)
@@ -206,7 +213,10 @@ class RecurrentModule:
             else check_lengths(lengths, size, steps)
         )
         order, batch = sort_by_length(lens, steps)
+        given = x
         x = np.ascontiguousarray(x if order is None else x[:, order])
+        if keep_tape and isinstance(given, np.ndarray) and np.may_share_memory(x, given):
+            x = x.copy()  # the tape keeps x: the caller changing theirs must not reach backward
         init = self._initial_states(hx, size, order)
         layer_tapes: list[LayerTape] = []
         masks: list[Array | None] = []

@@ -111,8 +111,13 @@ def scan_backward(
     dtype = tape.states[0].dtype
     if ws is None:
         ws = Workspace()
-    grads = {  # zero on padding: the loop writes the running rows only
-        name: batch.zero_padding(ws.get(f"d_{name}", (chains, steps, size, width), dtype))
+    # zero on padding: the loop writes the running rows only. d(pre-activation) "a" takes the
+    # buffer of the input projections (``Layer.forward``'s "a", consumed by the forward scan):
+    # one buffer of that size per layer, not two
+    grads = {
+        name: batch.zero_padding(
+            ws.get(name if name == "a" else f"d_{name}", (chains, steps, size, width), dtype)
+        )
         for name, width in cell.grad_widths().items()
     }
     carry = tuple(
