@@ -20,10 +20,16 @@ improvement. ``fit(..., resume=True)`` continues from ``out_dir/last`` and reach
 parameters and log (bit for bit, timing fields aside) as a run that was never interrupted.
 
 Without ``evaluate`` there is no dev score: no ``best/``, no early stopping.
+
+``around_step(epoch, batch, step)`` (optional) returns a context manager that the trainer holds
+around each computation of loss and gradients (epoch and batch 0-based; step: optimizer steps
+taken so far): a way to watch training from outside, e.g. ``birnn.explain.GradientTrace``
+records dL/dh_t per chain there. It must not change the parameters.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -67,6 +73,7 @@ class Model(Protocol):
 
 TrainBatches = Callable[[np.random.Generator], Iterable[Any]]
 Evaluate = Callable[[Any], Mapping[str, Any]]
+AroundStep = Callable[[int, int, int], contextlib.AbstractContextManager[Any]]
 
 
 @dataclass
@@ -89,6 +96,10 @@ class _Progress:
     bad_epochs: int = 0  # epochs since the last improvement
 
 
+def _no_watch(epoch: int, batch: int, step: int) -> contextlib.AbstractContextManager[Any]:
+    return contextlib.nullcontext()
+
+
 class Trainer:
     def __init__(
         self,
@@ -99,6 +110,7 @@ class Trainer:
         evaluate: Evaluate | None = None,
         checkpoint_config: Mapping[str, Any] | None = None,
         progress: bool = True,
+        around_step: AroundStep | None = None,
     ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig; received {describe(config)}")
@@ -110,6 +122,8 @@ class Trainer:
             raise TypeError(f"model.params must be a dict; received {describe(model.params)}")
         if evaluate is not None and not callable(evaluate):
             raise TypeError(f"evaluate must be callable; received {describe(evaluate)}")
+        if around_step is not None and not callable(around_step):
+            raise TypeError(f"around_step must be callable; received {describe(around_step)}")
         checkpoint_config = {} if checkpoint_config is None else checkpoint_config
         if not isinstance(checkpoint_config, Mapping):
             raise TypeError(
@@ -125,6 +139,7 @@ class Trainer:
         self.evaluate = evaluate
         self.checkpoint_config = dict(checkpoint_config)
         self.progress = progress
+        self.around_step = around_step
         self.optimizer: Optimizer | None = None  # set by fit
         self.schedule: Schedule | None = None  # set by fit
 
@@ -192,7 +207,9 @@ class Trainer:
         try:
             for i, batch in enumerate(bar):
                 optimizer.lr = cfg.lr * schedule(epoch + i / n)
-                loss, grads, count = self._loss_and_grads(batch, rng, epoch, i)
+                watch = self.around_step or _no_watch
+                with watch(epoch, i, state.step):
+                    loss, grads, count = self._loss_and_grads(batch, rng, epoch, i)
                 if cfg.clip:
                     clip_grad_norm(grads, cfg.clip)
                 optimizer.step(grads)

@@ -1,0 +1,2 @@
+"""See what each direction did (docs/EXPLAIN.md).
+"""
