@@ -1,4 +1,4 @@
-"""The ``birnn`` command line: demo, train, evaluate, predict.
+"""The ``birnn`` command line: demo, train, evaluate, predict, explain.
 
 Bad input (a malformed data file, an unreadable checkpoint, an unknown option value) ends the
 program with one line on stderr and exit status 2, and overwrites nothing.
@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from birnn import commands
 from birnn.data import SCHEMES
+from birnn.explain import command as explain_command
 from birnn.models.encoder import CELLS
 from birnn.models.tagger import HEADS
 from birnn.optim import OPTIMIZERS
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_arguments(train)
     _model_arguments(train)
     _training_arguments(train)
+    explain_command.add_train_option(train)
 
     evaluate = sub.add_parser("evaluate", help="score a trained model on labelled data",
                               description="Print the metrics of a trained model on a data file "
@@ -130,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input", type=Path, help="a file: one text per line, or CoNLL-U")
     predict.add_argument("--output", choices=["tsv", "conllu"], default="tsv",
                          help="tagging output format (default tsv)")  # fmt: skip
+
+    explain_command.add_parser(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ from birnn import pipeline
 from birnn.data import DataError, write_cloze
 from birnn.demo import run as demo_run
 from birnn.demo.grammar import generate
+from birnn.explain import command as explain_command
 from birnn.models.encoder import EncoderConfig
 from birnn.tasks.base import Vocabs
 from birnn.train.config import TrainConfig
@@ -85,9 +86,11 @@ def train(args: argparse.Namespace) -> int:
     model = pipeline.create(task, vocabs, _encoder_config(args, vocabs), options, args.seed)
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out must be a directory; {args.out} is a file")
+    around_step = explain_command.training_trace(args, model)
     summary = pipeline.train(
-        model, train_records, dev, config, args.out, args.resume, not args.no_progress
-    )
+        model, train_records, dev, config, args.out, args.resume, not args.no_progress,
+        around_step,
+    )  # fmt: skip
     results: dict[str, Any] = {"train": summary}
     best = pipeline.load(args.out) if dev is not None else model
     if dev is not None:
@@ -152,4 +155,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": train,
     "evaluate": evaluate,
     "predict": predict,
+    "explain": explain_command.run,
 }

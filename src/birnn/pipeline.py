@@ -30,7 +30,7 @@ from birnn.tasks.registry import TASKS
 from birnn.tasks.task import Options, Task
 from birnn.train.checkpoint import CheckpointError, assign_params, load_checkpoint
 from birnn.train.config import TrainConfig
-from birnn.train.trainer import BEST, LAST, Trainer
+from birnn.train.trainer import BEST, LAST, AroundStep, Trainer
 
 FORMAT = "birnn-model/1"  # config.json's "format": a checkpoint from another program is refused
 EVAL_BATCH = 256  # sequences per batch at evaluation and prediction
@@ -176,8 +176,11 @@ def train(
     out_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
+    around_step: AroundStep | None = None,
 ) -> dict[str, Any]:
     """Train with the generic Trainer; returns the fit summary and the training time.
+
+    ``around_step``: the trainer's hook around each step (``birnn train --trace-gradients``).
 
     ``resume=True`` continues ``out_dir/last``, which must hold this very model: same task,
     options, model config and vocabularies (vocabularies rebuilt from other training data would
@@ -203,6 +206,7 @@ def train(
         evaluate=evaluate,
         checkpoint_config=checkpoint_config(task_model),
         progress=progress,
+        around_step=around_step,
     )
     start = time.perf_counter()
     result = trainer.fit(train_batches, resume=resume)

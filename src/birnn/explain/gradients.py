@@ -51,6 +51,20 @@ class GradientFlow:
         return {"chains": self.chains, "norms": norms, "counts": self.counts.tolist()}
 
     @classmethod
+    def combine(cls, flows: list[GradientFlow]) -> GradientFlow:
+        """The flows of several batches as one: at each step k, the mean over all their
+        sequences running there (each batch's mean weighted by its count)."""
+        steps = max(f.norms.shape[1] for f in flows)
+        total = np.zeros((len(flows[0].chains), steps))
+        counts = np.zeros(steps, dtype=np.int64)
+        for f in flows:
+            k = f.norms.shape[1]
+            total[:, :k] += np.nan_to_num(f.norms) * f.counts
+            counts[:k] += f.counts
+        norms = np.divide(total, counts, out=np.full(total.shape, np.nan), where=counts > 0)
+        return cls(list(flows[0].chains), norms, counts)
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> GradientFlow:
         norms = np.array([[np.nan if v is None else v for v in row] for row in data["norms"]])
         return cls(list(data["chains"]), norms, np.asarray(data["counts"], dtype=np.int64))
@@ -109,17 +123,17 @@ class GradientTrace:
 
 class TrainingTrace:
     """The trainer's ``around_step``: every ``every`` optimizer steps, trace the step's backward
-    and append ``{"epoch", "batch", "step", "chains", "norms", "counts"}`` to ``path`` (JSON
-    lines; epoch and batch 1-based)."""
+    and add ``{"epoch", "batch", "step", "chains", "norms", "counts"}`` to ``path`` (JSON lines;
+    epoch, batch and step 1-based). The first record starts the file afresh unless ``append``
+    (a resumed run)."""
 
-    def __init__(self, module: RecurrentModule, path: str | Path, every: int = 1) -> None:
+    def __init__(
+        self, module: RecurrentModule, path: str | Path, every: int = 1, append: bool = False
+    ) -> None:
         self.trace = GradientTrace(module)
         self.path = Path(path)
         self.every = check_int("every", every, 1)
-
-    def reset(self) -> None:
-        """Start the file afresh (a new training run)."""
-        self.path.write_text("", encoding="utf-8")
+        self.mode = "a" if append else "w"
 
     @contextlib.contextmanager
     def around_step(self, epoch: int, batch: int, step: int) -> Iterator[None]:
@@ -129,10 +143,11 @@ class TrainingTrace:
         self.trace.flows.clear()
         with self.trace.attached():
             yield
-        for recorded in self.trace.flows:
-            line = {"epoch": epoch + 1, "batch": batch + 1, "step": step + 1}
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(line | recorded.to_json()) + "\n")
+        where = {"epoch": epoch + 1, "batch": batch + 1, "step": step + 1}
+        with self.path.open(self.mode, encoding="utf-8") as f:
+            for recorded in self.trace.flows:
+                f.write(json.dumps(where | recorded.to_json()) + "\n")
+        self.mode = "a"
 
 
 def read_trace(path: str | Path) -> list[tuple[dict[str, int], GradientFlow]]:

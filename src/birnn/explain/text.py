@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from birnn.explain.attribution import Decision, Split
+from birnn.explain.attribution import PARTS
 from birnn.explain.explanation import Explanation
 
 
@@ -16,36 +16,33 @@ def _word(e: Explanation, position: int | None) -> str:
     return "(the text)" if position is None else e.words[position]
 
 
-def _parts(s: Split, keys: tuple[str, ...]) -> str:
-    return " ".join(f"{s.parts.get(k, 0.0):+8.3f}" for k in keys)
-
-
 def decision_lines(e: Explanation) -> Iterator[str]:
+    """A table: each output's prediction, its split, the runner-up, the margin's split."""
     crf = any(d.path is not None for d in e.decisions)
-    keys: tuple[str, ...] = ("forward", "backward", "bias") + (("transitions",) if crf else ())
-    short = {"forward": "fwd", "backward": "bwd", "bias": "bias", "transitions": "trans"}
-    head = " ".join(f"{short[k]:>8}" for k in keys)
+    keys = PARTS + (("transitions",) if crf else ())
     width = max(8, *(len(_word(e, d.position)) for d in e.decisions))
+    labels = max(9, *(len(d.predicted.label) for d in e.decisions))
+    margin = "margin (whole paths)" if crf else "margin"
     yield (
-        f"{'t':>3}  {'word':<{width}}  {'predicted':<10} {'score':>8} = {head[:27]:<27}"
-        f"  {'runner-up':<10} {'score':>8}   margin: {head}  decided by"
+        f"{'t':>3}  {'word':<{width}}  {'predicted':<{labels}} {'score':>8} = "
+        + " + ".join(f"{k:>8}" for k in PARTS)
+        + f"  | {'runner-up':<{labels}} {'score':>8} | {margin}: "
+        + " ".join(f"{k:>11}" for k in keys)
+        + "  decided by"
     )
     for d in e.decisions:
-        yield _decision_line(e, d, keys, width)
-        for name, value in d.predicted.detail.items():
-            yield f"{'':>3}  {'':<{width}}  {'':<10} {value:+8.3f}   ({name})"
-
-
-def _decision_line(e: Explanation, d: Decision, keys: tuple[str, ...], width: int) -> str:
-    t = "-" if d.position is None else str(d.position)
-    p, r = d.predicted, d.runner_up
-    own = _parts(p, ("forward", "backward", "bias"))
-    rival = f"{r.label:<10} {r.score:8.3f}" if r is not None else f"{'(none)':<10} {'':>8}"
-    margin = " ".join(f"{d.margin.get(k, 0.0):+8.3f}" for k in keys)
-    return (
-        f"{t:>3}  {_word(e, d.position):<{width}}  {p.label:<10} {p.score:8.3f} = {own}"
-        f"  {rival}           {margin}  {d.decided_by}"
-    )
+        t = "-" if d.position is None else str(d.position)
+        p, r = d.predicted, d.runner_up
+        rival = f"{r.label:<{labels}} {r.score:8.3f}" if r else f"{'(none)':<{labels}} {'':>8}"
+        yield (
+            f"{t:>3}  {_word(e, d.position):<{width}}  {p.label:<{labels}} {p.score:8.3f} = "
+            + " + ".join(f"{p.parts[k]:8.3f}" for k in PARTS)
+            + f"  | {rival} | {'':<{len(margin)}}  "
+            + " ".join(f"{d.margin[k]:+11.3f}" for k in keys)
+            + f"  {d.decided_by}"
+        )
+        for name, value in p.detail.items():
+            yield f"{'':>3}  {'':<{width}}  {'':<{labels}} {value:8.3f}   ({name})"
 
 
 def sensitivity_lines(e: Explanation, rows: bool) -> Iterator[str]:
