@@ -159,7 +159,7 @@ def _table(e: Explanation) -> Iterator[str]:
     yield "<th class='w'>decided by</th></tr>"
     for d in e.decisions:
         p, r = d.predicted, d.runner_up
-        word = "(the text)" if d.position is None else e.words[d.position]
+        word = "(text)" if d.position is None else e.words[d.position]
         cells = [
             "-" if d.position is None else str(d.position), word, p.label, f"{p.score:.3f}",
             *(f"{p.parts[k]:.3f}" for k in ("forward", "backward", "bias")),

@@ -13,7 +13,7 @@ from birnn.explain.explanation import Explanation
 
 
 def _word(e: Explanation, position: int | None) -> str:
-    return "(the text)" if position is None else e.words[position]
+    return "(text)" if position is None else e.words[position]
 
 
 def decision_lines(e: Explanation) -> Iterator[str]:
