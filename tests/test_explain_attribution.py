@@ -151,10 +151,10 @@ def _all_paths(run, crf, row, n):
     start_ok = crf.allowed_start if crf.allowed_start is not None else np.ones(crf.num_tags, bool)
     out = {}
     for tags in itertools.product(range(crf.num_tags), repeat=n):
-        if not start_ok[tags[0]] or not all(allowed[a, b] for a, b in zip(tags, tags[1:])):
+        if not start_ok[tags[0]] or not all(allowed[a, b] for a, b in itertools.pairwise(tags)):
             continue
         score = p["start"][tags[0]] + p["end"][tags[-1]]
-        score += sum(p["transitions"][a, b] for a, b in zip(tags, tags[1:]))
+        score += sum(p["transitions"][a, b] for a, b in itertools.pairwise(tags))
         score += sum(run.scores[row, t, j] for t, j in enumerate(tags))
         out[tags] = score
     return out

@@ -14,8 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_cli import SMALL, cli, ok, quietly, write_classification, write_conllu, write_fill
-from test_cli import pos_sentences, write_ner
+from test_cli import (
+    SMALL,
+    cli,
+    ok,
+    pos_sentences,
+    quietly,
+    write_classification,
+    write_conllu,
+    write_fill,
+    write_ner,
+)
 
 pytest.importorskip("safetensors")
 
@@ -108,7 +117,7 @@ def test_input_file_explains_each_text(capsys, runs, tmp_path):
 class _Tags(HTMLParser):
     """Checks that every element opened is closed in order; records the text."""
 
-    VOID = {"meta", "br", "img", "rect"}
+    VOID = frozenset({"meta", "br", "img", "rect"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -212,9 +221,16 @@ def test_bad_input_is_one_line_and_exit_2(capsys, runs, tmp_path, command, messa
     keep = tmp_path / "keep.html"
     keep.write_text("untouched", encoding="utf-8")
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    code, out, err = cli(capsys, command + " --html {k}" * ("--html" not in command
-                         and "train" not in command and "--trace" not in command),  # fmt: skip
-                         d=tmp_path, k=keep, data=runs["tag-data"], **runs)
+    if not any(option in command for option in ("--html", "train", "--trace")):
+        command += " --html {k}"  # an existing file the failed command must leave alone
+    code, _, err = cli(
+        capsys,
+        command,
+        d=tmp_path,
+        k=keep,
+        data=runs["tag-data"],
+        **runs,
+    )
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before

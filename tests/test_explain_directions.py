@@ -28,9 +28,9 @@ def _run(m, rng, t=6, n=4, dtype=np.float64):
 def test_output_is_the_sum_of_its_direction_parts(merge, layers, dtype, tol):
     rng = np.random.default_rng(0)
     for kind in KINDS:
-        m = make_module(kind, dict(input_size=3, hidden_size=4, num_layers=layers,
-                                   bidirectional=True, merge=merge), seed=1, dtype=dtype)  # fmt: skip
-        _, lengths, out, tape = _run(m, rng, dtype=dtype)
+        config = dict(input_size=3, hidden_size=4, num_layers=layers, bidirectional=True)
+        m = make_module(kind, config | {"merge": merge}, seed=1, dtype=dtype)
+        _, _, out, tape = _run(m, rng, dtype=dtype)
         split = split_output(m, tape)
         np.testing.assert_allclose(split.forward + split.backward, out, rtol=0, atol=tol)
         assert split.merge == merge and split.layers == layers
@@ -76,7 +76,7 @@ def test_each_path_reaches_only_its_own_side(kind, layers, birnn_backend):
     rng = np.random.default_rng(2)
     m = make_module(kind, dict(input_size=3, hidden_size=4, num_layers=layers,
                                bidirectional=True), seed=3)  # fmt: skip
-    x, lengths, out, tape = _run(m, rng, t=7, n=5)
+    _, lengths, out, tape = _run(m, rng, t=7, n=5)
     d_out, steps = _one_output_gradient(rng, out, lengths)
     paths = path_gradients(m, tape, d_out)
     full, _, _ = m.backward(tape, d_out)
@@ -145,7 +145,7 @@ def _torch_state_grads(m, x, lengths, g):
         cell = cell_class[kind](x.shape[2], 4, dtype=torch.float64)
         cell.load_state_dict({k.replace("_l0" + suffix, ""): torch.tensor(v) for k, v in
                               sd.items() if k.endswith("_l0" + suffix)})  # fmt: skip
-        grads = np.zeros(x.shape[:2] + (4,))
+        grads = np.zeros((*x.shape[:2], 4))
         for n, length in enumerate(lengths):
             order = range(length) if not suffix else range(length - 1, -1, -1)
             h = torch.zeros(1, 4, dtype=torch.float64)
@@ -180,7 +180,7 @@ def test_the_hook_receives_dl_dh_of_every_step_of_every_chain(kind, birnn_backen
     dx_traced, _, grads_traced = m.backward(tape, g)
     m.state_grad_hook = None
     dx, _, grads = m.backward(tape, g)
-    (state_grads, lens), = received
+    ((state_grads, lens),) = received
     np.testing.assert_array_equal(lens, lengths)
     expected = _torch_state_grads(m, x, lengths, g)
     for got, want in zip(state_grads, expected):

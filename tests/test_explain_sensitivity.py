@@ -34,7 +34,7 @@ def test_a_taggers_maps_are_zero_on_the_far_side_and_sum_to_the_gradient(layers,
     rng = np.random.default_rng(0)
     model = Tagger(TaggerConfig(encoder(layers), 4, head=head), rng, np.float64)
     b = _unique_words(batch(rng, lengths=(6,)), rng)
-    maps, run = _maps(model, b, list(range(6)))
+    maps, _ = _maps(model, b, list(range(6)))
     for p in range(6):
         assert np.all(maps.forward[p, p + 1 :] == 0) and np.all(maps.forward[p, : p + 1] > 0)
         assert np.all(maps.backward[p, :p] == 0) and np.all(maps.backward[p, p:] > 0)

@@ -49,8 +49,9 @@ def add_parser(sub: Any) -> None:
     what.add_argument("--gradients", nargs="?", const="", metavar="DATA",
                       help="dL/dh_t per chain on the first batch of labelled DATA; without "
                       f"DATA, the trace in RUN/{TRACE_FILE} (train --trace-gradients)")  # fmt: skip
-    what.add_argument("--trace", action="store_true",
-                      help="the seeds' tiny tanh BiRNN, every number, checked against birnn")  # fmt: skip
+    what.add_argument(
+        "--trace", action="store_true", help="the seeds' tiny BiRNN, every number, checked"
+    )
     p.add_argument("--position", type=int, help="tagger: the token whose sensitivity to show")
     p.add_argument("--rows", action="store_true", help="print every sensitivity value")
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
@@ -140,7 +141,11 @@ def _explain(args: argparse.Namespace) -> int:
     explanations = [explain(model, words, positions) for words in texts]
     if html_path is not None:
         page = html.page(explanations)
-        _atomic(html_path, lambda p: p.write_text(page, encoding="utf-8"))
+
+        def write(path: Path) -> None:
+            path.write_text(page, encoding="utf-8")
+
+        _atomic(html_path, write)
     if prefix is not None:
         _write_explanation_plots(explanations[0], prefix)
     if args.json:
@@ -155,10 +160,10 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _write_explanation_plots(e: Explanation, prefix: str) -> None:
+    """The first text's pictures: PREFIX-attribution.png and PREFIX-sensitivity.png."""
     plots = _plots()
-    for name, draw in (("attribution", plots.attribution), ("sensitivity", plots.sensitivity)):
-        path = Path(f"{prefix}-{name}.png")
-        _atomic(path, lambda p, draw=draw: draw(e, p))
+    _atomic(Path(f"{prefix}-attribution.png"), lambda p: plots.attribution(e, p))
+    _atomic(Path(f"{prefix}-sensitivity.png"), lambda p: plots.sensitivity(e, p))
 
 
 def _flow_lines(flows: list[GradientFlow], names: list[str]) -> list[str]:

@@ -78,7 +78,9 @@ def _describe(model: Any, task: str) -> str:
     return f"{KINDS[task]}: {text}"
 
 
-def explain(task_model: Any, words: Sequence[str], positions: Sequence[int] | None = None) -> Explanation:
+def explain(
+    task_model: Any, words: Sequence[str], positions: Sequence[int] | None = None
+) -> Explanation:
     """Explain ``task_model`` (``birnn.pipeline.TaskModel``: a trained model with its task and
     vocabularies) on one text, ``words`` (a fill text holds one ``___``).
 

@@ -75,7 +75,7 @@ def chain_names(module: RecurrentModule) -> list[str]:
 
 
 def describe_chain(name: str) -> str:
-    """"l1_reverse" -> "layer 2 backward"."""
+    """ "l1_reverse" -> "layer 2 backward"."""
     layer = int(name[1:].split("_")[0])
     return f"layer {layer + 1} " + ("backward" if name.endswith("_reverse") else "forward")
 

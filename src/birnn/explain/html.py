@@ -99,8 +99,10 @@ def sentence(e: Explanation) -> str:
             continue
         pure = fwd[u] + bwd[u]
         share = float(fwd[u] / pure) if pure > 0 else None
-        tip = (f"{word}: sensitivity of {d.predicted.label!r} to this word\n"
-               f"forward path {fwd[u]:.4g}, backward path {bwd[u]:.4g}, mixed {mixed[u]:.4g}")  # fmt: skip
+        tip = (
+            f"{word}: sensitivity of {d.predicted.label!r} to this word\n"
+            f"forward path {fwd[u]:.4g}, backward path {bwd[u]:.4g}, mixed {mixed[u]:.4g}"
+        )
         out.append(_token(word, "", _rgb(share, float(total[u]) / top), tip))
     if d.position is None:  # a classifier: its decision after the text
         out.append(decision)
@@ -114,9 +116,11 @@ def heatmap(
     value drawn darkest), each cell's value in its hover title."""
     cell, left, top = 22, 110, 90
     width, height = left + cell * len(columns) + 10, top + cell * len(rows) + 10
-    parts = [f'<svg width="{width}" height="{height}" '
-             f'role="img" aria-label="{escape(title)}">',
-             f'<text x="4" y="16" font-size="13" font-weight="bold">{escape(title)}</text>']  # fmt: skip
+    label = escape(title)
+    parts = [
+        f'<svg width="{width}" height="{height}" role="img" aria-label="{label}">',
+        f'<text x="4" y="16" font-size="13" font-weight="bold">{label}</text>',
+    ]
     for j, name in enumerate(columns):
         x = left + j * cell + cell / 2
         parts.append(f'<text x="{x}" y="{top - 6}" font-size="11" '
@@ -127,7 +131,7 @@ def heatmap(
                      f'text-anchor="end">{escape(name)}</text>')  # fmt: skip
         for j, column in enumerate(columns):
             v = float(values[i, j])
-            shade = int(round(255 * (1 - min(v / scale, 1.0)))) if scale > 0 else 255
+            shade = round(255 * (1 - min(v / scale, 1.0))) if scale > 0 else 255
             parts.append(
                 f'<rect x="{left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
                 f'fill="rgb({shade},{shade},255)"><title>{escape(name)} &lt;- '
@@ -166,10 +170,14 @@ def _table(e: Explanation) -> Iterator[str]:
             "-" if r is None else r.label, *(f"{d.margin[k]:+.3f}" for k in keys), d.decided_by,
         ]  # fmt: skip
         left = {1, 2, 7, len(cells) - 1}
-        yield "<tr>" + "".join(
-            f"<td class='w'>{escape(c)}</td>" if i in left else f"<td>{escape(c)}</td>"
-            for i, c in enumerate(cells)
-        ) + "</tr>"
+        yield (
+            "<tr>"
+            + "".join(
+                f"<td class='w'>{escape(c)}</td>" if i in left else f"<td>{escape(c)}</td>"
+                for i, c in enumerate(cells)
+            )
+            + "</tr>"
+        )
     yield "</table>"
 
 

@@ -125,7 +125,6 @@ def gradient_flow(flows: Sequence[GradientFlow], names: Sequence[str], path: str
         ax.set_xlabel("step k of the chain")
         ax.set_yscale("log")
     axes[0].set_ylabel("mean ||dL/dh_k||")
-    handles, labels = axes[0].get_legend_handles_labels()
-    if len(handles) <= 12:
+    if len(axes[0].get_legend_handles_labels()[0]) <= 12:
         axes[0].legend(fontsize=7)
     _save(fig, path)

@@ -62,8 +62,7 @@ def _at_positions(model: Tagger | FillModel, batch: TokenBatch, kind: str) -> Mo
     """Tagger (every position) and fill (the blank): s = W y[positions] + b."""
     y, cache = _encode(model, batch)
     split = split_output(model.encoder.rnn, cache.rnn)
-    n, steps, _ = y.shape
-    rows = np.arange(n)
+    rows = np.arange(y.shape[0])
     if kind == "fill":
         assert batch.positions is not None
         pos = batch.positions

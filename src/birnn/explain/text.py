@@ -49,16 +49,17 @@ def sensitivity_lines(e: Explanation, rows: bool) -> Iterator[str]:
     """Per output position the summed sensitivity through each path; with ``rows`` every
     input position's value too."""
     s = e.sensitivity
-    paths = [("forward", s.forward), ("backward", s.backward), ("mixed", s.mixed)]
-    paths = [(name, m) for name, m in paths if m is not None]
+    named = (("forward", s.forward), ("backward", s.backward), ("mixed", s.mixed))
+    paths = [(name, m) for name, m in named if m is not None]
     yield ""
     yield "sensitivity ||d score / d x_u|| (x_u: the recurrent input at word u), by gradient path:"
     header = "  ".join(f"{name:>9}" for name, _ in paths)
     for i, position in enumerate(s.positions):
         label = e.decisions[position if e.task == "tag" and position is not None else 0]
-        where = f"t={position} {_word(e, position)!r}" if e.task == "tag" else (
-            f"the blank (t={position})" if position is not None else "the text"
-        )  # fmt: skip
+        if e.task == "tag":
+            where = f"t={position} {_word(e, position)!r}"
+        else:
+            where = "the text" if position is None else f"the blank (t={position})"
         totals = "  ".join(f"{name} {float(np.sum(m[i])):.4g}" for name, m in paths)
         yield f"  {where} -> {label.predicted.label}: summed over u: {totals}"
         if rows:
@@ -87,10 +88,10 @@ def to_json(e: Explanation) -> dict[str, Any]:
         "model": e.model,
         "words": e.words,
         "decisions": [
-            asdict(d) | {"margin": d.margin, "decided_by": d.decided_by,
-                         "forward_share": d.forward_share}
+            asdict(d)
+            | {"margin": d.margin, "decided_by": d.decided_by, "forward_share": d.forward_share}
             for d in e.decisions
-        ],  # fmt: skip
+        ],
         "sensitivity": {
             "positions": s.positions,
             "labels": s.labels,

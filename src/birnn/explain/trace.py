@@ -42,6 +42,12 @@ from birnn.modules import RNN
 Array = NDArray[np.float64]
 BOUNDARY = 0.5  # the seeds' default boundary state of both chains
 TOLERANCE = 1e-12
+WEIGHT_GRADIENTS = {  # name -> its equation, as printed
+    "dU": "sum_t da_t x_t^T",
+    "dW": "sum_t da_t h_(t-1)^T",
+    "dU'": "sum_t da'_t x_t^T",
+    "dW'": "sum_t da'_t h'_(t+1)^T",
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,9 @@ class Problem:
     y: NDArray[np.int64]  # (T,) target classes
 
 
-def problem(seed: int = 0, steps: int = 4, inputs: int = 3, hidden: int = 2, classes: int = 3) -> Problem:
+def problem(
+    seed: int = 0, steps: int = 4, inputs: int = 3, hidden: int = 2, classes: int = 3
+) -> Problem:
     """A random problem (weights U(-1, 1), inputs N(0, 1)): reproducible from ``seed``."""
     for name, value in (("steps", steps), ("inputs", inputs), ("hidden", hidden)):
         check_int(name, value, 1)
@@ -126,7 +134,7 @@ def by_hand(p: Problem) -> Values:
 def by_module(p: Problem) -> Values:
     """The same quantities from birnn's own modules (those it computes; the pre-activations a
     and δa enter the checks through q, δh and δa U)."""
-    steps, inputs = p.x.shape
+    inputs = p.x.shape[1]
     hidden, classes = p.U.shape[0], p.V.shape[0]
     rnn = RNN(inputs, hidden, bias=False, bidirectional=True, init_state=BOUNDARY, dtype=np.float64)
     rnn.load_state_dict({"weight_ih_l0": p.U, "weight_hh_l0": p.W,
@@ -138,7 +146,7 @@ def by_module(p: Problem) -> Values:
     q, out_cache = out_layer.forward(out[:, 0])
     loss, dq = softmax_cross_entropy(q, p.y)
     d_out, out_grads = out_layer.backward(out_cache, dq)
-    recorded: list[list[Array]] = []
+    recorded: list[list[NDArray[np.floating]]] = []
     rnn.state_grad_hook = lambda grads, lengths: recorded.append(grads)
     try:
         dx, dh0, grads = rnn.backward(tape, d_out[:, None, :])
@@ -183,14 +191,24 @@ def lines(p: Problem, hand: Values, differences: dict[str, float]) -> Iterator[s
     a_, h_, dh_, da_ = hand["a'"], hand["h'"], hand["dh'"], hand["da'"]
     yield "The tiny BiRNN of the seeds' derivation (shared/seeds/001): tanh, no biases, float64."
     yield f"  forward chain   a_t  = U x_t + W h_(t-1),     h_t  = tanh(a_t),   h_0 = {BOUNDARY}"
-    yield f"  backward chain  a'_t = U' x_t + W' h'_(t+1),  h'_t = tanh(a'_t),  h'_{T + 1} = {BOUNDARY}"
+    yield (
+        f"  backward chain  a'_t = U' x_t + W' h'_(t+1),  h'_t = tanh(a'_t),  "
+        f"h'_{T + 1} = {BOUNDARY}"
+    )
     yield "  output          q_t  = V h_t + V' h'_t,       y^_t = softmax(q_t)"
     yield "  loss            L    = -(1/T) sum_t log y^_t[y_t]"
     yield (f"  T = {T} steps, {p.x.shape[1]} inputs, {p.U.shape[0]} units per direction, "
            f"{p.V.shape[0]} classes")  # fmt: skip
     yield ""
     yield "Parameters:"
-    for name, value in (("U", p.U), ("W", p.W), ("U'", p.U_), ("W'", p.W_), ("V", p.V), ("V'", p.V_)):
+    for name, value in (
+        ("U", p.U),
+        ("W", p.W),
+        ("U'", p.U_),
+        ("W'", p.W_),
+        ("V", p.V),
+        ("V'", p.V_),
+    ):
         yield from _m(name, value)
     yield "Inputs and targets:"
     for t in range(steps):
@@ -212,7 +230,8 @@ def lines(p: Problem, hand: Values, differences: dict[str, float]) -> Iterator[s
         yield (f"  t={t + 1}  q_{t + 1} = V h_{t + 1} + V' h'_{t + 1} = {_v(fwd)} + {_v(bwd)} "
                f"= {_v(hand['q'][t])}")  # fmt: skip
         nll = -np.log(hand["y_hat"][t, p.y[t]])
-        yield f"       y^_{t + 1} = softmax(q_{t + 1}) = {_v(hand['y_hat'][t])}   -log y^[{int(p.y[t])}] = {nll:.4f}"
+        y_hat = _v(hand["y_hat"][t])
+        yield f"       y^_{t + 1} = softmax(q_{t + 1}) = {y_hat}   -log y^[{p.y[t]}] = {nll:.4f}"
     yield f"Loss L = {float(hand['L']):.6f}"
     yield ""
     yield "BACKWARD PASS. One loss, one gradient at the outputs:"
@@ -225,7 +244,7 @@ def lines(p: Problem, hand: Values, differences: dict[str, float]) -> Iterator[s
     yield (f"Forward chain, backpropagation through time from t = {T} down to 1 "
            f"(da_{T + 1} = 0):")  # fmt: skip
     for t in reversed(range(steps)):
-        yield (f"  t={t + 1}  dh_{t + 1} = V^T dq_{t + 1} + W^T da_{t + 2} = {_v(hand['dh'][t])}")
+        yield f"  t={t + 1}  dh_{t + 1} = V^T dq_{t + 1} + W^T da_{t + 2} = {_v(hand['dh'][t])}"
         yield f"       da_{t + 1} = dh_{t + 1} * (1 - h_{t + 1}^2) = {_v(hand['da'][t])}"
     yield f"Backward chain, backpropagation through time from t = 1 up to {T} (da'_0 = 0):"
     for t in range(steps):
@@ -235,12 +254,12 @@ def lines(p: Problem, hand: Values, differences: dict[str, float]) -> Iterator[s
     for t in range(steps):
         yield f"  dx_{t + 1} = U^T da_{t + 1} + U'^T da'_{t + 1} = {_v(hand['dx'][t])}"
     yield "Weight gradients:"
-    for name, equation in (("dU", "sum_t da_t x_t^T"), ("dW", "sum_t da_t h_(t-1)^T"),
-                           ("dU'", "sum_t da'_t x_t^T"), ("dW'", "sum_t da'_t h'_(t+1)^T")):  # fmt: skip
+    for name, equation in WEIGHT_GRADIENTS.items():
         yield from _m(name, hand[name])
         yield f"         ({name} = {equation})"
     end = hand["dh'_T+1"]
-    yield f"Boundary states: dh_0 = W^T da_1 = {_v(hand['dh_0'])},  dh'_{T + 1} = W'^T da'_{T} = {_v(end)}"
+    start = _v(hand["dh_0"])
+    yield f"Boundary states: dh_0 = W^T da_1 = {start},  dh'_{T + 1} = W'^T da'_{T} = {_v(end)}"
     yield ""
     yield ("Are there two backprops? No: one loss and one gradient dq; V and V' route it to the "
            "two chains, and each chain runs its own recursion in the opposite order of its "
@@ -249,8 +268,10 @@ def lines(p: Problem, hand: Values, differences: dict[str, float]) -> Iterator[s
     yield ""
     worst = max(differences.values())
     verdict = "agree" if worst <= TOLERANCE else "DO NOT agree"
-    yield (f"Checked against birnn's own forward and backward (birnn.RNN bidirectional, "
-           f"init_state={BOUNDARY}, bias=False; Linear; softmax_cross_entropy), float64:")
+    yield (
+        f"Checked against birnn's own forward and backward (birnn.RNN bidirectional, "
+        f"init_state={BOUNDARY}, bias=False; Linear; softmax_cross_entropy), float64:"
+    )
     for name, diff in differences.items():
         yield f"  {name:<8} max |by hand - birnn| = {diff:.1e}"
     yield f"All {len(differences)} quantities {verdict} to {TOLERANCE:g}."
