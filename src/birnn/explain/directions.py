@@ -105,5 +105,5 @@ def path_gradients(module: RecurrentModule, tape: Tape, d_out: Array) -> PathGra
     backward, _, _ = module.backward(tape, d_out, through=np.stack([zero, one]))
     if len(module.layers) == 1:  # every path stays in one direction: full = forward + backward
         return PathGradients(forward, backward, None, forward + backward)
-    full, _, _ = module.backward(tape, d_out)
+    full, _, _ = module.backward(tape, d_out, through=np.stack([one, one]))  # no weight grads
     return PathGradients(forward, backward, full - forward - backward, full)

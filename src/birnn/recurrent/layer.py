@@ -149,7 +149,8 @@ class Layer:
         (``scan_backward``; [] without).
 
         ``through[d]`` (N,): a weight per row on the gradient entering direction d (1 lets it
-        pass, 0 stops it), so that dx holds only the paths through the chosen directions.
+        pass, 0 stops it), so that dx holds only the paths through the chosen directions; the
+        parameter gradients are then not computed (each direction's dict is empty).
         """
         steps, size, feat = tape.shape
         if self.directions == 1:
@@ -174,12 +175,19 @@ class Layer:
             )
             kept = np.zeros(scan.states[0].shape, dy.dtype) if record else None
             step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws, kept)
-            chain_grads = cell.param_grads([tape.inputs[d] for d in group], scan, step_grads)
+            chain_grads = (
+                cell.param_grads([tape.inputs[d] for d in group], scan, step_grads)
+                if through is None
+                else [{} for _ in group]
+            )
             da = step_grads["a"].reshape(len(group), steps * size, -1)  # (D, T*N, G*H)
             for j, d in enumerate(group):
                 grads[d] = chain_grads[j]
                 d_init[d] = tuple(c[j].copy() for c in carry)  # carry is workspace memory
-                d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
+                if through is not None and not np.any(through[d]):  # a stopped direction
+                    d_x[d] = np.zeros((steps, size, feat), dy.dtype)
+                else:
+                    d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
                 if kept is not None:
                     state_grads[d] = kept[j] if d == 0 else batch.flip(kept[j])
         dx = d_x[0] if self.directions == 1 else d_x[0] + batch.flip(d_x[1])

@@ -284,7 +284,9 @@ class RecurrentModule:
         ``through`` (D, N), D the directions: a weight per direction and row on the gradient
         entering that direction's chain in every layer (1 lets it pass, 0 stops it). With
         ``through[1] = 0``, dx is the part of the gradient that travelled through forward chains
-        only (``birnn.explain`` separates the directions this way); None: every path.
+        only (``birnn.explain`` separates the directions this way); None: every path. With
+        ``through``, only dx and d(initial states) are computed: the parameter gradients come
+        back as an empty dict.
 
         While ``state_grad_hook`` is set, it is called with dL/dh_t of every chain (a list over
         chains c = 2 k + d of arrays shaped like ``out`` without its feature width: (N, T, R)
@@ -335,7 +337,7 @@ class RecurrentModule:
                     state_grads[first + d] = self._to_caller(layer_states[d], tape.order)
                 for key, value in layer_grads[d].items():
                     grads[f"{key}_l{k}{_suffix(d)}"] = value
-        if self.init_state == "learned":
+        if self.init_state == "learned" and through is None:
             for c, (k, d) in enumerate(self.chains):
                 for name, g in zip(("h0", "c0"), d_init[c]):
                     # with a caller's hx the learned state took no part in the loss
@@ -349,6 +351,8 @@ class RecurrentModule:
             self.state_grad_hook(state_grads, lengths)
         dx = self._to_caller(dy, tape.order)
         dhx = self.layout.pack(d_init, tape.order)
+        if through is not None:
+            return dx, dhx, {}
         return dx, dhx, {name: grads[name] for name in self._params}
 
     def _through(
