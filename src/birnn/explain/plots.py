@@ -63,13 +63,13 @@ def attribution(e: Explanation, path: str | Path) -> None:
         names = ["forward", "backward", "bias", *d.predicted.detail]
         x = np.arange(len(names))
         fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 2), 3.6))
-        splits = [(d.predicted, 0.4 if d.runner_up else 0.0, FORWARD)]
+        splits = [(d.predicted, -0.2 if d.runner_up else 0.0, "#333333")]
         if d.runner_up is not None:
-            splits.append((d.runner_up, -0.4, BACKWARD))
+            splits.append((d.runner_up, 0.2, "#bbbbbb"))
         for split, shift, colour in splits:
             values = [split.parts.get(n, split.detail.get(n, 0.0)) for n in names]
-            ax.bar(x + shift / 2, values, 0.4, color=colour, alpha=1.0 if shift >= 0 else 0.5,
-                   label=f"{split.label!r} (score {split.score:.2f})")  # fmt: skip
+            label = f"{split.label!r} (score {split.score:.2f})"
+            ax.bar(x + shift, values, 0.4, color=colour, label=label)
         labels = names
         ax.set_ylabel("part of the score")
         ax.set_title(f"The score of {d.predicted.label!r} and of the runner-up, by part")
@@ -84,6 +84,9 @@ def sensitivity(e: Explanation, path: str | Path) -> None:
     s = e.sensitivity
     maps = [(n, m) for n, m in (("forward path", s.forward), ("backward path", s.backward),
                                 ("mixed paths", s.mixed)) if m is not None]  # fmt: skip
+    if len(s.positions) == 1:  # one output (classifier, fill): bars per word read better
+        _sensitivity_bars(e, maps, path)
+        return
     scale = max(float(m.max()) for _, m in maps) or 1.0
     rows = len(s.positions)
     size = 0.32 * len(e.words) + 2
@@ -102,6 +105,22 @@ def sensitivity(e: Explanation, path: str | Path) -> None:
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="||d score / d x_u||")
     fig.savefig(path, dpi=110, format="png", bbox_inches="tight")
     plt.close(fig)
+
+
+def _sensitivity_bars(e: Explanation, maps: list[tuple[str, Any]], path: str | Path) -> None:
+    plt = pyplot()
+    x = np.arange(len(e.words))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(e.words) + 2), 3.6))
+    width = 0.8 / len(maps)
+    colours = {"forward path": FORWARD, "backward path": BACKWARD, "mixed paths": MIXED}
+    for i, (name, m) in enumerate(maps):
+        ax.bar(x + (i - (len(maps) - 1) / 2) * width, m[0], width, color=colours[name],
+               label=f"through the {name}")  # fmt: skip
+    ax.set_xticks(x, e.words, fontsize=8)
+    ax.set_ylabel("||d score / d x_u||")
+    ax.set_title(f"Sensitivity of the score of {e.decisions[0].predicted.label!r} to each word")
+    ax.legend(fontsize=8)
+    _save(fig, path)
 
 
 def gradient_flow(flows: Sequence[GradientFlow], names: Sequence[str], path: str | Path) -> None:
