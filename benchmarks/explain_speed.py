@@ -26,8 +26,11 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from birnn import EncoderConfig, get_backend  # noqa: E402
-from birnn import pipeline  # noqa: E402
+from birnn import (  # noqa: E402
+    EncoderConfig,
+    get_backend,
+    pipeline,
+)
 from birnn.data import TaggedSentence  # noqa: E402
 from birnn.explain import explain  # noqa: E402
 from birnn.tasks.registry import TASKS  # noqa: E402

@@ -26,7 +26,13 @@ from birnn.data import DataError
 from birnn.data._files import existing_file
 from birnn.explain import html, text
 from birnn.explain.explanation import Explanation, explain
-from birnn.explain.gradients import GradientFlow, GradientTrace, describe_chain, read_trace
+from birnn.explain.gradients import (
+    GradientFlow,
+    GradientTrace,
+    TrainingTrace,
+    describe_chain,
+    read_trace,
+)
 from birnn.explain.trace import trace
 from birnn.tasks.base import make_batch
 
@@ -73,8 +79,6 @@ def training_trace(args: argparse.Namespace, task_model: Any) -> Any:
     """The trainer's ``around_step`` for ``birnn train --trace-gradients``, or None."""
     if args.trace_gradients is None:
         return None
-    from birnn.explain.gradients import TrainingTrace
-
     every = args.trace_gradients
     if every < 1:
         raise ValueError(f"--trace-gradients must be >= 1 (steps); received {every}")

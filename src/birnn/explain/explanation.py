@@ -14,6 +14,7 @@ from typing import Any
 
 from birnn.data import DataError
 from birnn.explain.attribution import Decision, decisions
+from birnn.explain.directions import merge_name
 from birnn.explain.readout import run_model
 from birnn.explain.sensitivity import Sensitivity, repeat_batch, sensitivity
 from birnn.models.tagger import Tagger
@@ -64,10 +65,7 @@ def _notes(task: str, layers: int, merge: str | None, model: Any) -> list[str]:
 
 def _describe(model: Any, task: str) -> str:
     enc = model.encoder.config
-    rnn = model.encoder.rnn
-    from birnn.explain.directions import merge_name
-
-    merge = merge_name(rnn)
+    merge = merge_name(model.encoder.rnn)
     kind = "bidirectional" if merge else "unidirectional"
     text = f"{enc.layers}-layer {kind} {enc.cell.upper()} ({enc.hidden} per direction"
     text += f", merge {merge})" if merge else ")"
