@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from birnn.explain.attribution import PARTS
+from birnn.explain.attribution import PARTS, Split
 from birnn.explain.explanation import Explanation
 
 
@@ -16,33 +16,39 @@ def _word(e: Explanation, position: int | None) -> str:
     return "(text)" if position is None else e.words[position]
 
 
+def _split(split: Split | None, labels: int) -> str:
+    """``label score = forward + backward + bias`` in fixed columns."""
+    if split is None:
+        return f"{'(none)':<{labels}} {'':>7}   " + " " * 26
+    parts = " + ".join(f"{split.parts[k]:6.2f}" for k in PARTS)
+    return f"{split.label:<{labels}} {split.score:7.2f} = {parts}"
+
+
 def decision_lines(e: Explanation) -> Iterator[str]:
-    """A table: each output's prediction, its split, the runner-up, the margin's split."""
+    """A table: each output's prediction and its runner-up, each split into forward + backward
+    + bias, then the split of the margin between them (for a CRF: between the two paths)."""
     crf = any(d.path is not None for d in e.decisions)
     keys = PARTS + (("transitions",) if crf else ())
+    short = {"forward": "fwd", "backward": "bwd", "bias": "bias", "transitions": "trans"}
     width = max(8, *(len(_word(e, d.position)) for d in e.decisions))
     labels = max(9, *(len(d.predicted.label) for d in e.decisions))
-    margin = "margin (whole paths)" if crf else "margin"
+    split_head = " + ".join(f"{short[k]:>6}" for k in PARTS)
+    margin = "margin of the paths" if crf else "margin"
     yield (
-        f"{'t':>3}  {'word':<{width}}  {'predicted':<{labels}} {'score':>8} = "
-        + " + ".join(f"{k:>8}" for k in PARTS)
-        + f"  | {'runner-up':<{labels}} {'score':>8} | {margin}: "
-        + " ".join(f"{k:>11}" for k in keys)
-        + "  decided by"
+        f"{'t':>3}  {'word':<{width}}  {'predicted':<{labels}} {'score':>7} = {split_head}"
+        f"  | {'runner-up':<{labels}} {'score':>7} = {split_head}"
+        f"  | {margin}: " + " ".join(f"{short[k]:>6}" for k in keys) + "  decided by"
     )
     for d in e.decisions:
         t = "-" if d.position is None else str(d.position)
-        p, r = d.predicted, d.runner_up
-        rival = f"{r.label:<{labels}} {r.score:8.3f}" if r else f"{'(none)':<{labels}} {'':>8}"
         yield (
-            f"{t:>3}  {_word(e, d.position):<{width}}  {p.label:<{labels}} {p.score:8.3f} = "
-            + " + ".join(f"{p.parts[k]:8.3f}" for k in PARTS)
-            + f"  | {rival} | {'':<{len(margin)}}  "
-            + " ".join(f"{d.margin[k]:+11.3f}" for k in keys)
+            f"{t:>3}  {_word(e, d.position):<{width}}  {_split(d.predicted, labels)}"
+            f"  | {_split(d.runner_up, labels)}  | {'':<{len(margin)}}  "
+            + " ".join(f"{d.margin[k]:+6.2f}" for k in keys)
             + f"  {d.decided_by}"
         )
-        for name, value in p.detail.items():
-            yield f"{'':>3}  {'':<{width}}  {'':<{labels}} {value:8.3f}   ({name})"
+        for name, value in d.predicted.detail.items():
+            yield f"{'':>3}  {'':<{width}}  {'':<{labels}} {value:7.2f}   ({name})"
 
 
 def sensitivity_lines(e: Explanation, rows: bool) -> Iterator[str]:
