@@ -76,7 +76,7 @@ def test_explain_prints_the_models_own_predictions_split_by_direction(capsys, ru
     if task == "tag":  # two layers: the note says what the split is, and is not
         assert "each of them read both directions of the layer below" in shown
     if task == "ner":
-        assert "margin (whole paths)" in shown and "CRF head" in shown
+        assert "margin of the paths" in shown and "CRF head" in shown
 
 
 @pytest.mark.parametrize("task", list(TEXTS))
