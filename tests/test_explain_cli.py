@@ -207,6 +207,7 @@ BAD = [
     ("explain --model {tag} --text 'the dog' --html {d}/missing/page.html", "does not exist"),
     ("explain --model {tag} --text 'the dog' --html {d}", "must name a file"),
     ("explain --model {classify} --gradients", "no gradient trace"),
+    ("explain --model {tag} --gradients --position 1", "takes no --position"),
     ("explain --model {tag} --gradients {d}/none.txt", "no such file"),
     ("explain --trace --model {tag}", "takes no --model"),
     ("explain --trace --steps 0", "--steps must be in"),
@@ -221,7 +222,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, runs, tmp_path, command, messa
     keep = tmp_path / "keep.html"
     keep.write_text("untouched", encoding="utf-8")
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    if not any(option in command for option in ("--html", "train", "--trace")):
+    if not any(option in command for option in ("--html", "train", "--trace", "--gradients")):
         command += " --html {k}"  # an existing file the failed command must leave alone
     code, _, err = cli(
         capsys,

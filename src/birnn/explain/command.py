@@ -186,6 +186,9 @@ def _flow_lines(flows: list[GradientFlow], names: list[str]) -> list[str]:
 
 
 def _gradients(args: argparse.Namespace) -> int:
+    for name in ("html", "position"):
+        if getattr(args, name) is not None:
+            raise ValueError(f"--gradients shows no text: it takes no --{name}")
     _, prefix = _outputs(args)
     model = pipeline.load(args.model)
     if args.gradients:
