@@ -4,6 +4,7 @@ run the core suite once per time-loop backend ("numpy" and "native")."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -25,6 +26,17 @@ CORE_TEST_FILES = {
     "test_bad_input.py",
     "test_reuse.py",
 }
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``install`` (a fresh venv and ``pip install .``: minutes, and the package
+    index) run in CI (CI=true) or when asked for with ``-m install``; otherwise they skip."""
+    if os.environ.get("CI") == "true" or "install" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="plain-install test: runs in CI (CI=true) or with -m install")
+    for item in items:
+        if "install" in item.keywords:
+            item.add_marker(skip)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -86,7 +86,7 @@ def test_a_taggers_parts_are_each_directions_states_through_its_weights():
     model = models(np.float64)[0]
     b = batch(np.random.default_rng(6))
     run = run_model(model, b)
-    _, cache = model.encoder.forward(b)
+    _, cache = model.encoder.forward(b, keep_tape=True)
     h_fwd, h_bwd = model.encoder.rnn.direction_states(cache.rnn)
     w = model.out.params["weight"]
     np.testing.assert_allclose(run.parts["forward"], h_fwd @ w[:, :5].T, rtol=0, atol=1e-12)
@@ -104,7 +104,7 @@ def test_a_classifiers_poolings_split_by_direction(dtype):
         np.testing.assert_allclose(summed, run.parts[direction], rtol=0, atol=TOLERANCE[dtype])
     # each direction's part, computed here from the direction's own states
     b = batch(np.random.default_rng(2))
-    y, cache = model.encoder.forward(b)
+    y, cache = model.encoder.forward(b, keep_tape=True)
     h_fwd, h_bwd = model.encoder.rnn.direction_states(cache.rnn)
     valid = (np.arange(y.shape[1])[None, :] < b.lengths[:, None])[..., None]
     rows = np.arange(b.size)

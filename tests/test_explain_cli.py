@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_cli import (
+from cli_support import (
     SMALL,
     cli,
     ok,

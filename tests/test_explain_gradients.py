@@ -82,24 +82,27 @@ def numpy_loop():
 
 def test_training_with_a_trace_writes_every_nth_step_and_changes_nothing(tmp_path, numpy_loop):
     plain = _fit(_tagger(), tmp_path / "plain")
-    path = tmp_path / "gradients.jsonl"
     model = _tagger()
-    _fit(model, tmp_path / "traced", TrainingTrace(model.encoder.rnn, path, every=2).around_step)
+    traced = TrainingTrace(model.encoder.rnn, every=2)
+    _fit(model, tmp_path / "traced", traced.around_step)
     for name, value in plain.params.items():
         np.testing.assert_array_equal(model.params[name], value, err_msg=name)
-    records = read_trace(path)
-    assert [w["step"] for w, _ in records] == [1, 3, 5]
-    assert [(w["epoch"], w["batch"]) for w, _ in records] == [(1, 1), (1, 3), (2, 2)]
-    assert all(f.chains == ["l0", "l0_reverse", "l1", "l1_reverse"] for _, f in records)
-    # a fresh trace starts the file afresh; one for a resumed run appends
-    fresh = TrainingTrace(model.encoder.rnn, path, every=5)
-    with fresh.around_step(0, 0, 0):
+    assert [w["step"] for w, _ in traced.records] == [1, 3, 5]
+    assert [(w["epoch"], w["batch"]) for w, _ in traced.records] == [(1, 1), (1, 3), (2, 2)]
+    assert all(f.chains == ["l0", "l0_reverse", "l1", "l1_reverse"] for _, f in traced.records)
+    # nothing is written until save_to; then what was recorded, and every later record
+    path = tmp_path / "gradients.jsonl"
+    path.write_text("an earlier run's trace\n", encoding="utf-8")
+    traced.save_to(path)
+    assert [w for w, _ in read_trace(path)] == [w for w, _ in traced.records]
+    with traced.around_step(2, 0, 6):
         model.loss_and_grads(_tagged_batch(0), np.random.default_rng(0))
-    assert len(read_trace(path)) == 1
-    again = TrainingTrace(model.encoder.rnn, path, every=5, append=True)
-    with again.around_step(0, 0, 5):
+    assert [w["step"] for w, _ in read_trace(path)] == [1, 3, 5, 7]
+    resumed = TrainingTrace(model.encoder.rnn, every=5)
+    with resumed.around_step(3, 0, 10):
         model.loss_and_grads(_tagged_batch(0), np.random.default_rng(0))
-    assert len(read_trace(path)) == 2
+    resumed.save_to(path, append=True)  # a resumed run adds to the file
+    assert [w["step"] for w, _ in read_trace(path)] == [1, 3, 5, 7, 11]
 
 
 def test_a_broken_trace_file_is_reported_with_its_line(tmp_path):

@@ -282,7 +282,7 @@ def test_load_refuses_a_checkpoint_of_another_program(tmp_path, saved):
     shutil.copytree(saved, tmp_path / "other")
     config = tmp_path / "other" / "config.json"
     config.write_text(json.dumps({"format": "other-program/2", "layers": 3}), encoding="utf-8")
-    with pytest.raises(CheckpointError, match="not a birnn model"):
+    with pytest.raises(CheckpointError, match="not a birnn"):
         pipeline.load(tmp_path / "other")
 
 

@@ -9,6 +9,39 @@
  *     sigmoid(x) = 0.5 + 0.5 tanh(x / 2).
  * Derivatives are taken from outputs: sigmoid' = s - s*s, tanh' = 1 - t*t. */
 
+/* pre = the recurrent product of the n running rows, h_prev W^T, and its layout: with the
+ * packed kernel (float32, rgemm.c) pre is (n, G) row-major, so row b starts at b * G and its
+ * entries follow each other (*row_step = G, *col_step = 1); through the BLAS it is computed
+ * transposed, W h_prev^T (G x n), the faster BLAS form at these sizes (*row_step = 1,
+ * *col_step = n). */
+static void SUF(recurrent_product)(const step_args *s, int64_t G, REAL *pre, int64_t *row_step,
+                                   int64_t *col_step) {
+    int64_t n = s->n, H = s->hidden;
+#if PACKED_PRODUCT
+    if (s->packed && s->packed->data) {
+        rgemm(s->packed, s->h_prev, H, n, pre, G, 0);
+        *row_step = G, *col_step = 1;
+        return;
+    }
+#endif
+    GEMM(0, 1, G, n, H, s->w, H, s->h_prev, H, 0, pre, n);
+    *row_step = 1, *col_step = n;
+}
+
+/* dh = d W_hh (+ dh when `accumulate`): the gradient at h_prev through the recurrent product,
+ * d (n, G) with row stride G. */
+static void SUF(back_product)(const step_args *s, int64_t G, const REAL *d, REAL *dh,
+                              int accumulate) {
+    int64_t n = s->n, H = s->hidden;
+#if PACKED_PRODUCT
+    if (s->packed && s->packed->data) {
+        rgemm(s->packed, d, G, n, dh, H, accumulate);
+        return;
+    }
+#endif
+    GEMM(0, 0, n, H, G, d, G, s->w_true, H, accumulate, dh, H);
+}
+
 /* dh += d_out: the gradient arriving at this step's output joins the carry (BPTT). */
 VECTOR_LOOPS static void SUF(add_into)(REAL *restrict dh, const REAL *restrict d_out, int64_t len) {
     for (int64_t i = 0; i < len; i++) dh[i] += d_out[i];
@@ -42,15 +75,17 @@ static void SUF(rnn_forward)(const step_args *s, int relu) {
     int64_t n = s->n, H = s->hidden;
     const REAL *a = s->a;
     REAL *pre = s->scratch, *h = s->h;
-    GEMM(0, 1, H, n, H, s->w, H, s->h_prev, H, 0, pre, n); /* pre^T = W h_prev^T */
-    for (int64_t b = 0; b < n; b++) SUF(rnn_row_forward)(H, a + b * H, pre + b, n, h + b * H, relu);
+    int64_t rs, cs;
+    SUF(recurrent_product)(s, H, pre, &rs, &cs);
+    for (int64_t b = 0; b < n; b++)
+        SUF(rnn_row_forward)(H, a + b * H, pre + b * rs, cs, h + b * H, relu);
 }
 
 static void SUF(rnn_backward)(const step_args *s, int relu) {
     int64_t n = s->n, H = s->hidden;
     if (s->d_out) SUF(add_into)(s->dh, s->d_out, n * H);
     SUF(rnn_dact)(s->da, s->dh, s->h, n * H, relu);
-    GEMM(0, 0, n, H, H, s->da, H, s->w_true, H, 0, s->dh, H);
+    SUF(back_product)(s, H, s->da, s->dh, 0);
 }
 
 static void SUF(rnn_tanh_forward)(const step_args *s) { SUF(rnn_forward)(s, 0); }
@@ -102,10 +137,11 @@ static void SUF(lstm_forward)(const step_args *s) {
     REAL *gates = s->ex0, *tanh_c = s->ex1, *c = s->c, *h = s->h;
     const REAL *a = s->a, *c_prev = s->c_prev;
     REAL *pre = s->scratch;
-    GEMM(0, 1, G, n, H, s->w, H, s->h_prev, H, 0, pre, n); /* pre^T = W h_prev^T */
+    int64_t rs, cs;
+    SUF(recurrent_product)(s, G, pre, &rs, &cs);
     for (int64_t b = 0; b < n; b++)
-        SUF(lstm_row_forward)(H, a + b * G, pre + b, n, gates + b * G, c_prev + b * H, c + b * H,
-                              tanh_c + b * H, h + b * H);
+        SUF(lstm_row_forward)(H, a + b * G, pre + b * rs, cs, gates + b * G, c_prev + b * H,
+                              c + b * H, tanh_c + b * H, h + b * H);
 }
 
 static void SUF(lstm_backward)(const step_args *s) {
@@ -116,7 +152,7 @@ static void SUF(lstm_backward)(const step_args *s) {
     for (int64_t b = 0; b < n; b++)
         SUF(lstm_row_backward)(H, gates + b * G, tanh_c + b * H, c_prev + b * H, dh + b * H,
                                dc + b * H, da + b * G);
-    GEMM(0, 0, n, H, G, da, G, s->w_true, H, 0, dh, H);
+    SUF(back_product)(s, G, da, dh, 0);
 }
 
 /* ---- GRU, reset after the product (PyTorch; cells/gru.py) ----------------------------------
@@ -166,9 +202,10 @@ static void SUF(gru_forward)(const step_args *s) {
     REAL *gates = s->ex0, *hh = s->ex1, *h = s->h;
     const REAL *a = s->a, *h_prev = s->h_prev, *b_hn = s->b_hn;
     REAL *pre = s->scratch;
-    GEMM(0, 1, G, n, H, s->w, H, h_prev, H, 0, pre, n); /* pre^T = W h_prev^T */
+    int64_t rs, cs;
+    SUF(recurrent_product)(s, G, pre, &rs, &cs);
     for (int64_t b = 0; b < n; b++)
-        SUF(gru_row_forward)(H, a + b * G, pre + b, n, b_hn, hh + b * G, gates + b * G,
+        SUF(gru_row_forward)(H, a + b * G, pre + b * rs, cs, b_hn, hh + b * G, gates + b * G,
                              h_prev + b * H, h + b * H);
 }
 
@@ -180,7 +217,7 @@ static void SUF(gru_backward)(const step_args *s) {
     for (int64_t b = 0; b < n; b++)
         SUF(gru_row_backward)(H, gates + b * G, hh + b * G, h_prev + b * H, dh + b * H,
                               da + b * G, dhh + b * G);
-    GEMM(0, 0, n, H, G, dhh, G, s->w_true, H, 1, dh, H); /* dh_prev = dh z + dhh W_hh */
+    SUF(back_product)(s, G, dhh, dh, 1); /* dh_prev = dh z + dhh W_hh */
 }
 
 /* ---- GRU, reset before the product (Cho et al. 2014; cells/gru_original.py) ----------------
@@ -256,9 +293,9 @@ static void SUF(gru_before_backward)(const step_args *s) {
 /* Each cell's steps under its Python class's ``native_step`` name (birnn/cells). The slots
  * ex0/ex1 and da/dhh are the cell's extra_widths() and grad_widths(), in that order. */
 static const cell_steps SUF(steps)[] = {
-    {"rnn_tanh", SUF(rnn_tanh_forward), SUF(rnn_tanh_backward)},
-    {"rnn_relu", SUF(rnn_relu_forward), SUF(rnn_relu_backward)},
-    {"gru", SUF(gru_forward), SUF(gru_backward)},
-    {"gru_before", SUF(gru_before_forward), SUF(gru_before_backward)},
-    {"lstm", SUF(lstm_forward), SUF(lstm_backward)},
+    {"rnn_tanh", SUF(rnn_tanh_forward), SUF(rnn_tanh_backward), 1},
+    {"rnn_relu", SUF(rnn_relu_forward), SUF(rnn_relu_backward), 1},
+    {"gru", SUF(gru_forward), SUF(gru_backward), 1},
+    {"gru_before", SUF(gru_before_forward), SUF(gru_before_backward), 0},
+    {"lstm", SUF(lstm_forward), SUF(lstm_backward), 1},
 };

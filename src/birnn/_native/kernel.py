@@ -23,6 +23,7 @@ from birnn.recurrent.sequence import Batch
 
 if TYPE_CHECKING:  # scan imports this module (through birnn.backend)
     from birnn.recurrent.scan import ScanTape
+    from birnn.recurrent.workspace import Workspace
 
 Array = NDArray[np.floating]
 
@@ -109,6 +110,25 @@ class Kernel:
             args.grad_width[i] = width
         return args, lengths
 
+    def _packed(
+        self,
+        args: ScanArgs,
+        name: str,
+        rows: int,
+        depth: int,
+        dtype: np.dtype,
+        ws: Workspace | None,
+    ) -> Array | None:
+        """Room for each chain's W packed for the recurrent product (float32; rgemm.c), from the
+        workspace (so it is not mapped anew at every call), or None: the steps use the BLAS."""
+        per_chain = int(self.lib.birnn_packed_floats(rows, depth)) if dtype == np.float32 else 0
+        if per_chain == 0:
+            return None
+        shape = (args.chains, per_chain)
+        buffer = ws.get(name, shape, dtype) if ws is not None else np.empty(shape, dtype)
+        args.packed, args.packed_floats = _ptr(buffer), per_chain
+        return buffer
+
     def forward(
         self,
         cell: Cell,
@@ -119,6 +139,7 @@ class Kernel:
         extras: dict[str, Array],
         batch: Batch,
         threads: int,
+        ws: Workspace | None = None,
     ) -> None:
         """Fill ``states`` and ``extras`` (shapes as ``scan_forward`` allocates them)."""
         init = tuple(_contiguous(s) for s in init)
@@ -128,12 +149,13 @@ class Kernel:
         args.kept = next(iter(extras.values())).shape[1] if extras else a.shape[1]
         scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
         args.a, args.w, args.b_hn, args.scratch = _ptr(a), _ptr(w_hh), _ptr(b_hn), _ptr(scratch)
+        packed = self._packed(args, "packed_w_hh", args.gates, args.hidden, a.dtype, ws)
         _pairs(args.init, init)
         _pairs(args.states_out, states)
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
         if self.lib.birnn_scan_forward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native forward failed for {type(cell).__name__}")
-        del lengths, init, w_hh, b_hn, scratch  # alive until here: C read them
+        del lengths, init, w_hh, b_hn, scratch, packed  # alive until here: C read them
 
     def backward(
         self,
@@ -146,6 +168,7 @@ class Kernel:
         carry: tuple[Array, ...],
         batch: Batch,
         threads: int,
+        ws: Workspace | None = None,
     ) -> None:
         """Fill ``grads`` and ``carry`` (shapes as ``scan_backward`` allocates them)."""
         states, extras = tape.states, tape.extras
@@ -158,6 +181,8 @@ class Kernel:
         scratch = np.empty((chains, size, args.gates), states[0].dtype)
         args.kept = states[0].shape[1]
         args.w_true, args.d_out, args.scratch = _ptr(w_true), _ptr(d_o), _ptr(scratch)
+        dtype = states[0].dtype
+        packed = self._packed(args, "packed_w_hh_t", args.hidden, args.gates, dtype, ws)
         _pairs(args.init, init)
         _pairs(args.states_out, states)
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
@@ -166,7 +191,29 @@ class Kernel:
         _pairs(args.carry, carry)
         if self.lib.birnn_scan_backward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native backward failed for {type(cell).__name__}")
-        del lengths, init, w_true, d_o, d_fin, scratch  # alive until here: C read them
+        del lengths, init, w_true, d_o, d_fin, scratch, packed  # alive until here: C read them
+
+    def use_product_variant(self, panel: int) -> int:
+        """For tests and benchmarks: the recurrent product's variant by its panel rows (32:
+        AVX-512, 16: AVX2, 0: the BLAS), if the CPU runs it; returns the panel in use."""
+        return int(self.lib.birnn_rgemm_use(panel))
+
+    def product_f32(
+        self, w: NDArray[np.float32], x: NDArray[np.float32], out: NDArray[np.float32],
+        accumulate: bool = False,
+    ) -> int:  # fmt: skip
+        """For the tests: ``out (+)= x @ w.T`` through the packed kernel (w (rows, depth), any
+        strides); returns the panel used (0: no kernel here, ``out`` untouched)."""
+        item = w.itemsize
+        rows, depth = w.shape
+        buffer = np.empty(int(self.lib.birnn_packed_floats(rows, depth)) or 1, np.float32)
+        return int(
+            self.lib.birnn_rgemm_f32(
+                w.ctypes.data, rows, depth, w.strides[0] // item, w.strides[1] // item,
+                _ptr(buffer), x.ctypes.data, x.strides[0] // item, x.shape[0],
+                out.ctypes.data, out.strides[0] // item, int(accumulate),
+            )
+        )  # fmt: skip
 
     def tanh_f32(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """The kernel's float32 tanh (for the accuracy test)."""

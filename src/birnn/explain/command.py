@@ -40,14 +40,16 @@ TRACE_FILE = "gradients.jsonl"  # what ``birnn train --trace-gradients`` writes 
 TRACE_EVERY = 50  # default steps between traced training steps
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "explain",
-        help="see what each direction did: attribution, sensitivity, gradient flow",
-        description="Split a trained model's scores exactly into forward, backward and bias "
-        "parts, map each output's sensitivity to every word through each direction, record "
-        "the gradient through time per chain, or trace the seeds' tiny BiRNN step by step.",
-    )
+ABOUT = (  # the subcommand's help line and description
+    "see what each direction did: attribution, sensitivity, gradient flow",
+    "Split a trained model's scores exactly into forward, backward and bias parts, map each "
+    "output's sensitivity to every word through each direction, record the gradient through "
+    "time per chain, or trace the seeds' tiny BiRNN step by step.",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``birnn explain`` (cli.py makes the parser with the common ones)."""
     p.add_argument("--model", type=Path, help="model directory (a training run's --out)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--text", help="one text (whitespace-tokenised); fill: with one ___")
@@ -68,22 +70,22 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--steps", type=int, default=4, help="--trace: sequence length")
 
 
-def add_train_option(p: argparse.ArgumentParser) -> None:
+def add_train_option(p: Any) -> None:
     """``birnn train --trace-gradients [EVERY]``."""
     p.add_argument("--trace-gradients", nargs="?", const=TRACE_EVERY, type=int, metavar="EVERY",
                    help=f"record dL/dh_t per chain every EVERY steps (default {TRACE_EVERY}) "
                    f"into --out/{TRACE_FILE} (see birnn explain --gradients)")  # fmt: skip
 
 
-def training_trace(args: argparse.Namespace, task_model: Any) -> Any:
-    """The trainer's ``around_step`` for ``birnn train --trace-gradients``, or None."""
+def training_trace(args: argparse.Namespace, task_model: Any) -> TrainingTrace | None:
+    """The trace for ``birnn train --trace-gradients`` (its ``around_step`` goes to the
+    trainer; ``save_to(--out/gradients.jsonl)`` when the run first writes), or None."""
     if args.trace_gradients is None:
         return None
     every = args.trace_gradients
     if every < 1:
         raise ValueError(f"--trace-gradients must be >= 1 (steps); received {every}")
-    rnn = task_model.model.encoder.rnn
-    return TrainingTrace(rnn, args.out / TRACE_FILE, every, append=args.resume).around_step
+    return TrainingTrace(task_model.model.encoder.rnn, every)
 
 
 # ---- writing, after everything is computed ------------------------------------------------------

@@ -123,17 +123,24 @@ class GradientTrace:
 
 class TrainingTrace:
     """The trainer's ``around_step``: every ``every`` optimizer steps, trace the step's backward
-    and add ``{"epoch", "batch", "step", "chains", "norms", "counts"}`` to ``path`` (JSON lines;
-    epoch, batch and step 1-based). The first record starts the file afresh unless ``append``
-    (a resumed run)."""
+    and keep ``({"epoch", "batch", "step"}, flow)`` in ``records`` (1-based). ``save_to(path)``
+    writes them, and every later one as it comes, to a JSON-lines file (``read_trace``):
+    ``birnn train`` calls it when the trainer first writes to --out, so that a run stopped
+    before then leaves --out as it was."""
 
-    def __init__(
-        self, module: RecurrentModule, path: str | Path, every: int = 1, append: bool = False
-    ) -> None:
+    def __init__(self, module: RecurrentModule, every: int = 1) -> None:
         self.trace = GradientTrace(module)
-        self.path = Path(path)
         self.every = check_int("every", every, 1)
-        self.mode = "a" if append else "w"
+        self.records: list[tuple[dict[str, int], GradientFlow]] = []
+        self.path: Path | None = None
+
+    def save_to(self, path: str | Path, append: bool = False) -> None:
+        """Write the records so far to ``path`` (after what it holds, with ``append``: a
+        resumed run), and every later record as it is made."""
+        self.path = Path(path)
+        with self.path.open("a" if append else "w", encoding="utf-8") as f:
+            for where, recorded in self.records:
+                f.write(_line(where, recorded))
 
     @contextlib.contextmanager
     def around_step(self, epoch: int, batch: int, step: int) -> Iterator[None]:
@@ -144,10 +151,15 @@ class TrainingTrace:
         with self.trace.attached():
             yield
         where = {"epoch": epoch + 1, "batch": batch + 1, "step": step + 1}
-        with self.path.open(self.mode, encoding="utf-8") as f:
-            for recorded in self.trace.flows:
-                f.write(json.dumps(where | recorded.to_json()) + "\n")
-        self.mode = "a"
+        for recorded in self.trace.flows:
+            self.records.append((where, recorded))
+            if self.path is not None:
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(_line(where, recorded))
+
+
+def _line(where: dict[str, int], recorded: GradientFlow) -> str:
+    return json.dumps(where | recorded.to_json()) + "\n"
 
 
 def read_trace(path: str | Path) -> list[tuple[dict[str, int], GradientFlow]]:

@@ -55,7 +55,7 @@ class ModelRun:
 
 
 def _encode(model: Any, batch: TokenBatch) -> tuple[Array, Any]:
-    return model.encoder.forward(batch, training=False)
+    return model.encoder.forward(batch, training=False, keep_tape=True)
 
 
 def _at_positions(model: Tagger | FillModel, batch: TokenBatch, kind: str) -> ModelRun:

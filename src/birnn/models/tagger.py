@@ -5,7 +5,9 @@
     softmax head:  loss = mean over real tokens of -log softmax(s_t)[tag_t]
     CRF head:      loss = (sum over sentences of -log p(tags | s)) / tokens   (forward algorithm)
 
-Prediction takes the argmax tag per token (softmax) or the best whole path (CRF, Viterbi).
+Prediction takes the argmax tag per token (softmax) or the best whole path (CRF, Viterbi). Its
+probabilities: softmax(s_t)[tag_t] per token, or with the CRF the marginal p(y_t = tag_t | s)
+(forward-backward), the probability that the token's tag is the one on the best path.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from numpy.random import Generator
 
 from birnn._checks import check_int
+from birnn.functional import softmax
 from birnn.heads.crf import CRF
 from birnn.layers import prefixed
 from birnn.losses import softmax_cross_entropy
@@ -80,12 +83,27 @@ class Tagger(EncoderModel):
         grads |= self.encoder.backward(enc_cache, dy)
         return float(loss), grads, tokens
 
-    def predict(self, batch: TokenBatch) -> list[list[int]]:
-        """The predicted tag ids of each sentence (its real tokens only)."""
+    def _emissions(self, batch: TokenBatch) -> Array:
         y, _ = self.encoder.forward(batch)
         scores, _ = self.out.forward(y)
-        if self.crf is not None:
-            paths = self.crf.decode(scores, batch.lengths)
-            return [list(map(int, p[:n])) for p, n in zip(paths, batch.lengths)]
-        best = scores.argmax(axis=-1)
+        return scores
+
+    def _best(self, scores: Array, lengths: Any) -> Any:
+        """(N, T) tag ids: the Viterbi paths (CRF) or each token's argmax."""
+        return self.crf.decode(scores, lengths) if self.crf is not None else scores.argmax(-1)
+
+    def predict(self, batch: TokenBatch) -> list[list[int]]:
+        """The predicted tag ids of each sentence (its real tokens only)."""
+        best = self._best(self._emissions(batch), batch.lengths)
         return [best[i, :n].tolist() for i, n in enumerate(batch.lengths)]
+
+    def predict_probabilities(self, batch: TokenBatch) -> list[tuple[list[int], list[float]]]:
+        """Per sentence: the predicted tag ids and the probability of each (module notes)."""
+        scores = self._emissions(batch)
+        best = self._best(scores, batch.lengths)
+        if self.crf is not None:
+            p = self.crf.marginals(scores, batch.lengths)
+        else:
+            p = softmax(scores.astype(np.float64))
+        chosen = np.take_along_axis(p, np.maximum(best, 0)[..., None], axis=-1)[..., 0]
+        return [(best[i, :n].tolist(), chosen[i, :n].tolist()) for i, n in enumerate(batch.lengths)]

@@ -56,18 +56,19 @@ def scan_forward(
     """
     chains, steps, size, _ = a.shape
     dtype = a.dtype
-    # Padded rows must read as zero in the outputs, and in the extras too (some weight
-    # gradients multiply them by a zero gradient); a full batch writes every row anyway.
-    zero = not batch.full
     pool = ws if not keep_tape else None
     tapes = ws.tapes if keep_tape and ws is not None else None
 
     def new(name: str, shape: tuple[int, ...]) -> Array:
         if pool is not None:
-            return pool.get(name, shape, dtype, zero)
-        if tapes is not None:
-            return tapes.get(shape, dtype, zero)
-        return np.zeros(shape, dtype=dtype) if zero else np.empty(shape, dtype=dtype)
+            out = pool.get(name, shape, dtype)
+        elif tapes is not None:
+            out = tapes.get(shape, dtype, zero=False)
+        else:
+            out = np.empty(shape, dtype=dtype)
+        # the loop writes the running rows only; the padding must read as zero, in the outputs
+        # and in the extras too (some weight gradients multiply them by a zero gradient)
+        return batch.zero_padding(out) if out.shape[1] == steps else out
 
     states = tuple(
         new(f"state{s}", (chains, steps, size, width)) for s, width in enumerate(cell.state_sizes)
@@ -78,7 +79,7 @@ def scan_forward(
     }
     kernel = backend.native_kernel(cell, dtype)
     if kernel is not None:
-        kernel.forward(cell, w, a, init, states, extras, batch, backend.get_num_threads())
+        kernel.forward(cell, w, a, init, states, extras, batch, backend.get_num_threads(), ws)
         return ScanTape(states=states, init=init, extras=extras)
     scratch = cell.workspace(chains, size, dtype)
     for t, n in enumerate(batch.batch_sizes):
@@ -115,8 +116,8 @@ def scan_backward(
     dtype = tape.states[0].dtype
     if ws is None:
         ws = Workspace()
-    grads = {
-        name: ws.get(f"d_{name}", (chains, steps, size, width), dtype, zero=not batch.full)
+    grads = {  # zero on padding: the loop writes the running rows only
+        name: batch.zero_padding(ws.get(f"d_{name}", (chains, steps, size, width), dtype))
         for name, width in cell.grad_widths().items()
     }
     carry = tuple(
@@ -126,7 +127,7 @@ def scan_backward(
     kernel = backend.native_kernel(cell, dtype) if record is None else None
     if kernel is not None:
         threads = backend.get_num_threads()
-        kernel.backward(cell, w, tape, d_out, d_final, grads, carry, batch, threads)
+        kernel.backward(cell, w, tape, d_out, d_final, grads, carry, batch, threads, ws)
         return grads, carry
     scratch = cell.workspace(chains, size, dtype)
     sizes = (*batch.batch_sizes, 0)

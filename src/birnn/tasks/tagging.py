@@ -18,11 +18,11 @@ from typing import Any
 from birnn.data import (
     TaggedSentence,
     conllu_lines,
-    is_conllu,
     read_columns,
     read_conllu,
     read_texts,
 )
+from birnn.data.formats import is_conllu_data
 from birnn.metrics import accuracy, span_f1
 from birnn.models.tagger import Tagger, TaggerConfig
 from birnn.tasks.task import Options, Task
@@ -32,7 +32,7 @@ FORMATS = ("auto", "conllu", "columns")
 
 @dataclass
 class TaggingOptions:
-    format: str = "auto"  # "conllu" | "columns" | "auto" (by the file name: *.conllu[.gz])
+    format: str = "auto"  # "conllu" | "columns" | "auto" (CoNLL-U by name or content)
     column: str = "upos"  # CoNLL-U column to predict
     scheme: str | None = None  # entity tag scheme of column files: "iob1" | "iob2" | "bioes"
 
@@ -51,17 +51,18 @@ class TaggingOptions:
 
 
 def read(path: str | Path, options: TaggingOptions) -> list[TaggedSentence]:
+    """The tagged sentences of ``path``; with a scheme, every tag is checked as it is read."""
     fmt = options.format
     if fmt == "auto":
-        fmt = "conllu" if is_conllu(path) else "columns"
+        fmt = "conllu" if is_conllu_data(Path(path)) else "columns"
     if fmt == "conllu":
-        return read_conllu(path, column=options.column)
+        return read_conllu(path, column=options.column, scheme=options.scheme)
     return read_columns(path, scheme=options.scheme)
 
 
 def _texts(path: Path) -> list[list[str]]:
     """The sentences to tag: a CoNLL-U file's words, else one sentence per line."""
-    return [s.words for s in read_conllu(path)] if is_conllu(path) else read_texts(path)
+    return [s.words for s in read_conllu(path)] if is_conllu_data(path) else read_texts(path)
 
 
 def _unlabelled(words: list[str]) -> TaggedSentence:
