@@ -130,11 +130,27 @@ class Layer:
             out[1] = batch.flip(out[1])
         return out
 
+    def states(self, tape: LayerTape, batch: Batch) -> list[Array]:
+        """Each direction's states h (T, N, R) in time order, as ``forward`` recorded them."""
+        return self._outputs(tape.scans, batch)
+
     def backward(
-        self, tape: LayerTape, dy: Array, d_final: list[MaybeState], batch: Batch
-    ) -> tuple[Array, list[State], list[Params]]:
+        self,
+        tape: LayerTape,
+        dy: Array,
+        d_final: list[MaybeState],
+        batch: Batch,
+        through: list[Array] | None = None,
+        record: bool = False,
+    ) -> tuple[Array, list[State], list[Params], list[Array]]:
         """dy (T, N, W) -> dx (T, N, F), gradients at each direction's initial states and
-        parameters."""
+        parameters, and with ``record`` each direction's dL/dh_t (T, N, R) in time order
+        (``scan_backward``; [] without).
+
+        ``through[d]`` (N,): a weight per row on the gradient entering direction d (1 lets it
+        pass, 0 stops it), so that dx holds only the paths through the chosen directions; the
+        parameter gradients are then not computed (each direction's dict is empty).
+        """
         steps, size, feat = tape.x.shape
         if self.directions == 1:
             d_h = [dy]
@@ -142,9 +158,12 @@ class Layer:
             values = self._outputs(tape.scans, batch, flip=self.merge.needs_values)
             d_fwd, d_bwd = self.merge.backward(dy, *values)
             d_h = [d_fwd, batch.flip(d_bwd)]
+        if through is not None:
+            d_h = [d * w[None, :, None] for d, w in zip(d_h, through)]
         d_x: list[Array] = [np.empty(0)] * self.directions
         d_init: list[State] = [()] * self.directions
         grads: list[Params] = [{}] * self.directions
+        state_grads: list[Array] = [np.empty(0)] * self.directions if record else []
         for group, (w, scan), ws in zip(self.groups, tape.scans, self.workspaces):
             cell = self.cells[group[0]]
             d_out = ws.get("d_out", (len(group), *d_h[group[0]].shape), dy.dtype)
@@ -153,16 +172,27 @@ class Layer:
                 _stack_or_none([d_final[d][s] for d in group], scan.init[s].shape[1:])
                 for s in range(len(scan.init))
             )
-            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws)
-            inputs = [self._scan_input(tape.x, batch, d) for d in group]
-            chain_grads = cell.param_grads(inputs, scan, step_grads)
+            kept = np.zeros(scan.states[0].shape, dy.dtype) if record else None
+            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws, kept)
+            chain_grads = (
+                cell.param_grads(
+                    [self._scan_input(tape.x, batch, d) for d in group], scan, step_grads
+                )
+                if through is None
+                else [{} for _ in group]
+            )
             da = step_grads["a"].reshape(len(group), steps * size, -1)  # (D, T*N, G*H)
             for j, d in enumerate(group):
                 grads[d] = chain_grads[j]
                 d_init[d] = tuple(c[j].copy() for c in carry)  # carry is workspace memory
-                d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
+                if through is not None and not np.any(through[d]):  # a stopped direction
+                    d_x[d] = np.zeros((steps, size, feat), dy.dtype)
+                else:
+                    d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
+                if kept is not None:
+                    state_grads[d] = kept[j] if d == 0 else batch.flip(kept[j])
         dx = d_x[0] if self.directions == 1 else d_x[0] + batch.flip(d_x[1])
-        return dx, d_init, grads
+        return dx, d_init, grads, state_grads
 
 
 def _stack_or_none(values: list[Array | None], shape: tuple[int, ...]) -> Array | None:
