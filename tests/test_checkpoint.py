@@ -222,7 +222,7 @@ def test_a_checkpoint_saved_before_checksums_loads_with_a_warning(tmp_path, capl
         _assert_is(load_checkpoint(path), 1, with_state=False)
     assert "records no SHA-256" in caplog.text
     (path / "config.json").write_text(json.dumps({**config, "sha256": {}}), encoding="utf-8")
-    with pytest.raises(CheckpointError, match="records no SHA-256 of model.safetensors"):
+    with pytest.raises(CheckpointError, match=r"records no SHA-256 of model\.safetensors"):
         load_checkpoint(path)
 
 
