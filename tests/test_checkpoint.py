@@ -211,6 +211,21 @@ def test_each_weight_file_is_checked_against_its_recorded_sha256(tmp_path):
     load_checkpoint(path)
 
 
+def test_a_checkpoint_saved_before_checksums_loads_with_a_warning(tmp_path, caplog):
+    """birnn 0.1 recorded no SHA-256: its runs still load (values checked, bytes cannot be);
+    a checksum entry that is there but names no file is refused as before."""
+    path = save_checkpoint(tmp_path / "c", _params(1), CONFIG)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    del config["sha256"]
+    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with caplog.at_level("WARNING", logger="birnn"):
+        _assert_is(load_checkpoint(path), 1, with_state=False)
+    assert "records no SHA-256" in caplog.text
+    (path / "config.json").write_text(json.dumps({**config, "sha256": {}}), encoding="utf-8")
+    with pytest.raises(CheckpointError, match=r"records no SHA-256 of model\.safetensors"):
+        load_checkpoint(path)
+
+
 def test_weights_overwritten_with_nan_are_refused(tmp_path):
     path = save_checkpoint(tmp_path / "c", _params(1), CONFIG)
     nan_weights(path, rehash=False)

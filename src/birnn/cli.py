@@ -1,4 +1,4 @@
-"""The ``birnn`` command line: demo, train, evaluate, predict.
+"""The ``birnn`` command line: demo, train, evaluate, predict, explain.
 
 Each subcommand is one block below (``_demo``, ``_train``, ...), listed in ``SUBCOMMANDS``;
 every one gets the common options (``--threads``) from ``_subcommand``. What a command does is
@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from birnn import __version__, backend, commands
 from birnn.data import SCHEMES
+from birnn.explain import command as explain_command
 from birnn.models.encoder import CELLS
 from birnn.models.tagger import HEADS
 from birnn.optim import OPTIMIZERS
@@ -134,6 +135,7 @@ def _train(sub: Any) -> None:
     g.add_argument("--resume", action="store_true", help="continue the run in --out")
     g.add_argument("--no-progress", action="store_true",
                    help="no progress bars (the one line per epoch stays)")  # fmt: skip
+    explain_command.add_train_option(g)
 
 
 def _evaluate(sub: Any) -> None:
@@ -163,7 +165,11 @@ def _predict(sub: Any) -> None:
                    help="no progress bar (shown only when stderr is a terminal)")  # fmt: skip
 
 
-SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_demo, _train, _evaluate, _predict)
+def _explain(sub: Any) -> None:
+    explain_command.add_arguments(_subcommand(sub, "explain", *explain_command.ABOUT))
+
+
+SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_demo, _train, _evaluate, _predict, _explain)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from birnn.data.texts import text_lines
 from birnn.data.tokenize import sentences
 from birnn.demo import run as demo_run
 from birnn.demo.grammar import generate
+from birnn.explain import command as explain_command
 from birnn.models.encoder import EncoderConfig
 from birnn.predictor import Prediction, Predictor
 from birnn.predictor import load as load_predictor
@@ -122,15 +123,19 @@ def train(args: argparse.Namespace) -> int:
         split: [getattr(args, split)] for split in ("dev", "test") if getattr(args, split)
     }
     run = outdir.run_entry(["birnn", *args.argv], data)
+    trace = explain_command.training_trace(args, model)  # --trace-gradients
 
     def before_writing() -> None:  # the run is about to change --out: first these
         outdir.record_run(out, run, fresh=not args.resume)
         outdir.discard_results(out)
+        if trace is not None:
+            trace.save_to(out / explain_command.TRACE_FILE, append=args.resume)
 
     with outdir.lock(out):
         outdir.check_out(out, args.resume, args.overwrite)  # no other run came in between
         summary = pipeline.train(model, train_records, dev, config, out, args.resume,
-                                 not args.no_progress, before_writing=before_writing)  # fmt: skip
+                                 not args.no_progress, before_writing=before_writing,
+                                 around_step=trace.around_step if trace else None)  # fmt: skip
         results: dict[str, Any] = {"train": summary}
         best = pipeline.load(out) if dev is not None else model
         if dev is not None:
@@ -255,4 +260,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": train,
     "evaluate": evaluate,
     "predict": predict,
+    "explain": explain_command.run,
 }

@@ -31,7 +31,7 @@ from birnn.tasks.registry import TASKS
 from birnn.tasks.task import Options, Task
 from birnn.train.checkpoint import CheckpointError, assign_params, load_checkpoint
 from birnn.train.config import TrainConfig
-from birnn.train.trainer import BEST, LAST, Trainer
+from birnn.train.trainer import BEST, LAST, AroundStep, Trainer
 
 FORMAT = "birnn-model/1"  # config.json's "format": a checkpoint from another program is refused
 EVAL_BATCH = 256  # sequences per batch at evaluation and prediction
@@ -189,8 +189,11 @@ def train(
     resume: bool = False,
     progress: bool = True,
     before_writing: Callable[[], None] | None = None,
+    around_step: AroundStep | None = None,
 ) -> dict[str, Any]:
     """Train with the generic Trainer; returns the fit summary and the training time.
+
+    ``around_step``: the trainer's hook around each step (``birnn train --trace-gradients``).
 
     ``resume=True`` continues ``out_dir/last``, which must hold this very model: same task,
     options, model config and vocabularies (vocabularies rebuilt from other training data would
@@ -216,6 +219,7 @@ def train(
         evaluate=evaluate,
         checkpoint_config=checkpoint_config(task_model),
         progress=progress,
+        around_step=around_step,
     )
     start = time.perf_counter()
     result = trainer.fit(train_batches, resume=resume, before_writing=before_writing)

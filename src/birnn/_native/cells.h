@@ -95,34 +95,31 @@ static void SUF(rnn_relu_backward)(const step_args *s) { SUF(rnn_backward)(s, 1)
 
 /* ---- LSTM (cells/lstm.py), one row ---------------------------------------------------------
  * forward:  [i f o] = sigmoid, g = tanh of a + h_prev W_hh^T;  c = f c_prev + i g;  h = o tanh(c)
- * backward: dc = dh o (1 - tanh(c)^2) + dc_next;  da_o = dh tanh(c) o'; da_i = dc g i';
+ * backward: tanh(c) again from c;  dc = dh o (1 - tanh(c)^2) + dc_next;  da_o = dh tanh(c) o'; da_i = dc g i';
  *           da_f = dc c_prev f';  da_g = dc i g';  dc_prev = dc f;  dh_prev = da W_hh */
 
 VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a,
                                                const REAL *restrict pre, int64_t stride,
                                                REAL *restrict g, const REAL *restrict c_prev,
-                                               REAL *restrict c, REAL *restrict tanh_c,
-                                               REAL *restrict h) {
+                                               REAL *restrict c, REAL *restrict h) {
     for (int64_t k = 0; k < 3 * H; k++)
         g[k] = (REAL)0.5 * TANH(pre[k * stride] + a[k]) + (REAL)0.5;
     for (int64_t k = 3 * H; k < 4 * H; k++) g[k] = TANH(pre[k * stride] + a[k]);
     const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
     for (int64_t j = 0; j < H; j++) {
         REAL cj = f[j] * c_prev[j] + i[j] * gg[j];
-        REAL t = TANH(cj);
         c[j] = cj;
-        tanh_c[j] = t;
-        h[j] = o[j] * t;
+        h[j] = o[j] * TANH(cj);
     }
 }
 
 VECTOR_LOOPS static void SUF(lstm_row_backward)(int64_t H, const REAL *restrict g,
-                                   const REAL *restrict tanh_c, const REAL *restrict c_prev,
+                                   const REAL *restrict c, const REAL *restrict c_prev,
                                    const REAL *restrict dh, REAL *restrict dc,
                                    REAL *restrict da) {
     const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
     for (int64_t j = 0; j < H; j++) {
-        REAL t = tanh_c[j], d = dh[j];
+        REAL t = TANH(c[j]), d = dh[j]; /* tanh(c) recomputed: the tape keeps only c */
         REAL dct = d * o[j] * (1 - t * t) + dc[j];
         da[j] = dct * gg[j] * (i[j] - i[j] * i[j]);
         da[H + j] = dct * c_prev[j] * (f[j] - f[j] * f[j]);
@@ -134,89 +131,90 @@ VECTOR_LOOPS static void SUF(lstm_row_backward)(int64_t H, const REAL *restrict 
 
 static void SUF(lstm_forward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 4 * H;
-    REAL *gates = s->ex0, *tanh_c = s->ex1, *c = s->c, *h = s->h;
+    REAL *gates = s->ex0, *c = s->c, *h = s->h;
     const REAL *a = s->a, *c_prev = s->c_prev;
     REAL *pre = s->scratch;
     int64_t rs, cs;
     SUF(recurrent_product)(s, G, pre, &rs, &cs);
     for (int64_t b = 0; b < n; b++)
         SUF(lstm_row_forward)(H, a + b * G, pre + b * rs, cs, gates + b * G, c_prev + b * H,
-                              c + b * H, tanh_c + b * H, h + b * H);
+                              c + b * H, h + b * H);
 }
 
 static void SUF(lstm_backward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 4 * H;
-    const REAL *gates = s->ex0, *tanh_c = s->ex1, *c_prev = s->c_prev;
+    const REAL *gates = s->ex0, *c = s->c, *c_prev = s->c_prev;
     REAL *dh = s->dh, *dc = s->dc, *da = s->da;
     if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
     for (int64_t b = 0; b < n; b++)
-        SUF(lstm_row_backward)(H, gates + b * G, tanh_c + b * H, c_prev + b * H, dh + b * H,
+        SUF(lstm_row_backward)(H, gates + b * G, c + b * H, c_prev + b * H, dh + b * H,
                                dc + b * H, da + b * G);
     SUF(back_product)(s, G, da, dh, 0);
 }
 
 /* ---- GRU, reset after the product (PyTorch; cells/gru.py) ----------------------------------
  * forward:  hh = h_prev W_hh^T + [0, 0, b_hn];  [r z] = sigmoid(a + hh);
- *           n = tanh(a_n + r hh_n);  h = (h_prev - n) z + n
+ *           n = tanh(a_n + r hh_n);  h = (h_prev - n) z + n   (the tape keeps hh_n only)
  * backward: da_z = dh (h_prev - n) z';  da_n = dh (1 - z) n';  da_r = da_n hh_n r';
  *           dhh = [da_r, da_z, da_n r];  dh_prev = dh z + dhh W_hh */
 
 VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, const REAL *restrict a,
                                               const REAL *restrict pre, int64_t stride,
-                                              const REAL *restrict b_hn, REAL *restrict hh,
+                                              const REAL *restrict b_hn, REAL *restrict hh_n,
                                               REAL *restrict g, const REAL *restrict h_prev,
                                               REAL *restrict h) {
-    for (int64_t k = 0; k < 2 * H; k++) hh[k] = pre[k * stride];
-    for (int64_t j = 0; j < H; j++) hh[2 * H + j] = pre[(2 * H + j) * stride] + b_hn[j];
-    for (int64_t k = 0; k < 2 * H; k++) g[k] = (REAL)0.5 * TANH(a[k] + hh[k]) + (REAL)0.5;
+    for (int64_t k = 0; k < 2 * H; k++)
+        g[k] = (REAL)0.5 * TANH(a[k] + pre[k * stride]) + (REAL)0.5;
+    for (int64_t j = 0; j < H; j++) hh_n[j] = pre[(2 * H + j) * stride] + b_hn[j];
     for (int64_t j = 0; j < H; j++) {
         REAL r = g[j], z = g[H + j];
-        REAL nn = TANH(r * hh[2 * H + j] + a[2 * H + j]);
+        REAL nn = TANH(r * hh_n[j] + a[2 * H + j]);
         g[2 * H + j] = nn;
         h[j] = (h_prev[j] - nn) * z + nn;
     }
 }
 
-VECTOR_LOOPS static void SUF(gru_row_backward)(int64_t H, const REAL *restrict g, const REAL *restrict hh,
-                                  const REAL *restrict h_prev, REAL *restrict dh,
-                                  REAL *restrict da, REAL *restrict dhh) {
+VECTOR_LOOPS static void SUF(gru_row_backward)(int64_t H, const REAL *restrict g,
+                                  const REAL *restrict hh_n, const REAL *restrict h_prev,
+                                  REAL *restrict dh, REAL *restrict da, REAL *restrict dhh,
+                                  REAL *restrict dhh_n) {
     for (int64_t j = 0; j < H; j++) {
         REAL r = g[j], z = g[H + j], nn = g[2 * H + j], d = dh[j];
         REAL dz = (h_prev[j] - nn) * d;
         REAL direct = d * z; /* the path h_prev -> h; the GEMM adds the rest */
         REAL dn = (d - direct) * (1 - nn * nn);
-        REAL dr = dn * hh[2 * H + j] * (r - r * r);
+        REAL dr = dn * hh_n[j] * (r - r * r);
         dz = dz * (z - z * z);
         da[j] = dr;
         da[H + j] = dz;
         da[2 * H + j] = dn;
         dhh[j] = dr;
         dhh[H + j] = dz;
-        dhh[2 * H + j] = dn * r;
+        dhh[2 * H + j] = dhh_n[j] = dn * r;
         dh[j] = direct;
     }
 }
 
 static void SUF(gru_forward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 3 * H;
-    REAL *gates = s->ex0, *hh = s->ex1, *h = s->h;
+    REAL *gates = s->ex0, *hh_n = s->ex1, *h = s->h;
     const REAL *a = s->a, *h_prev = s->h_prev, *b_hn = s->b_hn;
     REAL *pre = s->scratch;
     int64_t rs, cs;
     SUF(recurrent_product)(s, G, pre, &rs, &cs);
     for (int64_t b = 0; b < n; b++)
-        SUF(gru_row_forward)(H, a + b * G, pre + b * rs, cs, b_hn, hh + b * G, gates + b * G,
+        SUF(gru_row_forward)(H, a + b * G, pre + b * rs, cs, b_hn, hh_n + b * H, gates + b * G,
                              h_prev + b * H, h + b * H);
 }
 
 static void SUF(gru_backward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 3 * H;
-    const REAL *gates = s->ex0, *hh = s->ex1, *h_prev = s->h_prev;
-    REAL *dh = s->dh, *da = s->da, *dhh = s->dhh;
+    const REAL *gates = s->ex0, *hh_n = s->ex1, *h_prev = s->h_prev;
+    REAL *dh = s->dh, *da = s->da, *dhh_n = s->dhh, *dhh = s->scratch; /* dhh: this step's */
     if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
     for (int64_t b = 0; b < n; b++)
-        SUF(gru_row_backward)(H, gates + b * G, hh + b * G, h_prev + b * H, dh + b * H,
-                              da + b * G, dhh + b * G);
+        SUF(gru_row_backward)(H, gates + b * G, hh_n + b * H, h_prev + b * H, dh + b * H,
+                              da + b * G, dhh + b * G, dhh_n + b * H);
     SUF(back_product)(s, G, dhh, dh, 1); /* dh_prev = dh z + dhh W_hh */
 }
 

@@ -86,6 +86,7 @@ static void backward_chain(const scan_args *p, int64_t d) {
                         : at(p->init[i], d * N * H, z);
         s.h_prev = prev[0], s.c_prev = prev[1];
         s.h = at(p->states_out[0], (d * T + t) * N * H, z);
+        s.c = p->states > 1 ? at(p->states_out[1], (d * T + t) * N * H, z) : NULL;
         s.ex0 = at(p->extras[0], (d * T + t) * N * p->extra_width[0], z);
         s.ex1 = at(p->extras[1], (d * T + t) * N * p->extra_width[1], z);
         s.w_true = at(p->w_true, d * G * H, z);

@@ -151,12 +151,17 @@ class Encoder:
         return out | prefixed("rnn", self.rnn.params)
 
     def forward(
-        self, batch: TokenBatch, training: bool = False, rng: np.random.Generator | None = None
+        self,
+        batch: TokenBatch,
+        training: bool = False,
+        rng: np.random.Generator | None = None,
+        keep_tape: bool = False,
     ) -> tuple[Array, EncoderCache]:
         """(N, T) tokens -> (N, T, W) contextual features, zero past each length.
 
         ``training=False`` records no tape (inference: a tape of every step of every layer
-        would take gigabytes on a batch of long sentences, and nothing would read it).
+        would take gigabytes on a batch of long sentences, and nothing would read it), unless
+        ``keep_tape``: inference whose backward is wanted (``birnn.explain``).
         """
         if training and rng is None:
             raise ValueError("training=True needs an rng for dropout")
@@ -173,8 +178,8 @@ class Encoder:
             )
             x = np.concatenate([x, feats[batch.chars.index]], axis=-1)
         x, drop_in = self.dropout.forward(x, training, rng)
-        if training:
-            h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=True, rng=rng)
+        if training or keep_tape:
+            h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
         else:
             h, _ = self.rnn(x, lengths=batch.lengths)
             tape = None

@@ -99,6 +99,7 @@ def scan_backward(
     d_final: tuple[Array | None, ...],
     batch: Batch,
     ws: Workspace | None = None,
+    record: Array | None = None,
 ) -> tuple[dict[str, Array], tuple[Array, ...]]:
     """Backpropagation through time.
 
@@ -106,20 +107,29 @@ def scan_backward(
     ``d_final`` per state, (D, N, width) or None, the gradient at the final states.
     Returns the per-step gradients the cell keeps (``grads["a"]``: d pre-activation, zero on
     padding) and the gradients at the initial states. Both live in ``ws`` when one is given.
+
+    ``record`` (D, T, N, R), zeros: filled with ds_t = dL/dh_t, the whole gradient at each
+    step's state h (its output's and the carry from step t + 1), for tracing the gradient
+    through time; the NumPy loop runs then (the compiled one keeps no per-step carry).
     """
     chains, steps, size, _ = tape.states[0].shape
     dtype = tape.states[0].dtype
     if ws is None:
         ws = Workspace()
-    grads = {  # zero on padding: the loop writes the running rows only
-        name: batch.zero_padding(ws.get(f"d_{name}", (chains, steps, size, width), dtype))
+    # zero on padding: the loop writes the running rows only. d(pre-activation) "a" takes the
+    # buffer of the input projections (``Layer.forward``'s "a", consumed by the forward scan):
+    # one buffer of that size per layer, not two
+    grads = {
+        name: batch.zero_padding(
+            ws.get(name if name == "a" else f"d_{name}", (chains, steps, size, width), dtype)
+        )
         for name, width in cell.grad_widths().items()
     }
     carry = tuple(
         ws.get(f"carry{s}", (chains, size, width), dtype, zero=True)
         for s, width in enumerate(cell.state_sizes)
     )
-    kernel = backend.native_kernel(cell, dtype)
+    kernel = backend.native_kernel(cell, dtype) if record is None else None
     if kernel is not None:
         threads = backend.get_num_threads()
         kernel.backward(cell, w, tape, d_out, d_final, grads, carry, batch, threads, ws)
@@ -135,6 +145,8 @@ def scan_backward(
         d_state = tuple(c[:, :n] for c in carry)
         if d_out is not None:
             np.add(d_state[0], d_out[:, t, :n], out=d_state[0])
+        if record is not None:
+            record[:, t, :n] = d_state[0]
         prev = (
             tuple(s[:, t - 1, :n] for s in tape.states) if t else tuple(s[:, :n] for s in tape.init)
         )

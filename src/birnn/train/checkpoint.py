@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -61,6 +62,7 @@ TRAINER_TENSORS_FILE = "trainer.safetensors"
 TRAINER_INFO_FILE = "trainer.json"
 FILES = (MODEL_FILE, CONFIG_FILE, TRAINER_TENSORS_FILE, TRAINER_INFO_FILE)
 FORMAT = "birnn-checkpoint-1"  # stored in each safetensors header
+_log = logging.getLogger("birnn")
 CHECKSUMS = "sha256"  # the key of a JSON file's {tensor file name: SHA-256} (reserved)
 
 Arrays = dict[str, NDArray[Any]]
@@ -303,9 +305,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 def _read_pair(st: Any, tensors_file: Path, json_file: Path) -> tuple[Arrays, dict[str, Any]]:
     """A tensor file, checked against the SHA-256 its JSON file records, and that JSON."""
     info = _read_json(json_file)
+    legacy = bool(info) and CHECKSUMS not in info  # saved before checksums were (birnn 0.1)
     recorded = info.pop(CHECKSUMS, None)
     expected = recorded.get(tensors_file.name) if isinstance(recorded, dict) else None
-    if not isinstance(expected, str):
+    if not legacy and not isinstance(expected, str):
         raise CheckpointError(
             f"{json_file}: not a birnn checkpoint (it records no SHA-256 of {tensors_file.name})"
         )
@@ -315,7 +318,13 @@ def _read_pair(st: Any, tensors_file: Path, json_file: Path) -> tuple[Arrays, di
         data = tensors_file.read_bytes()
     except OSError as err:
         raise CheckpointError(f"{tensors_file}: cannot be read ({err})") from err
-    if hashlib.sha256(data).hexdigest() != expected:
+    if legacy:  # still loadable: its values are checked (finite), its bytes cannot be
+        _log.warning(
+            "birnn: %s records no SHA-256 (saved by an older birnn): its integrity is not "
+            "checked; saving it again records one",
+            json_file,
+        )
+    elif hashlib.sha256(data).hexdigest() != expected:
         raise CheckpointError(
             f"{tensors_file}: its SHA-256 is not the one recorded in {json_file.name}: the file "
             "was changed or damaged after it was saved"

@@ -26,10 +26,16 @@ log until its own first epoch is done; then it replaces them, log first, then ``
 whose log is not that one (edited, or replaced by a run that stopped in between) is refused.
 
 Without ``evaluate`` there is no dev score: no ``best/``, no early stopping.
+
+``around_step(epoch, batch, step)`` (optional) returns a context manager that the trainer holds
+around each computation of loss and gradients (epoch and batch 0-based; step: optimizer steps
+taken so far): a way to watch training from outside, e.g. ``birnn.explain.GradientTrace``
+records dL/dh_t per chain there. It must not change the parameters.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -73,6 +79,7 @@ class Model(Protocol):
 
 TrainBatches = Callable[[np.random.Generator], Iterable[Any]]
 Evaluate = Callable[[Any], Mapping[str, Any]]
+AroundStep = Callable[[int, int, int], contextlib.AbstractContextManager[Any]]
 
 
 @dataclass
@@ -95,6 +102,10 @@ class _Progress:
     bad_epochs: int = 0  # epochs since the last improvement
 
 
+def _no_watch(epoch: int, batch: int, step: int) -> contextlib.AbstractContextManager[Any]:
+    return contextlib.nullcontext()
+
+
 class Trainer:
     def __init__(
         self,
@@ -105,6 +116,7 @@ class Trainer:
         evaluate: Evaluate | None = None,
         checkpoint_config: Mapping[str, Any] | None = None,
         progress: bool = True,
+        around_step: AroundStep | None = None,
     ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig; received {describe(config)}")
@@ -116,6 +128,8 @@ class Trainer:
             raise TypeError(f"model.params must be a dict; received {describe(model.params)}")
         if evaluate is not None and not callable(evaluate):
             raise TypeError(f"evaluate must be callable; received {describe(evaluate)}")
+        if around_step is not None and not callable(around_step):
+            raise TypeError(f"around_step must be callable; received {describe(around_step)}")
         checkpoint_config = {} if checkpoint_config is None else checkpoint_config
         if not isinstance(checkpoint_config, Mapping):
             raise TypeError(
@@ -131,6 +145,7 @@ class Trainer:
         self.evaluate = evaluate
         self.checkpoint_config = dict(checkpoint_config)
         self.progress = progress
+        self.around_step = around_step
         self.optimizer: Optimizer | None = None  # set by fit
         self._before_writing: Callable[[], None] | None = None  # fit's hook, until called
         self.schedule: Schedule | None = None  # set by fit
@@ -219,7 +234,9 @@ class Trainer:
         try:
             for i, batch in enumerate(bar):
                 optimizer.lr = cfg.lr * schedule(epoch + i / n)
-                loss, grads, count = self._loss_and_grads(batch, rng, epoch, i)
+                watch = self.around_step or _no_watch
+                with watch(epoch, i, state.step):
+                    loss, grads, count = self._loss_and_grads(batch, rng, epoch, i)
                 if cfg.clip:
                     clip_grad_norm(grads, cfg.clip)
                 optimizer.step(grads)
