@@ -3,16 +3,11 @@ one sequence, and its initialisation (what mutation testing found unpinned)."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
 from birnn.heads import CRF
-
-
-def exactly(message: str) -> str:
-    return f"^{re.escape(message)}$"
+from refusals import assert_refused, exactly
 
 
 def crf(c: int = 3, **kw) -> CRF:
@@ -44,9 +39,7 @@ REFUSALS = [
 
 @pytest.mark.parametrize("case", range(len(REFUSALS)))
 def test_refusals_name_the_argument(case):
-    call, error, message = REFUSALS[case]
-    with pytest.raises(error, match=exactly(message)):
-        call()
+    assert_refused(*REFUSALS[case])
 
 
 def test_a_forbidden_gold_path_names_its_sequence():

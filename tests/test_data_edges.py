@@ -25,10 +25,7 @@ from birnn.data import (
 )
 from birnn.layers import unique_words
 from birnn.tasks import fill
-
-
-def exactly(message: str) -> str:
-    return f"^{re.escape(message)}$"
+from refusals import exactly
 
 
 def test_a_tag_column_counted_from_the_end_needs_that_many_columns(tmp_path):

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
@@ -14,11 +12,7 @@ from birnn.models.classifier import Classifier, ClassifierConfig
 from birnn.models.encoder import EncoderConfig
 from birnn.models.fill import FillConfig, FillModel
 from birnn.models.tagger import Tagger, TaggerConfig
-
-
-def exactly(message: str) -> str:
-    return f"^{re.escape(message)}$"
-
+from refusals import assert_refused, exactly
 
 IDS = np.arange(2, 8).reshape(2, 3)
 
@@ -34,9 +28,7 @@ WORD_DROPOUT_REFUSALS = [
 
 @pytest.mark.parametrize("case", range(len(WORD_DROPOUT_REFUSALS)))
 def test_word_dropout_refuses_by_name(case):
-    call, error, message = WORD_DROPOUT_REFUSALS[case]
-    with pytest.raises(error, match=exactly(message)):
-        call()
+    assert_refused(*WORD_DROPOUT_REFUSALS[case])
 
 
 def test_word_dropout_rate_zero_draws_nothing_and_unk_may_be_zero():

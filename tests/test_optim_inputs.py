@@ -4,23 +4,18 @@ the state dicts (what mutation testing showed no other test pinned)."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
 from birnn.optim import SGD, Adam, AdamW, clip_grad_norm, make_schedule
 from birnn.optim.schedules import ReduceOnPlateau
 from helpers import requires_torch, torch
+from refusals import assert_refused, exactly
 
 
 def params() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     return {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)}
-
-
-def exactly(message: str) -> str:
-    return f"^{re.escape(message)}$"
 
 
 BAD_HYPERPARAMETERS = [
@@ -118,9 +113,7 @@ BAD_INPUTS = [  # (call, error, the exact message)
 
 @pytest.mark.parametrize("case", range(len(BAD_INPUTS)))
 def test_wrong_types_are_refused_by_name(case):
-    make, error, message = BAD_INPUTS[case]
-    with pytest.raises(error, match=exactly(message)):
-        make()
+    assert_refused(*BAD_INPUTS[case])
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,13 @@ value computed by hand, not to another call of the code.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
 from birnn.data import BLANK, ClozeItem, LabelledText, TaggedSentence, Vocab
 from birnn.metrics import classification_scores, confusion_matrix, span_f1
 from birnn.tasks import classification, fill, tagging
+from refusals import exactly
 
 
 def item(answer: str, needs_right: bool) -> ClozeItem:
@@ -91,10 +90,6 @@ def test_classification_scores_accuracy_and_macro_f1():
 
 
 # -- the corners: empty inputs, single examples, the unseen corner ---------------------------------
-
-
-def exactly(message: str) -> str:
-    return f"^{re.escape(message)}$"
 
 
 def test_scores_of_nothing_are_zero_not_nan():
