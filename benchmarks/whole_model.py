@@ -262,6 +262,10 @@ def child() -> None:
         import torch
 
         torch.set_num_threads(ARGS.threads)
+    else:
+        import birnn
+
+        birnn.set_num_threads(ARGS.threads)  # birnn's own default is 1 thread
     if ARGS.mode == "train":
         task_model, _, train, _ = load_batches(ARGS.model, ARGS.batches)
         tokens = sum(b.tokens for b in train)
