@@ -25,7 +25,7 @@ else:
 
 kernel = Extension(
     "birnn._native._kernel",
-    sources=[NATIVE + name for name in ("blas.c", "cells.c", "scan.c", "worker.c")],
+    sources=[NATIVE + name for name in ("blas.c", "cells.c", "rgemm.c", "scan.c", "worker.c")],
     depends=[NATIVE + name for name in ("native.h", "cells.h", "vmath.h")],
     extra_compile_args=FLAGS,
     extra_link_args=[] if sys.platform == "win32" else ["-pthread"],

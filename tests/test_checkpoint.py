@@ -1,18 +1,20 @@
-"""Checkpoints: round trips, atomic replacement under simulated crashes, clear errors."""
+"""Checkpoints: round trips, atomic replacement when the process dies at any step of a save,
+integrity (SHA-256, finite values), clear errors."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 
 import numpy as np
 import pytest
 
 pytest.importorskip("safetensors")
-
-import safetensors.numpy
 
 from birnn.train import (
     CheckpointError,
@@ -23,6 +25,7 @@ from birnn.train import (
     remove_checkpoint,
     save_checkpoint,
 )
+from cli_support import nan_weights
 
 
 def _params(seed: int) -> dict[str, np.ndarray]:
@@ -80,28 +83,167 @@ def test_round_trip(tmp_path):
     assert os.listdir(tmp_path / "run") == ["last"]  # nothing left beside it
 
 
-def test_crash_while_writing_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+# -- a crash at every step of the save protocol ---------------------------------------------------
+
+# The calls a save makes that change the file system: each is one step of the protocol.
+STEPS = ("write", "fsync", "mkdir", "rename", "unlink", "rmdir")
+
+
+def _save_dying_at(step: int | None, path, seed: int) -> int:
+    """Save checkpoint ``seed`` at ``path`` in a forked child that stops dead (``os._exit``: no
+    cleanup code runs) at its ``step``-th file-system call; a write it dies in is half done.
+    Returns the number of calls the child made (all of them when ``step`` is None)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.close(read_end)
+            calls = [0]
+            real = {name: getattr(os, name) for name in STEPS}
+
+            def counted(name):
+                def call(*args, **kwargs):
+                    calls[0] += 1
+                    if calls[0] == step:
+                        if name == "write":  # a torn write: half the bytes, then death
+                            real["write"](args[0], bytes(args[1])[: len(args[1]) // 2])
+                        os._exit(0)
+                    return real[name](*args, **kwargs)
+
+                return call
+
+            for name in STEPS:
+                setattr(os, name, counted(name))
+            save_checkpoint(path, _params(seed), CONFIG, _state(seed))
+            for name in STEPS:
+                setattr(os, name, real[name])
+            os.write(write_end, str(calls[0]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        made = f.read()
+    os.waitpid(pid, 0)
+    return int(made) if made else -1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("previous", [False, True], ids=["first save", "replacing one"])
+def test_a_crash_at_any_step_of_a_save_leaves_a_loadable_checkpoint(tmp_path, previous):
+    """Kill the save at each of its file-system calls in turn: what is left always loads as the
+    previous checkpoint or the new one (or, for a first save, as none), and the next save
+    cleans up and works."""
+    path = tmp_path / "last"
+
+    def setup() -> None:
+        shutil.rmtree(tmp_path)
+        tmp_path.mkdir()
+        if previous:
+            save_checkpoint(path, _params(1), CONFIG, _state(1))
+
+    setup()
+    steps = _save_dying_at(None, path, 2)
+    # mkdir, 4 files written and synced, a directory sync, renames (and a backup deleted)
+    assert steps >= (18 if previous else 12), steps
+    outcomes = set()
+    for step in range(1, steps + 1):
+        setup()
+        assert _save_dying_at(step, path, 2) == -1  # it did die
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError as err:
+            assert not previous and "no checkpoint there" in str(err), (step, err)
+            outcomes.add("none")
+        else:
+            seed = 1 if np.array_equal(ckpt.params["scale"], _params(1)["scale"]) else 2
+            _assert_is(ckpt, seed)
+            outcomes.add(seed)
+        save_checkpoint(path, _params(3), CONFIG, _state(3))
+        _assert_is(load_checkpoint(path), 3)
+        assert os.listdir(tmp_path) == ["last"], step  # no leftovers after the next save
+    assert outcomes == ({1, 2} if previous else {"none", 2})
+
+
+def test_a_failed_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    """A full disk (an OSError in the middle of a file): the old checkpoint stays, nothing is
+    left over, and the error names the checkpoint."""
     path = tmp_path / "last"
     save_checkpoint(path, _params(1), CONFIG, _state(1))
-    real = safetensors.numpy.save_file
+    real_write = os.write
     calls = []
 
-    def crash_on_second_file(tensors, filename, metadata=None):
-        calls.append(filename)
-        if len(calls) == 2:  # trainer.safetensors: write half of it, then die
-            real(tensors, filename, metadata=metadata)
-            with open(filename, "r+b") as f:
-                f.truncate(os.path.getsize(filename) // 2)
-            raise OSError("disk full")
-        real(tensors, filename, metadata=metadata)
+    def disk_full(fd, data):
+        calls.append(fd)
+        if len(calls) == 3:  # the third file: write half of it, then fail
+            real_write(fd, bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
 
-    monkeypatch.setattr(safetensors.numpy, "save_file", crash_on_second_file)
-    with pytest.raises(CheckpointError, match=r"cannot save checkpoint .*last: disk full"):
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(CheckpointError, match=r"cannot save checkpoint .*last: .*No space left"):
         save_checkpoint(path, _params(2), CONFIG, _state(2))
     monkeypatch.undo()
     _assert_is(load_checkpoint(path), 1)
-    save_checkpoint(path, _params(3), CONFIG, _state(3))
-    _assert_is(load_checkpoint(path), 3)
+    assert sorted(os.listdir(tmp_path)) == ["last"]
+
+
+# -- integrity ----------------------------------------------------------------------------------
+
+
+def test_each_weight_file_is_checked_against_its_recorded_sha256(tmp_path):
+    path = save_checkpoint(tmp_path / "c", _params(1), CONFIG, _state(1))
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    data = (path / "model.safetensors").read_bytes()
+    assert config["sha256"] == {"model.safetensors": hashlib.sha256(data).hexdigest()}
+    info = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
+    trainer = (path / "trainer.safetensors").read_bytes()
+    assert info["sha256"] == {"trainer.safetensors": hashlib.sha256(trainer).hexdigest()}
+    assert "sha256" not in load_checkpoint(path).config  # the caller gets its own dict back
+
+    for name in ("model.safetensors", "trainer.safetensors"):
+        original = (path / name).read_bytes()
+        damaged = bytearray(original)
+        damaged[-1] ^= 1  # one bit of one weight
+        (path / name).write_bytes(bytes(damaged))
+        with pytest.raises(CheckpointError, match=rf"{name}: its SHA-256 is not the one recorded"):
+            load_checkpoint(path)
+        (path / name).write_bytes(original)
+    load_checkpoint(path)
+
+
+def test_a_checkpoint_saved_before_checksums_loads_with_a_warning(tmp_path, caplog):
+    """birnn 0.1 recorded no SHA-256: its runs still load (values checked, bytes cannot be);
+    a checksum entry that is there but names no file is refused as before."""
+    path = save_checkpoint(tmp_path / "c", _params(1), CONFIG)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    del config["sha256"]
+    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with caplog.at_level("WARNING", logger="birnn"):
+        _assert_is(load_checkpoint(path), 1, with_state=False)
+    assert "records no SHA-256" in caplog.text
+    (path / "config.json").write_text(json.dumps({**config, "sha256": {}}), encoding="utf-8")
+    with pytest.raises(CheckpointError, match=r"records no SHA-256 of model\.safetensors"):
+        load_checkpoint(path)
+
+
+def test_weights_overwritten_with_nan_are_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "c", _params(1), CONFIG)
+    nan_weights(path, rehash=False)
+    with pytest.raises(CheckpointError, match="SHA-256 is not the one recorded"):
+        load_checkpoint(path)
+    nan_weights(path, rehash=True)
+    with pytest.raises(CheckpointError, match=r"embed.weight holds 15 values that are NaN"):
+        load_checkpoint(path)
+
+
+def test_non_finite_parameters_are_never_saved(tmp_path):
+    params = _params(1)
+    params["out.bias"] = np.array([1.0, np.inf])
+    with pytest.raises(CheckpointError, match=r"params\['out.bias'\] holds 1 values that are NaN"):
+        save_checkpoint(tmp_path / "c", params, CONFIG)
+    assert not (tmp_path / "c").exists()
+    with pytest.raises(ValueError, match="must not use the key 'sha256'"):
+        save_checkpoint(tmp_path / "c", _params(1), {"sha256": "mine"})
 
 
 def test_crash_between_the_renames_falls_back_to_the_old_checkpoint(tmp_path, monkeypatch):
@@ -168,7 +310,13 @@ def test_load_errors_name_the_path(tmp_path):
     (path / "config.json").write_text("[1, 2]")
     with pytest.raises(CheckpointError, match="must hold a JSON object; found list"):
         load_checkpoint(path)
-    (path / "model.safetensors").write_bytes(b"garbage")
+    (path / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=r"config.json: not a birnn checkpoint"):
+        load_checkpoint(path)
+    garbage = b"garbage"
+    (path / "model.safetensors").write_bytes(garbage)
+    sha = hashlib.sha256(garbage).hexdigest()
+    (path / "config.json").write_text(json.dumps({"sha256": {"model.safetensors": sha}}))
     with pytest.raises(CheckpointError, match=r"model.safetensors: not a readable safetensors"):
         load_checkpoint(path)
     (path / "model.safetensors").unlink()
@@ -199,7 +347,7 @@ def test_save_refuses_what_it_should_not_write(tmp_path):
 
 def test_missing_safetensors_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
-    with pytest.raises(ImportError, match=r'pip install "birnn\[train\]"'):
+    with pytest.raises(ImportError, match=r"pip install safetensors"):
         save_checkpoint(tmp_path / "c", _params(1), CONFIG)
 
 

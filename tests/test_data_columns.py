@@ -59,7 +59,7 @@ def test_bioes_tags(tmp_path):
         ("a O\n\nb X-foo\n", {}, 3, "'X-foo' is not valid in IOB2"),
         ("a O\nb S-PER\n", {"scheme": "iob2"}, 2, "'S-PER' is not valid in IOB2"),
         ("a B-\n", {}, 1, "'B-' is not valid"),
-        ("a\tO\n\tO\n", {"sep": "\t"}, 2, "empty word"),
+        ("a\tO\n\tO\n", {"sep": "\t"}, 2, "empty token"),
         ("a b c O\nd e O\n", {"tag_col": 3}, 2, "at least 4 columns"),
     ],
 )
@@ -86,3 +86,25 @@ def test_bad_arguments(tmp_path):
         read_columns(path, word_col=1, tag_col=1)
     with pytest.raises(ValueError, match="sep"):
         read_columns(path, sep="")
+
+
+def test_tab_separated_files_split_on_tabs_only(tmp_path):
+    """A token may hold a space where the columns are TAB-separated (a public Twitter NER
+    corpus has ``ke s<TAB>O``); a file separated by spaces splits on any whitespace."""
+    path = tmp_path / "tweets.conll"
+    path.write_text("@user\tO\nke s\tO\nParis\tB-loc\n\nok\tO\nbye \tO\n", encoding="utf-8")
+    sentences = read_columns(path, scheme="iob2")
+    assert sentences[0].words == ["@user", "ke s", "Paris"]
+    assert sentences[1].words == ["ok", "bye"]  # surrounding spaces are not part of a token
+    spaced = tmp_path / "conll2003.txt"
+    spaced.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n", encoding="utf-8")
+    assert read_columns(spaced, scheme="iob2")[0].tags == ["B-ORG", "O"]
+
+
+def test_an_empty_token_names_its_line_and_the_fix(tmp_path):
+    path = tmp_path / "tweets.conll"
+    path.write_text("a\tO\n\tO\nb\tO\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"tweets.conll:2: empty token .*delete the line .*sed -i '2d'"
+    ):
+        read_columns(path, scheme="iob2")

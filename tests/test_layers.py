@@ -17,6 +17,7 @@ from birnn.layers import (
     unique_words,
     word_dropout,
 )
+from birnn.layers.chars import length_groups
 from gradcheck import check_gradients, upstream
 from helpers import random_lengths
 
@@ -219,7 +220,7 @@ def test_char_features_at_inference_record_no_tape():
     trained, _ = cf.forward(chars, lengths)
     inferred, cache = cf.forward(chars, lengths, training=False)
     np.testing.assert_array_equal(inferred, trained)
-    assert cache.tape is None
+    assert all(group.tape is None for group in cache.groups)
     with pytest.raises(ValueError, match="training=False"):
         cf.backward(cache, np.ones_like(inferred))
 
@@ -271,6 +272,26 @@ def test_char_features_gradients(cell):
     chars = rng.integers(0, 9, (4, 5))
     lengths = random_lengths(rng, 4, 5)
     feats, cache = cf.forward(chars, lengths)
+    g = upstream(rng, feats.shape)
+    d_none, grads = cf.backward(cache, g)
+    assert d_none is None
+    loss = weighted(g)
+    check_gradients(lambda: loss(cf.forward(chars, lengths)[0]), cf.params, grads, max_entries=8)
+
+
+def test_char_features_run_length_groups_as_one_network():
+    """Forms of 1 to 40 characters fall into four length groups (<= 8, 9-16, 17-32, 33-64), each
+    run padded to its own longest form: features and gradients are those of one padded run."""
+    rng = np.random.default_rng(13)
+    lengths = np.array([40, 3, 17, 9, 1, 33, 8, 16, 12, 25])
+    assert [list(g) for g in length_groups(lengths)] == [[1, 4, 6], [3, 7, 8], [2, 9], [0, 5]]
+    cf = CharFeatures(9, 3, 4, rng, dtype=np.float64)
+    chars = rng.integers(0, 9, (10, 40))
+    feats, cache = cf.forward(chars, lengths)
+    assert len(cache.groups) == 4
+    out, _ = cf.rnn(cf.embed.forward(chars)[0], None, lengths)  # one padded run of 40 steps
+    np.testing.assert_allclose(feats[:, :4], out[np.arange(10), lengths - 1, :4], rtol=1e-12)
+    np.testing.assert_allclose(feats[:, 4:], out[:, 0, 4:], rtol=1e-12)
     g = upstream(rng, feats.shape)
     d_none, grads = cf.backward(cache, g)
     assert d_none is None

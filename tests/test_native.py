@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import birnn
 from birnn import _native, backend
@@ -45,10 +46,13 @@ CASES = 80
 
 @pytest.fixture
 def restore_settings():
-    """Put the backend and thread settings back after a test that changes them."""
+    """Put the backend and thread settings (NumPy's BLAS pool too) back after a test."""
     saved = (backend._settings.backend, backend._settings.threads)
+    pool = _native.load().lib.birnn_blas_threads() if _native.load() else None
     yield
     backend._settings.backend, backend._settings.threads = saved
+    if pool:
+        threadpool_limits(limits=pool, user_api="blas")
 
 
 def random_case(seed: int) -> dict[str, Any]:
@@ -164,7 +168,8 @@ def test_thread_plan():
 @needs_native
 @pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
 def test_thread_setting_changes_nothing_but_speed(kind, restore_settings):
-    """1 thread; the BLAS pool's size (chains in turn); more (chains side by side)."""
+    """1 thread; 2 threads (chains in turn); 2 threads with NumPy's BLAS pool limited to 1
+    afterwards (chains side by side)."""
     rng = np.random.default_rng(7)
     m = getattr(birnn, kind)(6, 33, num_layers=2, bidirectional=True, dtype=np.float64, seed=3)
     x = rng.standard_normal((9, 70, 6))
@@ -172,9 +177,10 @@ def test_thread_setting_changes_nothing_but_speed(kind, restore_settings):
     d_out = rng.standard_normal((9, 70, 66))
     birnn.set_backend("native")
     results = []
-    pool = _native.load().lib.birnn_blas_threads()
-    for threads in (1, pool, pool + 2):
-        birnn.set_num_threads(threads)
+    for threads, pool in ((1, 1), (2, 2), (2, 1)):
+        birnn.set_num_threads(threads)  # sets NumPy's pool to ``threads`` too
+        threadpool_limits(limits=pool, user_api="blas")
+        assert _native.load().lib.birnn_blas_threads() == pool
         out, _, tape = m.forward(x, lengths=lengths, training=True)
         dx, _, grads = m.backward(tape, d_out)
         results.append([out, dx, *grads.values()])
@@ -188,7 +194,8 @@ def test_thread_setting_changes_nothing_but_speed(kind, restore_settings):
 def test_helper_thread_works_in_a_forked_child(restore_settings):
     """The helper thread is not copied by fork(): the child makes its own (no deadlock)."""
     birnn.set_backend("native")
-    birnn.set_num_threads(_native.load().lib.birnn_blas_threads() + 1)  # chains side by side
+    birnn.set_num_threads(2)
+    threadpool_limits(limits=1, user_api="blas")  # a smaller pool: chains side by side
     m = birnn.LSTM(3, 5, bidirectional=True, dtype=np.float64, seed=0)
     x = np.random.default_rng(0).standard_normal((6, 4, 3))
     expected, _ = m(x)  # the helper thread now exists in this process

@@ -67,3 +67,20 @@ def test_changing_outputs_in_place_does_not_touch_the_tape(cls, bidirectional):
     np.testing.assert_array_equal(expected[0], again[0])
     for name in expected[2]:
         np.testing.assert_array_equal(expected[2][name], again[2][name])
+
+
+@pytest.mark.parametrize("cls", CELLS)
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_changing_the_input_after_forward_does_not_reach_backward(cls, batch_first):
+    """The tape keeps the layers' inputs (not copies of them per direction): the caller's own x
+    must still be copied, or writing to it between forward and backward would change dW_ih."""
+    rng = np.random.default_rng(4)
+    m = cls(3, 4, num_layers=2, bidirectional=True, batch_first=batch_first, dtype=np.float64)
+    x = rng.standard_normal((5, 6, 3))
+    d_out = rng.standard_normal((5, 6, 8))
+    _, _, tape = m.forward(x, training=True)
+    expected = m.backward(tape, d_out)[2]
+    _, _, tape = m.forward(x, training=True)
+    x[...] = 0
+    for name, grad in m.backward(tape, d_out)[2].items():
+        np.testing.assert_array_equal(grad, expected[name], err_msg=name)

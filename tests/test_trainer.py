@@ -122,7 +122,7 @@ def _assert_same_run(out_a, model_a, out_b, model_b):
     state_b = load_checkpoint(out_b / "last").trainer_state
     for k in state_a.tensors:
         np.testing.assert_array_equal(state_a.tensors[k], state_b.tensors[k])
-    drop = ("log_position",)  # the log's size depends on the timing fields' digits
+    drop = ("log_position", "log_sha256")  # the log's bytes depend on the timing fields
     assert {k: v for k, v in state_a.info.items() if k not in drop} == {
         k: v for k, v in state_b.info.items() if k not in drop
     }
@@ -171,6 +171,8 @@ def test_resume_after_a_crash_bit_identically(tmp_path, monkeypatch, name):
 
 
 def test_seeds_repeat_runs(tmp_path):
+    """The seed is the only source of randomness (the values themselves are pinned against a
+    hand-written torch loop in test_trainer_reference.py)."""
     model_a, result_a = _fit(tmp_path / "a", 2, seed=5, **CONFIGS["adam-exponential"])
     model_b, result_b = _fit(tmp_path / "b", 2, seed=5, **CONFIGS["adam-exponential"])
     model_c, _ = _fit(tmp_path / "c", 2, seed=6, **CONFIGS["adam-exponential"])
@@ -256,16 +258,10 @@ def test_progress_bar_and_summary_on_stderr(tmp_path, capsys):
     assert captured.out == ""
     assert "epoch 1/1: train loss" in captured.err
     assert "dev score" in captured.err
-    quiet = Trainer(SoftmaxRegression(), TrainConfig(epochs=1), tmp_path, progress=False)
-    quiet.fit(train_batches)
-    assert capsys.readouterr().err == ""
-
-
-def test_runs_without_tqdm(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("birnn.train.progress.tqdm", None)  # the extra is not installed
-    trainer = Trainer(SoftmaxRegression(), TrainConfig(epochs=2), tmp_path, evaluate=dev_accuracy)
-    assert trainer.fit(train_batches).epochs == 2
-    assert capsys.readouterr().err.count("train loss") == 2  # summaries still, no bar
+    quiet = Trainer(SoftmaxRegression(), TrainConfig(epochs=2), tmp_path, progress=False)
+    quiet.fit(train_batches)  # no bar (stderr is no terminal here anyway), the summaries stay
+    err = capsys.readouterr().err
+    assert err.count("train loss") == 2 and "\r" not in err
 
 
 def test_resume_errors(tmp_path):

@@ -7,7 +7,8 @@ numerically identical to PyTorch's ``nn.RNN``, ``nn.GRU`` and ``nn.LSTM``.
 The training stack on top (docs/TRAINING.md): models (``Tagger``, ``Classifier``, ``FillModel``,
 each with its config dataclass), the generic ``Trainer`` and its ``TrainConfig``; the parts live
 in ``birnn.layers``, ``birnn.heads``, ``birnn.losses``, ``birnn.optim``, ``birnn.data``,
-``birnn.metrics``, ``birnn.train`` and ``birnn.pipeline``.
+``birnn.metrics``, ``birnn.train`` and ``birnn.pipeline``; ``birnn.load(path)`` gives a trained
+model's ``Predictor``, whose ``predict(texts)`` tags or labels texts.
 """
 
 from birnn.backend import get_backend, get_num_threads, set_backend, set_num_threads
@@ -16,6 +17,7 @@ from birnn.models.encoder import EncoderConfig
 from birnn.models.fill import FillConfig, FillModel
 from birnn.models.tagger import Tagger, TaggerConfig
 from birnn.modules import GRU, LSTM, RNN, Bidirectional, Stack
+from birnn.predictor import Prediction, Predictor, load
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.module import RecurrentModule, Tape
 from birnn.recurrent.sequence import flip_sequences
@@ -35,6 +37,8 @@ __all__ = [
     "EncoderConfig",
     "FillConfig",
     "FillModel",
+    "Prediction",
+    "Predictor",
     "RecurrentModule",
     "Stack",
     "Tagger",
@@ -46,6 +50,7 @@ __all__ = [
     "flip_sequences",
     "get_backend",
     "get_num_threads",
+    "load",
     "set_backend",
     "set_num_threads",
 ]

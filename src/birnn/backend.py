@@ -9,12 +9,18 @@ same API. By default "native" is used when it was built and found NumPy's BLAS; 
 "numpy", and the first use logs the reason once (logger "birnn"). Cells the kernel does not
 cover (LSTM with proj_size) and dtypes other than float32/float64 always run on NumPy.
 
-Threads apply to the native time loop: its recurrent GEMMs run on n threads of NumPy's
-OpenBLAS, or, when n exceeds NumPy's BLAS thread count, a layer's two directions run side by side
-with n // 2 BLAS threads each (``birnn._native.kernel.plan`` has the rule and the measurements
-behind it). The default is NumPy's BLAS thread count (OPENBLAS_NUM_THREADS, or all cores), capped
-at ``os.cpu_count()``. The large GEMMs outside the loop are NumPy calls and follow NumPy's own
-setting.
+Threads: ``set_num_threads(n)`` governs every BLAS call birnn makes. It sets NumPy's BLAS
+pool to ``n`` threads for the whole process (through ``threadpoolctl``: the input projections,
+the weight gradients and every other NumPy GEMM follow it), and the native time loop's
+recurrent GEMMs run on the same ``n``. Until it is called, NumPy keeps its own setting and the
+native loop uses ``default_num_threads()``; the command line always calls it (``--threads``).
+
+The default is 1 thread, whatever the machine: with small batches a second BLAS thread buys
+little (ANCHORS.md: 1.0-1.6x on GEMMs with batch <= 32), while two processes whose OpenBLAS
+pools each want every core spin against each other and run many times slower
+(BENCHMARKS.md, "Threads when the machine is shared"). ``--threads 2`` is for a quiet machine.
+When the pool is smaller than ``n`` (NumPy's BLAS limited afterwards by someone else), a layer's
+two directions run side by side (``birnn._native.kernel.plan``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import os
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from birnn import _native
 from birnn._native.kernel import Kernel
@@ -35,9 +42,13 @@ BACKENDS = ("numpy", "native")
 _log = logging.getLogger("birnn")
 
 
+DEFAULT_THREADS = 1  # see the module docstring for why not "all cores"
+
+
 class _Settings:
     backend: str | None = None  # None: not resolved yet (native if available)
     threads: int | None = None  # None: the default
+    blas_limit: object = None  # threadpoolctl's limiter, kept so the setting stays in force
 
 
 _settings = _Settings()
@@ -84,22 +95,27 @@ def set_backend(name: str) -> None:
     _settings.backend = name
 
 
+def default_num_threads() -> int:
+    """The thread count used until ``set_num_threads`` is called (``--threads``' default)."""
+    return min(DEFAULT_THREADS, os.cpu_count() or 1)
+
+
 def get_num_threads() -> int:
-    """Threads the native time loop uses (see the module docstring)."""
-    if _settings.threads is None:
-        kernel = _native.load()
-        cores = os.cpu_count() or 1
-        _settings.threads = min(cores, kernel.library.blas_threads) if kernel else cores
-    return _settings.threads
+    """Threads of birnn's BLAS calls and its native time loop (see the module docstring)."""
+    return _settings.threads if _settings.threads is not None else default_num_threads()
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (>= 1) in the native time loop (see the module docstring)."""
+    """Run every BLAS call birnn makes, and the native time loop, on ``n`` threads (>= 1).
+
+    NumPy's BLAS thread pool is process-wide: this sets it for the whole process.
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"number of threads must be an int; received {n!r}")
     n = operator.index(n)
     if n < 1:
         raise ValueError(f"number of threads must be >= 1; received {n}")
+    _settings.blas_limit = threadpool_limits(limits=n, user_api="blas")
     _settings.threads = n
 
 

@@ -5,24 +5,40 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 
 from birnn import pipeline, transfer
 from birnn.data import DataError, write_cloze
 from birnn.data._files import existing_file
+from birnn.data.conllu_reader import ConlluSentence, conllu_lines, conllu_sentences
+from birnn.data.formats import is_conllu_data
 from birnn.data.pretrained import Pretrained
+from birnn.data.texts import text_lines
+from birnn.data.tokenize import sentences
 from birnn.demo import run as demo_run
 from birnn.demo.grammar import generate
+from birnn.explain import command as explain_command
 from birnn.models.encoder import EncoderConfig
+from birnn.predictor import Prediction, Predictor
+from birnn.predictor import load as load_predictor
 from birnn.tasks.base import Vocabs
+from birnn.tasks.task import Task
+from birnn.train import outdir
 from birnn.train.config import TrainConfig
+from birnn.train.progress import counted
 
 C = TypeVar("C")
+OUTPUTS = ("tsv", "conllu", "json")  # predict --output
+
+
+def _warn(args: argparse.Namespace, message: str) -> None:
+    print(f"birnn {args.command}: warning: {message}", file=sys.stderr)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -39,6 +55,9 @@ def demo(args: argparse.Namespace) -> int:
         args.train_size, args.test_size, args.epochs, args.seed, progress=not args.no_progress
     )
     return 0
+
+
+# -- train ------------------------------------------------------------------------------------
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,10 +115,23 @@ def _pretrained(
     return vocabs, vectors, report
 
 
+def _warn_unseen(args: argparse.Namespace, task: Task, vocabs: Vocabs, path: Path,
+                 records: list[Any]) -> None:  # fmt: skip
+    """One warning line when ``records`` hold gold labels the model has never seen."""
+    unseen = task.unseen_labels(records, vocabs)
+    if unseen:
+        names = ", ".join(sorted(unseen)[:5]) + (", ..." if len(unseen) > 5 else "")
+        what = "tokens" if task.per_token else "items"
+        _warn(args, f"{path}: {len(unseen)} labels never seen in training ({names}) on "
+                    f"{sum(unseen.values())} {what}, scored as errors")  # fmt: skip
+
+
 def train(args: argparse.Namespace) -> int:
     task = pipeline.get_task(args.task)
     options = _options(args)
+    out: Path = args.out
     # everything is read and checked before anything is written to --out
+    outdir.check_out(out, args.resume, args.overwrite)
     config = _from_args(TrainConfig, args)
     train_records = [r for path in args.train for r in pipeline.read(task, path, options)]
     dev = pipeline.read(task, args.dev, options) if args.dev else None
@@ -110,37 +142,57 @@ def train(args: argparse.Namespace) -> int:
     vocabs = task.build_vocabs(train_records, args.min_count, args.lowercase, chars)
     splits = {"train": train_records} | {k: v for k, v in (("dev", dev), ("test", test)) if v}
     vocabs, vectors, vector_report = _pretrained(args, vocabs, splits)
-    encoder = _encoder_config(args, vocabs, vectors)
-    model = pipeline.create(task, vocabs, encoder, options, args.seed)
+    for path, records in ((args.dev, dev), (args.test, test)):
+        if records is not None:
+            _warn_unseen(args, task, vocabs, path, records)
+    model = pipeline.create(
+        task, vocabs, _encoder_config(args, vocabs, vectors), options, args.seed
+    )
     if vectors is not None:
         transfer.use_vectors(model, vectors)
     if args.init_from is not None:
         print(pipeline.init_from(model, args.init_from))
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out must be a directory; {args.out} is a file")
-    summary = pipeline.train(
-        model, train_records, dev, config, args.out, args.resume, not args.no_progress
-    )
-    results: dict[str, Any] = {"train": summary}
-    if vector_report is not None:
-        results["embeddings"] = vector_report
-    best = pipeline.load(args.out) if dev is not None else model
-    if dev is not None:
-        results["dev"] = best.evaluate(dev)
-    if test is not None:
-        results["test"] = best.evaluate(test)
-    _write_json(args.out / "results.json", results)
+    data = {"train": list(args.train)} | {
+        split: [getattr(args, split)] for split in ("dev", "test") if getattr(args, split)
+    }
+    run = outdir.run_entry(["birnn", *args.argv], data)
+    trace = explain_command.training_trace(args, model)  # --trace-gradients
+
+    def before_writing() -> None:  # the run is about to change --out: first these
+        outdir.record_run(out, run, fresh=not args.resume)
+        outdir.discard_results(out)
+        if trace is not None:
+            trace.save_to(out / explain_command.TRACE_FILE, append=args.resume)
+
+    with outdir.lock(out):
+        outdir.check_out(out, args.resume, args.overwrite)  # no other run came in between
+        summary = pipeline.train(model, train_records, dev, config, out, args.resume,
+                                 not args.no_progress, before_writing=before_writing,
+                                 around_step=trace.around_step if trace else None)  # fmt: skip
+        results: dict[str, Any] = {"train": summary}
+        if vector_report is not None:
+            results["embeddings"] = vector_report
+        best = pipeline.load(out) if dev is not None else model
+        if dev is not None:
+            results["dev"] = best.evaluate(dev)
+        if test is not None:
+            results["test"] = best.evaluate(test)
+        outdir.write_json(out / outdir.RESULTS, results)
     for split in ("dev", "test"):
         if split in results:
             print(f"{split}: {_summary_line(results[split])}")
     print(f"trained {summary['epochs']} epochs in {summary['train_seconds']:.0f} s; "
-          f"model in {args.out}")  # fmt: skip
+          f"model in {out}")  # fmt: skip
     return 0
+
+
+# -- evaluate ---------------------------------------------------------------------------------
 
 
 def evaluate(args: argparse.Namespace) -> int:
     model = pipeline.load(args.model)
     records = pipeline.read(model.task, args.data, model.options)
+    _warn_unseen(args, model.task, model.vocabs, args.data, records)
     metrics = model.evaluate(records)
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
@@ -152,34 +204,90 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def predict(args: argparse.Namespace) -> int:
-    model = pipeline.load(args.model)
-    task = model.task
-    if args.text is not None:
-        words = args.text.split()
-        if not words:
-            raise DataError("--text: the text is empty (no words)")
-        records = [task.unlabelled(words)]
-    else:
-        records = pipeline.read_texts(task, args.input)
-    predicted = model.predict(records)
-    options = model.options | {"output": args.output}
-    for line in task.lines(records, predicted, options):
-        print(line)
-    return 0
-
-
 def _summary_line(metrics: dict[str, Any]) -> str:
     keys = [k for k in ("accuracy", "precision", "recall", "f1", "macro_f1",
                         "accuracy_right_context") if k in metrics]  # fmt: skip
     return "  ".join(f"{k} {100 * metrics[k]:.2f}" for k in keys)
 
 
-def _write_json(path: Path, value: Any) -> None:
-    """Atomically: a temporary file, then a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+# -- predict ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Text:
+    """One text to predict on: its tokens, and the CoNLL-U sentence it came from (if any)."""
+
+    tokens: list[str]
+    sentence: ConlluSentence | None = None
+
+
+def _texts(args: argparse.Namespace, task: Task) -> Iterator[_Text]:
+    """What ``predict`` reads, as a stream: --text, a CoNLL-U file, or one text per line.
+
+    Raw text is tokenised (``birnn.data.tokenize``) unless --pretokenized; a tagger's texts
+    are split into sentences, each tagged on its own.
+    """
+
+    def split(text: str) -> Iterator[_Text]:
+        found = sentences(text, args.pretokenized)
+        if task.per_token:
+            yield from (_Text(words) for words in found)
+        elif found:
+            yield _Text([w for words in found for w in words])
+
+    if args.text is not None:
+        found = list(split(args.text))
+        if not found:
+            raise DataError("--text: the text is empty (no words)")
+        yield from found
+        return
+    path = existing_file(args.input)
+    if task.per_token and is_conllu_data(path):
+        empty = True
+        for s in conllu_sentences(path):
+            empty = False
+            yield _Text(s.words, s)
+        if empty:
+            raise DataError(f"{path}: no sentences (the file is empty or has only blank lines)")
+        return
+    for _, text in text_lines(path):
+        yield from split(text)
+
+
+def _lines(predictor: Predictor, text: _Text, p: Prediction, output: str) -> Iterator[str]:
+    """The output lines of one prediction."""
+    task, options = predictor.task, predictor.options
+    if output == "json":
+        yield json.dumps(p.to_json(), ensure_ascii=False)
+    elif output == "conllu":
+        column = options.get("column", "upos")
+        assert p.tags is not None
+        if text.sentence is not None:  # the input's own lines, only the column changed
+            yield from text.sentence.with_column(column, p.tags)
+        else:
+            yield from conllu_lines(p.tokens, p.tags, column)
+        yield ""
+    else:
+        record = task.unlabelled(p.tokens)
+        yield from task.lines([record], [p.tags if task.per_token else p.label], options)
+
+
+def _write(stream: TextIO, lines: Iterator[str]) -> None:
+    for line in lines:
+        stream.write(line + "\n")
+    stream.flush()  # each text as soon as it is predicted (a pipe would hold it back)
+
+
+def predict(args: argparse.Namespace) -> int:
+    predictor = load_predictor(args.model)
+    task = predictor.task
+    if args.output == "conllu" and not task.per_token:
+        raise ValueError(f"--output conllu is for taggers; this model is a {task.name} model "
+                         "(use tsv or json)")  # fmt: skip
+    texts = counted(_texts(args, task), "texts", not args.no_progress)
+    for text, p in predictor.stream(texts, lambda t: t.tokens):
+        _write(sys.stdout, _lines(predictor, text, p, args.output))
+    return 0
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -187,4 +295,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": train,
     "evaluate": evaluate,
     "predict": predict,
+    "explain": explain_command.run,
 }

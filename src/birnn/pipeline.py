@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from birnn import transfer
+from birnn._checks import describe
 from birnn.data import DataError
 from birnn.data._files import existing_file
 from birnn.models.encoder import EncoderConfig
@@ -31,10 +32,12 @@ from birnn.tasks.registry import TASKS
 from birnn.tasks.task import Options, Task
 from birnn.train.checkpoint import CheckpointError, assign_params, load_checkpoint
 from birnn.train.config import TrainConfig
-from birnn.train.trainer import BEST, LAST, Trainer
+from birnn.train.trainer import BEST, LAST, AroundStep, Trainer
 
 FORMAT = "birnn-model/1"  # config.json's "format": a checkpoint from another program is refused
 EVAL_BATCH = 256  # sequences per batch at evaluation and prediction
+# padded tokens per batch there: 256 short sentences, fewer long ones (memory grows with both)
+EVAL_TOKENS = 8192
 
 
 @dataclass
@@ -53,11 +56,20 @@ class TaskModel:
     def predict(self, records: list[Any], data: Encoded | None = None) -> list[Any]:
         """Predicted strings: a tag list per sentence, or one label / answer per record.
 
-        ``data``: ``records`` already encoded (a dev set scored after every epoch).
+        ``data``: ``records`` already encoded (a dev set scored after every epoch). To predict
+        on texts, use ``birnn.load(path).predict(texts)``.
         """
+        if isinstance(records, str) or not isinstance(records, (list, tuple)):
+            raise TypeError(
+                f"records must be a list of the task's records (pipeline.read, "
+                f"task.unlabelled); received {describe(records)}; to predict on texts use "
+                "birnn.load(path).predict(texts)"
+            )
         if data is None:
             data = self.encode(records)
-        ids = predict_all(self.model.predict, data, self.forms, EVAL_BATCH, self.task.per_token)
+        ids = predict_all(
+            self.model.predict, data, self.forms, EVAL_BATCH, self.task.per_token, EVAL_TOKENS
+        )
         if self.task.per_token:
             return [self.vocabs.labels.decode(row) for row in ids]
         return self.vocabs.labels.decode(ids)
@@ -195,12 +207,16 @@ def train(
     out_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
+    before_writing: Callable[[], None] | None = None,
+    around_step: AroundStep | None = None,
 ) -> dict[str, Any]:
     """Train with the generic Trainer; returns the fit summary and the training time.
 
+    ``around_step``: the trainer's hook around each step (``birnn train --trace-gradients``).
+
     ``resume=True`` continues ``out_dir/last``, which must hold this very model: same task,
     options, model config and vocabularies (vocabularies rebuilt from other training data would
-    give the saved embeddings to other words).
+    give the saved embeddings to other words). ``before_writing``: see ``Trainer.fit``.
     """
     if resume:
         _check_resumable(task_model, Path(out_dir) / LAST)
@@ -222,9 +238,10 @@ def train(
         evaluate=evaluate,
         checkpoint_config=checkpoint_config(task_model),
         progress=progress,
+        around_step=around_step,
     )
     start = time.perf_counter()
-    result = trainer.fit(train_batches, resume=resume)
+    result = trainer.fit(train_batches, resume=resume, before_writing=before_writing)
     return {
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,

@@ -8,16 +8,19 @@
 #define SUF(name) name##_f32
 #define TANH tanh_f32
 #define GEMM gemm_f32
+#define PACKED_PRODUCT 1 /* the packed kernel of rgemm.c is float32 only */
 #include "cells.h"
 #undef REAL
 #undef SUF
 #undef TANH
 #undef GEMM
+#undef PACKED_PRODUCT
 
 #define REAL double
 #define SUF(name) name##_f64
 #define TANH tanh_f64
 #define GEMM gemm_f64
+#define PACKED_PRODUCT 0
 #include "cells.h"
 #undef REAL
 #undef SUF

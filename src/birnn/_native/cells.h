@@ -9,6 +9,39 @@
  *     sigmoid(x) = 0.5 + 0.5 tanh(x / 2).
  * Derivatives are taken from outputs: sigmoid' = s - s*s, tanh' = 1 - t*t. */
 
+/* pre = the recurrent product of the n running rows, h_prev W^T, and its layout: with the
+ * packed kernel (float32, rgemm.c) pre is (n, G) row-major, so row b starts at b * G and its
+ * entries follow each other (*row_step = G, *col_step = 1); through the BLAS it is computed
+ * transposed, W h_prev^T (G x n), the faster BLAS form at these sizes (*row_step = 1,
+ * *col_step = n). */
+static void SUF(recurrent_product)(const step_args *s, int64_t G, REAL *pre, int64_t *row_step,
+                                   int64_t *col_step) {
+    int64_t n = s->n, H = s->hidden;
+#if PACKED_PRODUCT
+    if (s->packed && s->packed->data) {
+        rgemm(s->packed, s->h_prev, H, n, pre, G, 0);
+        *row_step = G, *col_step = 1;
+        return;
+    }
+#endif
+    GEMM(0, 1, G, n, H, s->w, H, s->h_prev, H, 0, pre, n);
+    *row_step = 1, *col_step = n;
+}
+
+/* dh = d W_hh (+ dh when `accumulate`): the gradient at h_prev through the recurrent product,
+ * d (n, G) with row stride G. */
+static void SUF(back_product)(const step_args *s, int64_t G, const REAL *d, REAL *dh,
+                              int accumulate) {
+    int64_t n = s->n, H = s->hidden;
+#if PACKED_PRODUCT
+    if (s->packed && s->packed->data) {
+        rgemm(s->packed, d, G, n, dh, H, accumulate);
+        return;
+    }
+#endif
+    GEMM(0, 0, n, H, G, d, G, s->w_true, H, accumulate, dh, H);
+}
+
 /* dh += d_out: the gradient arriving at this step's output joins the carry (BPTT). */
 VECTOR_LOOPS static void SUF(add_into)(REAL *restrict dh, const REAL *restrict d_out, int64_t len) {
     for (int64_t i = 0; i < len; i++) dh[i] += d_out[i];
@@ -42,15 +75,17 @@ static void SUF(rnn_forward)(const step_args *s, int relu) {
     int64_t n = s->n, H = s->hidden;
     const REAL *a = s->a;
     REAL *pre = s->scratch, *h = s->h;
-    GEMM(0, 1, H, n, H, s->w, H, s->h_prev, H, 0, pre, n); /* pre^T = W h_prev^T */
-    for (int64_t b = 0; b < n; b++) SUF(rnn_row_forward)(H, a + b * H, pre + b, n, h + b * H, relu);
+    int64_t rs, cs;
+    SUF(recurrent_product)(s, H, pre, &rs, &cs);
+    for (int64_t b = 0; b < n; b++)
+        SUF(rnn_row_forward)(H, a + b * H, pre + b * rs, cs, h + b * H, relu);
 }
 
 static void SUF(rnn_backward)(const step_args *s, int relu) {
     int64_t n = s->n, H = s->hidden;
     if (s->d_out) SUF(add_into)(s->dh, s->d_out, n * H);
     SUF(rnn_dact)(s->da, s->dh, s->h, n * H, relu);
-    GEMM(0, 0, n, H, H, s->da, H, s->w_true, H, 0, s->dh, H);
+    SUF(back_product)(s, H, s->da, s->dh, 0);
 }
 
 static void SUF(rnn_tanh_forward)(const step_args *s) { SUF(rnn_forward)(s, 0); }
@@ -60,34 +95,31 @@ static void SUF(rnn_relu_backward)(const step_args *s) { SUF(rnn_backward)(s, 1)
 
 /* ---- LSTM (cells/lstm.py), one row ---------------------------------------------------------
  * forward:  [i f o] = sigmoid, g = tanh of a + h_prev W_hh^T;  c = f c_prev + i g;  h = o tanh(c)
- * backward: dc = dh o (1 - tanh(c)^2) + dc_next;  da_o = dh tanh(c) o'; da_i = dc g i';
+ * backward: tanh(c) again from c;  dc = dh o (1 - tanh(c)^2) + dc_next;  da_o = dh tanh(c) o'; da_i = dc g i';
  *           da_f = dc c_prev f';  da_g = dc i g';  dc_prev = dc f;  dh_prev = da W_hh */
 
 VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a,
                                                const REAL *restrict pre, int64_t stride,
                                                REAL *restrict g, const REAL *restrict c_prev,
-                                               REAL *restrict c, REAL *restrict tanh_c,
-                                               REAL *restrict h) {
+                                               REAL *restrict c, REAL *restrict h) {
     for (int64_t k = 0; k < 3 * H; k++)
         g[k] = (REAL)0.5 * TANH(pre[k * stride] + a[k]) + (REAL)0.5;
     for (int64_t k = 3 * H; k < 4 * H; k++) g[k] = TANH(pre[k * stride] + a[k]);
     const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
     for (int64_t j = 0; j < H; j++) {
         REAL cj = f[j] * c_prev[j] + i[j] * gg[j];
-        REAL t = TANH(cj);
         c[j] = cj;
-        tanh_c[j] = t;
-        h[j] = o[j] * t;
+        h[j] = o[j] * TANH(cj);
     }
 }
 
 VECTOR_LOOPS static void SUF(lstm_row_backward)(int64_t H, const REAL *restrict g,
-                                   const REAL *restrict tanh_c, const REAL *restrict c_prev,
+                                   const REAL *restrict c, const REAL *restrict c_prev,
                                    const REAL *restrict dh, REAL *restrict dc,
                                    REAL *restrict da) {
     const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
     for (int64_t j = 0; j < H; j++) {
-        REAL t = tanh_c[j], d = dh[j];
+        REAL t = TANH(c[j]), d = dh[j]; /* tanh(c) recomputed: the tape keeps only c */
         REAL dct = d * o[j] * (1 - t * t) + dc[j];
         da[j] = dct * gg[j] * (i[j] - i[j] * i[j]);
         da[H + j] = dct * c_prev[j] * (f[j] - f[j] * f[j]);
@@ -99,88 +131,91 @@ VECTOR_LOOPS static void SUF(lstm_row_backward)(int64_t H, const REAL *restrict 
 
 static void SUF(lstm_forward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 4 * H;
-    REAL *gates = s->ex0, *tanh_c = s->ex1, *c = s->c, *h = s->h;
+    REAL *gates = s->ex0, *c = s->c, *h = s->h;
     const REAL *a = s->a, *c_prev = s->c_prev;
     REAL *pre = s->scratch;
-    GEMM(0, 1, G, n, H, s->w, H, s->h_prev, H, 0, pre, n); /* pre^T = W h_prev^T */
+    int64_t rs, cs;
+    SUF(recurrent_product)(s, G, pre, &rs, &cs);
     for (int64_t b = 0; b < n; b++)
-        SUF(lstm_row_forward)(H, a + b * G, pre + b, n, gates + b * G, c_prev + b * H, c + b * H,
-                              tanh_c + b * H, h + b * H);
+        SUF(lstm_row_forward)(H, a + b * G, pre + b * rs, cs, gates + b * G, c_prev + b * H,
+                              c + b * H, h + b * H);
 }
 
 static void SUF(lstm_backward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 4 * H;
-    const REAL *gates = s->ex0, *tanh_c = s->ex1, *c_prev = s->c_prev;
+    const REAL *gates = s->ex0, *c = s->c, *c_prev = s->c_prev;
     REAL *dh = s->dh, *dc = s->dc, *da = s->da;
     if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
     for (int64_t b = 0; b < n; b++)
-        SUF(lstm_row_backward)(H, gates + b * G, tanh_c + b * H, c_prev + b * H, dh + b * H,
+        SUF(lstm_row_backward)(H, gates + b * G, c + b * H, c_prev + b * H, dh + b * H,
                                dc + b * H, da + b * G);
-    GEMM(0, 0, n, H, G, da, G, s->w_true, H, 0, dh, H);
+    SUF(back_product)(s, G, da, dh, 0);
 }
 
 /* ---- GRU, reset after the product (PyTorch; cells/gru.py) ----------------------------------
  * forward:  hh = h_prev W_hh^T + [0, 0, b_hn];  [r z] = sigmoid(a + hh);
- *           n = tanh(a_n + r hh_n);  h = (h_prev - n) z + n
+ *           n = tanh(a_n + r hh_n);  h = (h_prev - n) z + n   (the tape keeps hh_n only)
  * backward: da_z = dh (h_prev - n) z';  da_n = dh (1 - z) n';  da_r = da_n hh_n r';
  *           dhh = [da_r, da_z, da_n r];  dh_prev = dh z + dhh W_hh */
 
 VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, const REAL *restrict a,
                                               const REAL *restrict pre, int64_t stride,
-                                              const REAL *restrict b_hn, REAL *restrict hh,
+                                              const REAL *restrict b_hn, REAL *restrict hh_n,
                                               REAL *restrict g, const REAL *restrict h_prev,
                                               REAL *restrict h) {
-    for (int64_t k = 0; k < 2 * H; k++) hh[k] = pre[k * stride];
-    for (int64_t j = 0; j < H; j++) hh[2 * H + j] = pre[(2 * H + j) * stride] + b_hn[j];
-    for (int64_t k = 0; k < 2 * H; k++) g[k] = (REAL)0.5 * TANH(a[k] + hh[k]) + (REAL)0.5;
+    for (int64_t k = 0; k < 2 * H; k++)
+        g[k] = (REAL)0.5 * TANH(a[k] + pre[k * stride]) + (REAL)0.5;
+    for (int64_t j = 0; j < H; j++) hh_n[j] = pre[(2 * H + j) * stride] + b_hn[j];
     for (int64_t j = 0; j < H; j++) {
         REAL r = g[j], z = g[H + j];
-        REAL nn = TANH(r * hh[2 * H + j] + a[2 * H + j]);
+        REAL nn = TANH(r * hh_n[j] + a[2 * H + j]);
         g[2 * H + j] = nn;
         h[j] = (h_prev[j] - nn) * z + nn;
     }
 }
 
-VECTOR_LOOPS static void SUF(gru_row_backward)(int64_t H, const REAL *restrict g, const REAL *restrict hh,
-                                  const REAL *restrict h_prev, REAL *restrict dh,
-                                  REAL *restrict da, REAL *restrict dhh) {
+VECTOR_LOOPS static void SUF(gru_row_backward)(int64_t H, const REAL *restrict g,
+                                  const REAL *restrict hh_n, const REAL *restrict h_prev,
+                                  REAL *restrict dh, REAL *restrict da, REAL *restrict dhh,
+                                  REAL *restrict dhh_n) {
     for (int64_t j = 0; j < H; j++) {
         REAL r = g[j], z = g[H + j], nn = g[2 * H + j], d = dh[j];
         REAL dz = (h_prev[j] - nn) * d;
         REAL direct = d * z; /* the path h_prev -> h; the GEMM adds the rest */
         REAL dn = (d - direct) * (1 - nn * nn);
-        REAL dr = dn * hh[2 * H + j] * (r - r * r);
+        REAL dr = dn * hh_n[j] * (r - r * r);
         dz = dz * (z - z * z);
         da[j] = dr;
         da[H + j] = dz;
         da[2 * H + j] = dn;
         dhh[j] = dr;
         dhh[H + j] = dz;
-        dhh[2 * H + j] = dn * r;
+        dhh[2 * H + j] = dhh_n[j] = dn * r;
         dh[j] = direct;
     }
 }
 
 static void SUF(gru_forward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 3 * H;
-    REAL *gates = s->ex0, *hh = s->ex1, *h = s->h;
+    REAL *gates = s->ex0, *hh_n = s->ex1, *h = s->h;
     const REAL *a = s->a, *h_prev = s->h_prev, *b_hn = s->b_hn;
     REAL *pre = s->scratch;
-    GEMM(0, 1, G, n, H, s->w, H, h_prev, H, 0, pre, n); /* pre^T = W h_prev^T */
+    int64_t rs, cs;
+    SUF(recurrent_product)(s, G, pre, &rs, &cs);
     for (int64_t b = 0; b < n; b++)
-        SUF(gru_row_forward)(H, a + b * G, pre + b, n, b_hn, hh + b * G, gates + b * G,
+        SUF(gru_row_forward)(H, a + b * G, pre + b * rs, cs, b_hn, hh_n + b * H, gates + b * G,
                              h_prev + b * H, h + b * H);
 }
 
 static void SUF(gru_backward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 3 * H;
-    const REAL *gates = s->ex0, *hh = s->ex1, *h_prev = s->h_prev;
-    REAL *dh = s->dh, *da = s->da, *dhh = s->dhh;
+    const REAL *gates = s->ex0, *hh_n = s->ex1, *h_prev = s->h_prev;
+    REAL *dh = s->dh, *da = s->da, *dhh_n = s->dhh, *dhh = s->scratch; /* dhh: this step's */
     if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
     for (int64_t b = 0; b < n; b++)
-        SUF(gru_row_backward)(H, gates + b * G, hh + b * G, h_prev + b * H, dh + b * H,
-                              da + b * G, dhh + b * G);
-    GEMM(0, 0, n, H, G, dhh, G, s->w_true, H, 1, dh, H); /* dh_prev = dh z + dhh W_hh */
+        SUF(gru_row_backward)(H, gates + b * G, hh_n + b * H, h_prev + b * H, dh + b * H,
+                              da + b * G, dhh + b * G, dhh_n + b * H);
+    SUF(back_product)(s, G, dhh, dh, 1); /* dh_prev = dh z + dhh W_hh */
 }
 
 /* ---- GRU, reset before the product (Cho et al. 2014; cells/gru_original.py) ----------------
@@ -256,9 +291,9 @@ static void SUF(gru_before_backward)(const step_args *s) {
 /* Each cell's steps under its Python class's ``native_step`` name (birnn/cells). The slots
  * ex0/ex1 and da/dhh are the cell's extra_widths() and grad_widths(), in that order. */
 static const cell_steps SUF(steps)[] = {
-    {"rnn_tanh", SUF(rnn_tanh_forward), SUF(rnn_tanh_backward)},
-    {"rnn_relu", SUF(rnn_relu_forward), SUF(rnn_relu_backward)},
-    {"gru", SUF(gru_forward), SUF(gru_backward)},
-    {"gru_before", SUF(gru_before_forward), SUF(gru_before_backward)},
-    {"lstm", SUF(lstm_forward), SUF(lstm_backward)},
+    {"rnn_tanh", SUF(rnn_tanh_forward), SUF(rnn_tanh_backward), 1},
+    {"rnn_relu", SUF(rnn_relu_forward), SUF(rnn_relu_backward), 1},
+    {"gru", SUF(gru_forward), SUF(gru_backward), 1},
+    {"gru_before", SUF(gru_before_forward), SUF(gru_before_backward), 0},
+    {"lstm", SUF(lstm_forward), SUF(lstm_backward), 1},
 };

@@ -23,6 +23,7 @@ from birnn.recurrent.sequence import Batch
 
 if TYPE_CHECKING:  # scan imports this module (through birnn.backend)
     from birnn.recurrent.scan import ScanTape
+    from birnn.recurrent.workspace import Workspace
 
 Array = NDArray[np.floating]
 
@@ -30,7 +31,14 @@ REAL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 SLOTS = 2  # extras and grads slots of scan_args
 
 
-def plan(chains: int, threads: int, pool: int) -> tuple[bool, int]:
+# Whether chains whose recurrent product runs in the packed kernel (float32, rgemm.c) go side
+# by side, per pass ("forward", "backward"): see plan
+PACKED_SIDE_BY_SIDE = {"forward": False, "backward": False}
+
+
+def plan(
+    chains: int, threads: int, pool: int, packed: bool = False, step: str = "forward"
+) -> tuple[bool, int]:
     """(run the two chains side by side, BLAS threads per chain) for ``threads`` threads, when
     NumPy's OpenBLAS has a pool of ``pool`` threads.
 
@@ -47,7 +55,8 @@ def plan(chains: int, threads: int, pool: int) -> tuple[bool, int]:
     inference loop 3.1 against 5.0 ms, e 27 against 36). With OPENBLAS_NUM_THREADS=1 there is no
     pool to spin, and ``set_num_threads(2)`` then runs the chains side by side.
     """
-    if chains == 2 and threads >= 2 and pool < threads:
+    side_by_side = pool < threads or (packed and PACKED_SIDE_BY_SIDE[step])
+    if chains == 2 and threads >= 2 and side_by_side:
         return True, threads // 2
     return False, threads
 
@@ -79,14 +88,22 @@ class Kernel:
         )
 
     def _args(
-        self, cell: Cell, w: Weights, batch: Batch, shape: tuple[int, ...], threads: int
+        self,
+        cell: Cell,
+        w: Weights,
+        batch: Batch,
+        shape: tuple[int, ...],
+        threads: int,
+        step: str = "forward",
     ) -> tuple[ScanArgs, NDArray[np.int64]]:
         """The struct fields every scan shares, and the lengths array it points to."""
         kind = self.kind(cell)
         assert kind is not None
         chains, steps, size = shape[:3]
         if self.library.threads_controlled:
-            concurrent, blas_threads = plan(chains, threads, self.lib.birnn_blas_threads())
+            packed = w.w_hh.dtype == np.float32 and self.lib.birnn_rgemm_use(-1) > 0
+            pool = self.lib.birnn_blas_threads()
+            concurrent, blas_threads = plan(chains, threads, pool, packed, step)
         else:
             concurrent, blas_threads = False, 1
         lengths = np.ascontiguousarray(batch.lengths, dtype=np.int64)
@@ -109,31 +126,58 @@ class Kernel:
             args.grad_width[i] = width
         return args, lengths
 
+    def _packed(
+        self,
+        args: ScanArgs,
+        name: str,
+        rows: int,
+        depth: int,
+        dtype: np.dtype,
+        ws: Workspace | None,
+    ) -> Array | None:
+        """Room for each chain's W packed for the recurrent product (float32; rgemm.c), from the
+        workspace (so it is not mapped anew at every call), or None: the steps use the BLAS."""
+        per_chain = int(self.lib.birnn_packed_floats(rows, depth)) if dtype == np.float32 else 0
+        if per_chain == 0:
+            return None
+        shape = (args.chains, per_chain)
+        buffer = ws.get(name, shape, dtype) if ws is not None else np.empty(shape, dtype)
+        args.packed, args.packed_floats = _ptr(buffer), per_chain
+        return buffer
+
     def forward(
         self,
         cell: Cell,
         w: Weights,
+        inputs: list[Array],
         a: Array,
         init: tuple[Array, ...],
         states: tuple[Array, ...],
         extras: dict[str, Array],
         batch: Batch,
         threads: int,
+        ws: Workspace | None = None,
     ) -> None:
-        """Fill ``states`` and ``extras`` (shapes as ``scan_forward`` allocates them)."""
+        """Fill ``a`` with the input projections of ``inputs``, then ``states`` and ``extras``
+        (shapes as ``scan_forward`` allocates them)."""
         init = tuple(_contiguous(s) for s in init)
+        inputs = [_contiguous(x) for x in inputs]
         args, lengths = self._args(cell, w, batch, a.shape, threads)
         w_hh = _contiguous(w.w_hh_t.transpose(0, 2, 1))  # the base array of the transposed view
+        w_in = _contiguous(w.w_ih_t.transpose(0, 2, 1))  # (D, G*H, F[+1])
+        _pairs(args.x, inputs)
+        args.x_width, args.w_in = inputs[0].shape[1], _ptr(w_in)
         b_hn = _contiguous(w.extra["b_hn"][:, 0, :]) if "b_hn" in w.extra else None
         args.kept = next(iter(extras.values())).shape[1] if extras else a.shape[1]
         scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
         args.a, args.w, args.b_hn, args.scratch = _ptr(a), _ptr(w_hh), _ptr(b_hn), _ptr(scratch)
+        packed = self._packed(args, "packed_w_hh", args.gates, args.hidden, a.dtype, ws)
         _pairs(args.init, init)
         _pairs(args.states_out, states)
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
         if self.lib.birnn_scan_forward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native forward failed for {type(cell).__name__}")
-        del lengths, init, w_hh, b_hn, scratch  # alive until here: C read them
+        del lengths, init, inputs, w_hh, w_in, b_hn, scratch, packed  # alive until here
 
     def backward(
         self,
@@ -146,11 +190,12 @@ class Kernel:
         carry: tuple[Array, ...],
         batch: Batch,
         threads: int,
+        ws: Workspace | None = None,
     ) -> None:
         """Fill ``grads`` and ``carry`` (shapes as ``scan_backward`` allocates them)."""
         states, extras = tape.states, tape.extras
         init = tuple(_contiguous(s) for s in tape.init)
-        args, lengths = self._args(cell, w, batch, states[0].shape, threads)
+        args, lengths = self._args(cell, w, batch, states[0].shape, threads, "backward")
         w_true = _contiguous(w.w_hh)
         d_o = None if d_out is None else _contiguous(d_out)
         d_fin = [None if d is None else _contiguous(d) for d in d_final]
@@ -158,6 +203,8 @@ class Kernel:
         scratch = np.empty((chains, size, args.gates), states[0].dtype)
         args.kept = states[0].shape[1]
         args.w_true, args.d_out, args.scratch = _ptr(w_true), _ptr(d_o), _ptr(scratch)
+        dtype = states[0].dtype
+        packed = self._packed(args, "packed_w_hh_t", args.hidden, args.gates, dtype, ws)
         _pairs(args.init, init)
         _pairs(args.states_out, states)
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
@@ -166,7 +213,29 @@ class Kernel:
         _pairs(args.carry, carry)
         if self.lib.birnn_scan_backward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native backward failed for {type(cell).__name__}")
-        del lengths, init, w_true, d_o, d_fin, scratch  # alive until here: C read them
+        del lengths, init, w_true, d_o, d_fin, scratch, packed  # alive until here: C read them
+
+    def use_product_variant(self, panel: int) -> int:
+        """For tests and benchmarks: the recurrent product's variant by its panel rows (32:
+        AVX-512, 16: AVX2, 0: the BLAS), if the CPU runs it; returns the panel in use."""
+        return int(self.lib.birnn_rgemm_use(panel))
+
+    def product_f32(
+        self, w: NDArray[np.float32], x: NDArray[np.float32], out: NDArray[np.float32],
+        accumulate: bool = False,
+    ) -> int:  # fmt: skip
+        """For the tests: ``out (+)= x @ w.T`` through the packed kernel (w (rows, depth), any
+        strides); returns the panel used (0: no kernel here, ``out`` untouched)."""
+        item = w.itemsize
+        rows, depth = w.shape
+        buffer = np.empty(int(self.lib.birnn_packed_floats(rows, depth)) or 1, np.float32)
+        return int(
+            self.lib.birnn_rgemm_f32(
+                w.ctypes.data, rows, depth, w.strides[0] // item, w.strides[1] // item,
+                _ptr(buffer), x.ctypes.data, x.strides[0] // item, x.shape[0],
+                out.ctypes.data, out.strides[0] // item, int(accumulate),
+            )
+        )  # fmt: skip
 
     def tanh_f32(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """The kernel's float32 tanh (for the accuracy test)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-ABI_VERSION = 2  # BIRNN_ABI_VERSION in native.h: the layout of ScanArgs
+ABI_VERSION = 4  # BIRNN_ABI_VERSION in native.h: the layout of ScanArgs
 
 c_int32, c_int64, c_void_p = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
 Pair = c_void_p * 2
@@ -55,6 +55,11 @@ class ScanArgs(ctypes.Structure):
         ("grads", Pair),
         ("carry", Pair),
         ("scratch", c_void_p),
+        ("packed", c_void_p),
+        ("packed_floats", c_int64),
+        ("x", Pair),
+        ("x_width", c_int64),
+        ("w_in", c_void_p),
     ]
 
 
@@ -146,6 +151,11 @@ def load() -> Library | str:
     lib.birnn_tanh_f32.argtypes = [c_void_p, c_void_p, c_int64]
     lib.birnn_blas_threads.argtypes = []
     lib.birnn_cell_kind.argtypes = [ctypes.c_char_p]
+    lib.birnn_packed_floats.argtypes = [c_int64, c_int64]
+    lib.birnn_packed_floats.restype = c_int64
+    lib.birnn_rgemm_use.argtypes = [ctypes.c_int]
+    lib.birnn_rgemm_f32.argtypes = [c_void_p, c_int64, c_int64, c_int64, c_int64, c_void_p]
+    lib.birnn_rgemm_f32.argtypes += [c_void_p, c_int64, c_int64, c_void_p, c_int64, ctypes.c_int]
     if lib.birnn_abi_version() != ABI_VERSION:
         return f"the compiled kernel {path.name} is stale (rebuild with `pip install .`)"
     for blas_path in numpy_blas_candidates():

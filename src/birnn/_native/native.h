@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 2
+#define BIRNN_ABI_VERSION 4
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
@@ -33,7 +33,8 @@ typedef struct {
     int64_t grad_width[2];                /* numbers per row of each grads slot (0: none) */
     int64_t kept;                         /* steps of extras stored: T (training) or 1 */
     const int64_t *lengths;               /* (N,), sorted decreasing, each in [1, T] */
-    const void *a;                        /* (D, T, N, G*H) input projections, biases added */
+    void *a;                              /* (D, T, N, G*H) input projections, biases added:
+                                             computed here from x and w_in when x[0] is set */
     const void *w;                        /* (D, G*H, H) W_hh, sigmoid rows scaled by 1/2 */
     const void *w_true;                   /* (D, G*H, H) W_hh, true scale (backward) */
     const void *b_hn;                     /* (D, H) GRU reset_after: b_hh of the n block */
@@ -45,7 +46,19 @@ typedef struct {
     void *grads[2];                       /* (D, T, N, grad_width): cell.grad_widths() */
     void *carry[2];                       /* (D, N, H) zeros in; gradient at init out */
     void *scratch;                        /* (D, N, G*H) working memory of the steps */
+    void *packed;                         /* (D, packed_floats) room for W packed, or NULL */
+    int64_t packed_floats;                /* per chain: birnn_packed_floats(rows, depth) */
+    const void *x[2];                     /* forward: (T*N, x_width) chain d's scan input */
+    int64_t x_width;                      /* F, or F + 1 with the ones column of the biases */
+    const void *w_in;                     /* (D, G*H, x_width) W_ih [| b], sigmoid rows / 2 */
 } scan_args;
+
+/* A matrix packed for the recurrent product (rgemm.c); data NULL: not packed, use the BLAS. */
+typedef struct {
+    int64_t rows, depth; /* out = x W^T: W is (rows, depth) */
+    int panel;           /* rows per packed panel: 32 (AVX-512), 16 (AVX2), 0 (no kernel) */
+    const float *data;
+} packed_matrix;
 
 /* What one time step of one chain touches: the first n rows (the sequences still running). */
 typedef struct {
@@ -59,14 +72,17 @@ typedef struct {
     void *dh, *dc;                /* backward: carry; in at t, out at t - 1 */
     void *da, *dhh;               /* backward: grads at this step, grad_widths() order */
     void *scratch;                /* (G*H, n) forward: W_hh h_prev^T; GRU reset_before bwd */
+    const packed_matrix *packed;  /* forward W_hh (scaled), backward W_hh^T (true), or NULL */
 } step_args;
 
 typedef void (*step_fn)(const step_args *s);
 
-/* A cell's compiled steps, under the name its Python class gives as ``native_step``. */
+/* A cell's compiled steps, under the name its Python class gives as ``native_step``; `packs`:
+ * its steps use the packed recurrent product (step_args.packed) when the scan provides it. */
 typedef struct {
     const char *name;
     step_fn forward, backward;
+    int packs;
 } cell_steps;
 
 /* cells.c: the step functions of cell kind k for real_size 4 or 8 (NULL if unknown). */
@@ -77,6 +93,13 @@ void gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const f
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a,
               int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+/* rgemm.c: the recurrent product of small batches, out (n, rows) = x (n, depth) W^T. */
+int rgemm_panel(void);
+int64_t rgemm_packed_floats(int64_t rows, int64_t depth);
+packed_matrix rgemm_pack(float *buffer, const float *w, int64_t rows, int64_t depth,
+                         int64_t row_stride, int64_t col_stride);
+void rgemm(const packed_matrix *m, const float *x, int64_t ldx, int64_t n, float *out,
+           int64_t ldo, int accumulate);
 /* worker.c: run fn(arg) on the persistent helper thread (0), or refuse (nonzero: the caller
  * runs it itself); worker_wait blocks until a submitted job has finished. */
 typedef void (*worker_job)(void *arg);

@@ -19,11 +19,34 @@ static void *at(const void *base, int64_t index, size_t size) {
     return base ? (char *)base + (size_t)index * size : NULL;
 }
 
+/* Chain d's W packed for the recurrent product (rgemm.c), once for the whole scan: forward W_hh
+ * as stored (rows G*H, depth H), backward its transpose (rows H, depth G*H). data NULL: the
+ * steps use the BLAS (float64, no buffer, no kernel for this instruction set, or a cell whose
+ * steps do not pack). */
+static packed_matrix pack_chain(const scan_args *p, const cell_steps *steps, int64_t d,
+                                const void *w, int transposed) {
+    packed_matrix none = {0, 0, 0, NULL};
+    if (!p->packed || !steps->packs || p->real_size != 4) return none;
+    int64_t H = p->hidden, G = p->gates;
+    float *buffer = (float *)p->packed + d * p->packed_floats;
+    const float *wd = (const float *)w + d * G * H;
+    return transposed ? rgemm_pack(buffer, wd, H, G, 1, H) : rgemm_pack(buffer, wd, G, H, H, 1);
+}
+
 static void forward_chain(const scan_args *p, int64_t d) {
     const cell_steps *steps = cell_steps_for(p->cell, p->real_size);
     size_t z = (size_t)p->real_size;
     int64_t T = p->steps, N = p->batch, H = p->hidden, G = p->gates;
     int64_t n = N;
+    packed_matrix packed = pack_chain(p, steps, d, p->w, 0);
+    if (p->x[0]) { /* a_d = x_d W_in_d^T: the input projections of every step, one GEMM */
+        int64_t F1 = p->x_width;
+        void *a = at(p->a, d * T * N * G, z), *w_in = at(p->w_in, d * G * F1, z);
+        if (p->real_size == 4)
+            gemm_f32(0, 1, T * N, G, F1, p->x[d], F1, w_in, F1, 0, a, G);
+        else
+            gemm_f64(0, 1, T * N, G, F1, p->x[d], F1, w_in, F1, 0, a, G);
+    }
     for (int64_t t = 0; t < T; t++) {
         while (n > 0 && p->lengths[n - 1] <= t) n--;
         if (n == 0) break; /* no sequence runs this long: nothing is left to do */
@@ -43,6 +66,7 @@ static void forward_chain(const scan_args *p, int64_t d) {
         s.w = at(p->w, d * G * H, z);
         s.b_hn = at(p->b_hn, d * H, z);
         s.scratch = at(p->scratch, d * N * G, z);
+        s.packed = &packed;
         steps->forward(&s);
     }
 }
@@ -53,6 +77,7 @@ static void backward_chain(const scan_args *p, int64_t d) {
     int64_t T = p->steps, N = p->batch, H = p->hidden, G = p->gates;
     void *carry[2] = {at(p->carry[0], d * N * H, z), at(p->carry[1], d * N * H, z)};
     int64_t n = 0; /* rows running at step t + 1 */
+    packed_matrix packed = pack_chain(p, steps, d, p->w_true, 1);
     for (int64_t t = T - 1; t >= 0; t--) {
         int64_t n_t = n;
         while (n_t < N && p->lengths[n_t] > t) n_t++;
@@ -69,6 +94,7 @@ static void backward_chain(const scan_args *p, int64_t d) {
                         : at(p->init[i], d * N * H, z);
         s.h_prev = prev[0], s.c_prev = prev[1];
         s.h = at(p->states_out[0], (d * T + t) * N * H, z);
+        s.c = p->states > 1 ? at(p->states_out[1], (d * T + t) * N * H, z) : NULL;
         s.ex0 = at(p->extras[0], (d * T + t) * N * p->extra_width[0], z);
         s.ex1 = at(p->extras[1], (d * T + t) * N * p->extra_width[1], z);
         s.w_true = at(p->w_true, d * G * H, z);
@@ -77,6 +103,7 @@ static void backward_chain(const scan_args *p, int64_t d) {
         s.da = at(p->grads[0], (d * T + t) * N * p->grad_width[0], z);
         s.dhh = at(p->grads[1], (d * T + t) * N * p->grad_width[1], z);
         s.scratch = at(p->scratch, d * N * G, z);
+        s.packed = &packed;
         steps->backward(&s);
     }
 }

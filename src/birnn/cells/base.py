@@ -61,6 +61,8 @@ class Weights:
     w_ih_t: Array
     w_hh: Array  # (D, GH, R)  true scale: for dh_prev = da @ w_hh
     w_hh_t: Array  # (D, R, GH)  scaled: for the recurrent product h_prev @ w_hh_t
+    # w_ih_t, w_hh_t and extra["b_hn"] serve the forward pass only (they may live in scratch
+    # memory that the next layer reuses); the backward pass reads w_ih, w_hh and the rest.
     # The *_t arrays are transposed views (BLAS reads them as they are; no copy is made).
     extra: dict[str, Array] = field(default_factory=dict)
 
@@ -160,13 +162,18 @@ class Cell:
         out[self.rows()] = grad
         return out
 
-    def prepare(self, params: list[Params], alloc: Alloc | None = None) -> Weights:
+    def prepare(
+        self, params: list[Params], alloc: Alloc | None = None, forward_alloc: Alloc | None = None
+    ) -> Weights:
         """Stack D chains' parameters into the time loop's layout (see module docstring).
 
-        The result is a snapshot; ``alloc(name, shape)`` may supply its arrays (a workspace).
+        The result is a snapshot; ``alloc(name, shape)`` may supply its arrays (a workspace),
+        ``forward_alloc`` those only the forward pass reads (``w_ih_t``, ``w_hh_t``), so that a
+        training tape keeps just the true-scale copies the backward pass needs.
         """
         dtype = params[0]["weight_ih"].dtype
         new: Alloc = alloc if alloc is not None else (lambda name, shape: np.empty(shape, dtype))
+        new_forward = forward_alloc if forward_alloc is not None else new
         rows = None if self.order == tuple(range(self.gates)) else self.rows()
         scale = self.scale(dtype)[:, None]
         chains, gh = len(params), self.gates * self.hidden_size
@@ -182,9 +189,9 @@ class Cell:
 
         w_ih, w_hh = stacked("weight_ih"), stacked("weight_hh")
         feat = w_ih.shape[2]
-        w_in = new("w_in", (chains, gh, feat + self.bias))
+        w_in = new_forward("w_in", (chains, gh, feat + self.bias))
         np.multiply(w_ih, scale, out=w_in[..., :feat])
-        w_hh_scaled = new("w_hh_scaled", w_hh.shape)
+        w_hh_scaled = new_forward("w_hh_scaled", w_hh.shape)
         np.multiply(w_hh, scale, out=w_hh_scaled)
         if self.bias:
             b_hh = stacked("bias_hh")

@@ -21,6 +21,9 @@ Backward, given dh (output gradient + carry):
     dh_prev = dh * z + dhh @ W_hh
     dW_ih = Σ da.T @ x     db_ih = Σ da     dW_hh = Σ dhh.T @ h_prev     db_hh = Σ dhh
 
+The tape keeps of hh and dhh only their n blocks, hh_n and dhh_n = da_n * r: their r and z
+blocks are not needed (the gates hold r, z) or equal da's.
+
 Compiled mirror: ``gru_forward`` / ``gru_backward`` in ``birnn/_native/cells.h``.
 """
 
@@ -89,11 +92,18 @@ class GRUCell(GRUBase):
 
     def extra_widths(self) -> dict[str, int]:
         h = self.hidden_size
-        # the gates after their nonlinearity, and hh = h_prev @ W_hh.T + b_hh (its n part)
-        return {"gates": 3 * h, "hh": 3 * h}
+        # the gates after their nonlinearity, and hh_n = h_prev @ W_hn.T + b_hn (the backward
+        # needs only the n block of hh: r and z are in the gates)
+        return {"gates": 3 * h, "hh_n": h}
 
     def grad_widths(self) -> dict[str, int]:
-        return {**super().grad_widths(), "hh": 3 * self.hidden_size}  # dhh: differs in the n block
+        # dhh_n = da_n * r: the n block of dhh (its r and z blocks are those of da)
+        return {**super().grad_widths(), "hh_n": self.hidden_size}
+
+    def workspace(self, chains: int, batch: int, dtype: np.dtype) -> dict[str, Array]:
+        # hh (forward) and dhh (backward) of the running rows, whole, for one step
+        hh = np.empty((chains, batch, 3 * self.hidden_size), dtype=dtype)
+        return {**super().workspace(chains, batch, dtype), "hh": hh}
 
     def additive_hh_bias(self, b_hh: Array) -> Array:
         additive = b_hh.copy()
@@ -106,11 +116,11 @@ class GRUCell(GRUBase):
     def step(self, w: Weights, a: Array, s: Step) -> None:
         (h_prev,), (h,) = s.prev, s.cur
         hs = self.hidden_size
-        gates, hh = s.saved["gates"], s.saved["hh"]
+        gates, hh_n = s.saved["gates"], s.saved["hh_n"]
+        hh = s.scratch["hh"][:, : h.shape[1]]
         rz, n = gates[..., : 2 * hs], gates[..., 2 * hs :]
         np.matmul(h_prev, w.w_hh_t, out=hh)  # r, z columns pre-scaled by 1/2
-        hh_n = hh[..., 2 * hs :]
-        hh_n += w.extra["b_hn"]
+        np.add(hh[..., 2 * hs :], w.extra["b_hn"], out=hh_n)
         np.add(a[..., : 2 * hs], hh[..., : 2 * hs], out=rz)
         np.tanh(rz, out=rz)
         sigmoid_from_half_tanh_(rz)
@@ -122,21 +132,24 @@ class GRUCell(GRUBase):
         """Reads dh from ``s.d_state`` and overwrites it with dh_prev."""
         (h_prev,), (dh,) = s.prev, s.d_state
         nrows, hs = dh.shape[1], self.hidden_size
-        gates, da, dhh = s.saved["gates"], s.grads["a"], s.grads["hh"]
-        direct = s.scratch["h"][:, :nrows]
+        gates, da, dhh_n = s.saved["gates"], s.grads["a"], s.grads["hh_n"]
+        direct, dhh = s.scratch["h"][:, :nrows], s.scratch["hh"][:, :nrows]
         self._update_back(h_prev, gates, dh, da, direct)
         da_n = da[..., 2 * hs :]
-        np.multiply(da_n, s.saved["hh"][..., 2 * hs :], out=da[..., :hs])  # da_r, before σ'
+        np.multiply(da_n, s.saved["hh_n"], out=da[..., :hs])  # da_r, before σ'
         self._gates_back(gates, da, s.scratch["h2"][:, :nrows])
+        np.multiply(da_n, gates[..., :hs], out=dhh_n)
         dhh[..., : 2 * hs] = da[..., : 2 * hs]
-        np.multiply(da_n, gates[..., :hs], out=dhh[..., 2 * hs :])
+        dhh[..., 2 * hs :] = dhh_n
         np.matmul(dhh, w.w_hh, out=dh)
         dh += direct
 
     def recurrent_grads(self, tape: ScanTape, grads: dict[str, Array]) -> dict[str, Array]:
-        """dW_hh = Σ_t dhh_t^T h_{t-1},  db_hh = Σ_t dhh_t."""
-        dhh = grads["hh"]
-        out = {"weight_hh": sum_outer_prev(dhh, tape.states[0], tape.init[0])}
+        """dW_hh = Σ_t dhh_t^T h_{t-1},  db_hh = Σ_t dhh_t, with dhh = [da_r, da_z, dhh_n]."""
+        hs, h, init = self.hidden_size, tape.states[0], tape.init[0]
+        da, dhh_n = grads["a"], grads["hh_n"]
+        rows = (da[..., : 2 * hs], dhh_n)
+        out = {"weight_hh": np.concatenate([sum_outer_prev(g, h, init) for g in rows], axis=1)}
         if self.bias:
-            out["bias_hh"] = dhh.sum(axis=(1, 2))
+            out["bias_hh"] = np.concatenate([g.sum(axis=(1, 2)) for g in rows], axis=1)
         return out

@@ -71,8 +71,9 @@ class LSTMCell(Cell):
         return shapes
 
     def extra_widths(self) -> dict[str, int]:
-        # gates after their nonlinearity, internal order i, f, o, g
-        widths = {"gates": 4 * self.hidden_size, "tanh_c": self.hidden_size}
+        # gates after their nonlinearity, internal order i, f, o, g; tanh(c) is not kept: the
+        # backward step recomputes it from c (one tanh a unit costs less than its memory)
+        widths = {"gates": 4 * self.hidden_size}
         if self.proj_size:
             widths["r"] = self.hidden_size
         return widths
@@ -89,6 +90,7 @@ class LSTMCell(Cell):
             "h": np.empty((chains, batch, h), dtype=dtype),
             "h2": np.empty((chains, batch, h), dtype=dtype),
             "h3": np.empty((chains, batch, 3 * h), dtype=dtype),
+            "tanh_c": np.empty((chains, batch, h), dtype=dtype),
         }
 
     def prepare_extra(self, params: list[Params], b_hh: Array) -> dict[str, Array]:
@@ -99,7 +101,7 @@ class LSTMCell(Cell):
 
     def step(self, w: Weights, a: Array, s: Step) -> None:
         (h_prev, c_prev), (h, c), saved = s.prev, s.cur, s.saved
-        gates, tanh_c = saved["gates"], saved["tanh_c"]
+        gates, tanh_c = saved["gates"], s.scratch["tanh_c"][:, : h.shape[1]]
         bi, bf, bo, bg = self._blocks
         np.matmul(h_prev, w.w_hh_t, out=gates)
         gates += a
@@ -119,9 +121,9 @@ class LSTMCell(Cell):
 
     def step_back(self, w: Weights, s: Step) -> None:
         """Reads (dh, dc_next) from ``s.d_state``, overwrites them with (dh_prev, dc_prev)."""
-        (_, c_prev), (dh, dc_next), scratch = s.prev, s.d_state, s.scratch
+        (_, c_prev), (_, c), (dh, dc_next), scratch = s.prev, s.cur, s.d_state, s.scratch
         n = dh.shape[1]
-        gates, tanh_c = s.saved["gates"], s.saved["tanh_c"]
+        gates, tanh_c = s.saved["gates"], np.tanh(c, out=scratch["tanh_c"][:, :n])
         da = s.grads["a"]
         bi, bf, bo, bg = self._blocks
         i, f, o, g = gates[..., bi], gates[..., bf], gates[..., bo], gates[..., bg]

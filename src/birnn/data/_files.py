@@ -3,13 +3,16 @@
 Files are UTF-8 (a byte-order mark at the start is dropped); gzip-compressed files are recognised
 by their magic bytes, whatever their name; ``\\r\\n`` line endings read like ``\\n``. Lines are
 decoded one at a time so that a byte sequence that is not UTF-8 is a ``DataError`` naming its exact
-line.
+line. The path ``-`` is standard input (``birnn predict --input -``), read as it arrives (once:
+nothing looks at its content beforehand, so it is read as plain texts).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +31,9 @@ def as_path(path: Any) -> Path:
     return Path(path)
 
 
+STDIN = Path("-")
+
+
 def existing_file(path: Any) -> Path:
     """``path`` as a ``Path`` naming a file; ``DataError`` ``"{path}: no such file"`` otherwise.
 
@@ -35,12 +41,19 @@ def existing_file(path: Any) -> Path:
     themselves let ``open`` raise ``FileNotFoundError``).
     """
     file = as_path(path)
-    if not file.is_file():
+    if file != STDIN and not file.is_file():
         raise located(file, None, "no such file")
     return file
 
 
 def _open_binary(path: Path) -> BinaryIO:
+    if path == STDIN:
+        stream = sys.stdin.buffer
+        if not isinstance(stream, io.BufferedReader):  # pragma: no cover - a replaced stdin
+            stream = io.BufferedReader(stream)  # type: ignore[arg-type]
+        if stream.peek(2)[:2] == _GZIP_MAGIC:
+            return gzip.open(stream, "rb")  # type: ignore[return-value]
+        return stream
     with open(path, "rb") as probe:
         compressed = probe.read(2) == _GZIP_MAGIC
     if compressed:

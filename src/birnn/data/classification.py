@@ -10,7 +10,9 @@ Two layouts, one per file:
 
 ``format="auto"`` picks ``"tsv"`` when the first non-blank line contains a TAB, ``"label_text"``
 otherwise. Texts are split into tokens on whitespace, nothing more (SST is already tokenised);
-labels stay strings (``"-1"``, ``"0"``, ``"pos"``). Blank lines are skipped.
+labels stay strings (``"-1"``, ``"0"``, ``"pos"``). Blank lines are skipped. A file that is
+recognisably CoNLL-U, a CoNLL column file or fill-in-the-blank data is refused
+(``birnn.data.formats``): read as labelled texts it would give labels like ``#``, ``1-2``, ``O``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from birnn._checks import check_choice
 from birnn.data._files import as_path, numbered_lines
 from birnn.data.errors import located
+from birnn.data.formats import refuse_other
 from birnn.data.records import LabelledText
 
 FORMATS = frozenset({"auto", "label_text", "tsv"})
@@ -45,6 +48,7 @@ def read_classification(path: str | Path, format: str = "auto") -> list[Labelled
     """
     format = check_choice("format", format, FORMATS)
     file = as_path(path)
+    refuse_other(file, ("tsv", "label_text"), "classification data (label text, or TSV)")
     texts: list[LabelledText] = []
     cells_per_line: tuple[int, int] | None = None  # TSV: (cells, line) of the first line
     for number, line in numbered_lines(file):

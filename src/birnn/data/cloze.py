@@ -4,7 +4,9 @@ A cloze line is ``sentence with ___<TAB>answer``, the blank being the one token 
 optional third cell ``right`` marks an item whose answer only the words after the blank decide
 (``left``, or nothing, marks the others). A file of plain sentences (one per line, no TAB) works
 too: one word per sentence of at least two words is hidden, chosen with a generator seeded by
-``seed``, so the same file always gives the same items. One file holds one kind of line.
+``seed``, so the same file always gives the same items. One file holds one kind of line. A
+file that is recognisably CoNLL column or classification TSV data is refused
+(``birnn.data.formats``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from birnn.data._files import as_path, numbered_lines
 from birnn.data.errors import located
+from birnn.data.formats import refuse_other
 from birnn.data.records import BLANK, ClozeItem
 
 
@@ -37,6 +40,7 @@ def read_cloze(path: str | Path, seed: int = 0) -> list[ClozeItem]:
     without an answer; ``"{path}: ..."`` for a file that mixes the two kinds of line or has none.
     """
     file = as_path(path)
+    refuse_other(file, ("cloze", "label_text"), "fill-in-the-blank data (or plain sentences)")
     items: list[ClozeItem] = []
     plain: list[list[str]] = []
     first: dict[bool, int] = {}  # cloze line or not -> the first line of that kind

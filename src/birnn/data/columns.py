@@ -5,6 +5,12 @@ ends the sentence (WNUT-17's training file separates sentences with lines holdin
 ``-DOCSTART-`` lines (CoNLL-2003 document markers) end the sentence too and are otherwise
 skipped. Every word line must have as many columns as the file's first word line, so a stray
 space inside a token (with whitespace separation) or a missing tag is caught where it happens.
+
+The separator is the one the corpora people download use: where the file's first word line
+holds a TAB, columns are split on TABs only, so a token may contain a space (``ke s<TAB>O``, as
+in a public Twitter NER corpus); otherwise on runs of whitespace (CoNLL-2003). A line whose
+token is empty (``<TAB>O``) is an error naming the fix. A file that is recognisably CoNLL-U,
+classification or fill-in-the-blank data is refused (``birnn.data.formats``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from pathlib import Path
 from birnn._checks import check_choice, describe
 from birnn.data._files import as_path, numbered_lines
 from birnn.data.errors import located
+from birnn.data.formats import refuse_other
 from birnn.data.records import TaggedSentence
 from birnn.data.tags import SCHEMES, check_tag
 
@@ -34,8 +41,10 @@ def read_columns(
 ) -> list[TaggedSentence]:
     """The sentences of a column file: the word from ``word_col``, the tag from ``tag_col``.
 
-    Columns are split on runs of whitespace (``sep=None``) or on the exact string ``sep`` (e.g.
-    ``"\\t"``, then each cell is stripped). ``scheme`` ("iob1", "iob2" or "bioes") is checked on
+    Columns are split as the file is written (``sep=None``: on TABs if its first word line has
+    one, else on runs of whitespace; see the module notes) or on the exact string ``sep`` (e.g.
+    ``"\\t"``); with a separator, each cell is stripped of surrounding whitespace.
+    ``scheme`` ("iob1", "iob2" or "bioes") is checked on
     every tag: ``O`` or ``P-TYPE`` with a prefix the scheme has; ``scheme=None`` accepts any tag
     (POS or chunk files read as plain labels). The structure of a sequence (an IOB2 ``I-`` after
     ``O``) is not checked here: scores read it the way conlleval does (``birnn.data.tags``).
@@ -57,10 +66,13 @@ def read_columns(
         )
     needed = max(_needed(word_col), _needed(tag_col), 2)
     file = as_path(path)
+    refuse_other(file, ("columns",), "a CoNLL column file",
+                 {"conllu": "read it with --format conllu"})  # fmt: skip
     sentences: list[TaggedSentence] = []
     words: list[str] = []
     tags: list[str] = []
     width: tuple[int, int] | None = None  # (columns, line) of the first word line
+    splitter = sep
 
     def finish() -> None:
         if words:
@@ -72,7 +84,9 @@ def read_columns(
         if not line.strip():
             finish()
             continue
-        cells = line.split() if sep is None else [c.strip() for c in line.split(sep)]
+        if splitter is None:  # the first word line decides: TABs only, or any whitespace ("")
+            splitter = "\t" if "\t" in line else ""
+        cells = line.split() if not splitter else [c.strip() for c in line.split(splitter)]
         if cells[0] == DOCSTART:
             finish()
             continue
@@ -92,8 +106,15 @@ def read_columns(
                 f"expected {width[0]} columns like line {width[1]}; found {len(cells)}: {line!r}",
             )
         word, tag = cells[word_col], cells[tag_col]
-        if not word or not tag:
-            raise located(file, number, f"empty {'word' if not word else 'tag'}: {line!r}")
+        if not word:
+            raise located(
+                file,
+                number,
+                f"empty token in column {word_col}: {line!r}; give it a value or delete the "
+                f"line (e.g. sed -i '{number}d' {file})",
+            )
+        if not tag:
+            raise located(file, number, f"empty tag: {line!r}")
         if scheme is not None:
             problem = check_tag(tag, scheme)
             if problem is not None:

@@ -8,7 +8,9 @@ DEPS MISC), ``#`` comment lines before each sentence and a blank line after it. 
 * empty nodes (ID ``8.1``): enhanced-dependency nodes that are not in the text.
 
 The file is split into lines here, so that every error can name its line; the ``conllu`` package
-(the ``train`` extra) parses the ID column with the format's own grammar. Missing values stay as
+(a dependency) parses the ID column with the format's own grammar. ``conllu_sentences`` reads
+one sentence at a time and keeps each block's lines as they are, so that ``birnn predict`` can
+write a CoNLL-U file back with only the predicted column changed. Missing values stay as
 the ``"_"`` the file holds (EWT has no missing UPOS; XPOS is ``"_"`` in some treebanks).
 
 ``conllu_lines`` writes the other way: a tagged sentence as word lines, the tags in one column.
@@ -17,13 +19,16 @@ the ``"_"`` the file holds (EWT has no missing UPOS; XPOS is ``"_"`` in some tre
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from birnn._checks import check_choice
 from birnn.data._files import as_path, numbered_lines
 from birnn.data.errors import located
+from birnn.data.formats import refuse_other
 from birnn.data.records import TaggedSentence
+from birnn.data.tags import SCHEMES, check_tag
 
 # the ten columns of a word line, in file order: the one list of them in birnn
 FIELDS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
@@ -57,49 +62,63 @@ def _id_parser() -> Any:
     try:
         from conllu.exceptions import ParseException
         from conllu.parser import parse_id_value
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "read_conllu needs the 'conllu' package: pip install 'birnn[train]'"
-        ) from err
+    except ImportError as err:  # pragma: no cover - a dependency of birnn
+        raise ImportError("read_conllu needs the 'conllu' package: pip install conllu") from err
     return parse_id_value, ParseException
 
 
-def read_conllu(path: str | Path, column: str = "upos") -> list[TaggedSentence]:
-    """The sentences of a CoNLL-U file (plain or gzip-compressed) with the tags of ``column``.
+@dataclass
+class ConlluSentence:
+    """One sentence block as it stands in the file, and its syntactic words.
 
-    ``column`` is one of lemma, upos, xpos, feats, head, deprel, deps, misc. Raises ``DataError``
-    (``"{path}:{line}: ..."``) for a word line without exactly ten tab-separated columns, an
-    invalid ID, word IDs that do not run 1, 2, 3, ... within a sentence, an empty FORM or tag,
-    or a sentence without words; and ``"{path}: ..."`` for a file without sentences.
+    ``lines`` are all its lines (comments, multiword ranges and empty nodes included), without
+    the blank line that ends it; ``rows[i]`` is the index in ``lines`` of word ``i + 1``.
+    """
+
+    lines: list[str]
+    words: list[str]
+    tags: list[str]  # the column read, one per word
+    rows: list[int]
+    start: int  # the file line of lines[0]
+
+    def with_column(self, column: str, values: Sequence[str]) -> list[str]:
+        """``lines`` with ``column`` of each word line replaced by ``values`` (one per word):
+        every comment, every other column and every other line kept as it is."""
+        at = FIELDS.index(check_choice("column", column, TAG_COLUMNS))
+        out = list(self.lines)
+        for row, value in zip(self.rows, values, strict=True):
+            cells = out[row].split("\t")
+            cells[at] = value
+            out[row] = "\t".join(cells)
+        return out
+
+
+def conllu_sentences(
+    path: str | Path, column: str = "upos", scheme: str | None = None
+) -> Iterator[ConlluSentence]:
+    """The sentences of a CoNLL-U file, one at a time (a stream: any size of file).
+
+    The checks of ``read_conllu``, as each line is reached; ``scheme`` (iob1, iob2, bioes) is
+    checked on every tag of ``column``, with the line of a tag outside it.
     """
     column = check_choice("column", column, TAG_COLUMNS)
+    if scheme is not None:
+        scheme = check_choice("scheme", scheme, SCHEMES)
     file = as_path(path)
+    refuse_other(file, ("conllu",), "a CoNLL-U file", {"columns": "read it with --format columns"})
     parse_id, parse_exception = _id_parser()
     at = FIELDS.index(column)
-    sentences: list[TaggedSentence] = []
-    words: list[str] = []
-    tags: list[str] = []
-    block_start: int | None = None  # first line of the sentence being read
-
-    def finish() -> None:
-        if not words:
-            raise located(
-                file,
-                block_start,
-                "a sentence without words (only comments, multiword tokens or empty nodes)",
-            )
-        sentences.append(TaggedSentence(words.copy(), tags.copy()))
-        words.clear()
-        tags.clear()
+    block: ConlluSentence | None = None
 
     for number, line in numbered_lines(file):
         if not line.strip():
-            if block_start is not None:
-                finish()
-                block_start = None
+            if block is not None:
+                yield _finished(file, block)
+                block = None
             continue
-        if block_start is None:
-            block_start = number
+        if block is None:
+            block = ConlluSentence([], [], [], [], number)
+        block.lines.append(line)
         if line.startswith("#"):
             continue
         cells = line.split("\t")
@@ -116,15 +135,47 @@ def read_conllu(path: str | Path, column: str = "upos") -> list[TaggedSentence]:
             raise located(file, number, f"invalid ID: {err}") from err
         if isinstance(word_id, tuple):  # a multiword range (1, "-", 2) or empty node (8, ".", 1)
             continue
-        if word_id != len(words) + 1:
-            raise located(file, number, f"expected word ID {len(words) + 1}; found {cells[0]!r}")
+        if word_id != len(block.words) + 1:
+            raise located(
+                file, number, f"expected word ID {len(block.words) + 1}; found {cells[0]!r}"
+            )
         if not cells[1] or not cells[at]:
             empty = "FORM" if not cells[1] else column.upper()
             raise located(file, number, f"empty {empty} column (CoNLL-U writes '_' for none)")
-        words.append(cells[1])
-        tags.append(cells[at])
-    if block_start is not None:
-        finish()
+        if scheme is not None:
+            problem = check_tag(cells[at], scheme)
+            if problem is not None:
+                raise located(file, number, f"{column.upper()} column: {problem}")
+        block.rows.append(len(block.lines) - 1)
+        block.words.append(cells[1])
+        block.tags.append(cells[at])
+    if block is not None:
+        yield _finished(file, block)
+
+
+def _finished(file: Path, block: ConlluSentence) -> ConlluSentence:
+    if not block.words:
+        raise located(
+            file,
+            block.start,
+            "a sentence without words (only comments, multiword tokens or empty nodes)",
+        )
+    return block
+
+
+def read_conllu(
+    path: str | Path, column: str = "upos", scheme: str | None = None
+) -> list[TaggedSentence]:
+    """The sentences of a CoNLL-U file (plain or gzip-compressed) with the tags of ``column``.
+
+    ``column`` is one of lemma, upos, xpos, feats, head, deprel, deps, misc; ``scheme`` (iob1,
+    iob2, bioes, or None for any tag) is checked on each of its tags. Raises ``DataError``
+    (``"{path}:{line}: ..."``) for a word line without exactly ten tab-separated columns, an
+    invalid ID, word IDs that do not run 1, 2, 3, ... within a sentence, an empty FORM or tag,
+    a tag outside the scheme, or a sentence without words; ``"{path}: ..."`` for a file without
+    sentences, or one that is recognisably of another kind (``birnn.data.formats``).
+    """
+    sentences = [TaggedSentence(s.words, s.tags) for s in conllu_sentences(path, column, scheme)]
     if not sentences:
-        raise located(file, None, "no sentences (the file is empty or has only blank lines)")
+        raise located(path, None, "no sentences (the file is empty or has only blank lines)")
     return sentences

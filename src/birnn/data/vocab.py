@@ -171,9 +171,10 @@ class Vocab:
         return isinstance(token, str) and self._find(token) is not None
 
     def __repr__(self) -> str:
+        fallback = ", fallback_lowercase=True" if self.fallback_lowercase else ""
         return (
             f"Vocab({len(self)} tokens, unk={self.unk!r}, pad={self.pad!r}, "
-            f"lowercase={self.lowercase}, fallback_lowercase={self.fallback_lowercase})"
+            f"lowercase={self.lowercase}{fallback})"
         )
 
     def __eq__(self, other: object) -> bool:

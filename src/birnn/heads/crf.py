@@ -157,6 +157,39 @@ class CRF:
             beta[:, t] = np.where((t < lengths - 1)[:, None], rec, e)
         return beta
 
+    @staticmethod
+    def _transition_scores(
+        y: NDArray[np.intp],
+        lengths: NDArray[np.intp],
+        valid: NDArray[np.bool_],
+        scores: tuple[NDArray, NDArray, NDArray],
+    ) -> NDArray:
+        """s[y_0] + Σ_{1<=t<L} A[y_{t-1}, y_t] + e[y_{L-1}] per sequence (y 0 on padding)."""
+        a, s, e = scores
+        pair = a[y[:, :-1], y[:, 1:]]  # (N, T-1): A[y_{t-1}, y_t]
+        ends = s[y[:, 0]] + e[y[np.arange(y.shape[0]), lengths - 1]]
+        return ends + np.sum(np.where(valid[:, 1:], pair, 0), axis=1)
+
+    def transition_scores(self, tags: Any, lengths: Any) -> NDArray:
+        """The part of each path's score that is not emissions, (N,):
+        s[y_0] + Σ_{1<=t<L} A[y_{t-1}, y_t] + e[y_{L-1}] (-inf on a forbidden step).
+
+        tags (N, T) int in [0, C) at valid positions (padding may hold anything); lengths (N,).
+        """
+        y = np.asarray(tags)
+        if y.dtype.kind not in "iu" or y.ndim != 2 or y.shape[1] < 1:
+            raise TypeError(f"tags must be an (N, T) integer array; received {describe(tags)}")
+        lens = check_lengths(lengths, y.shape[0], y.shape[1])
+        valid = np.arange(y.shape[1])[None, :] < lens[:, None]
+        counted = y[valid]
+        if counted.size and (counted.min() < 0 or counted.max() >= self.num_tags):
+            raise ValueError(
+                f"tags must be in [0, {self.num_tags}) at valid positions; "
+                f"received min {counted.min()} and max {counted.max()}"
+            )
+        y = np.where(valid, y, 0).astype(np.intp)
+        return self._transition_scores(y, lens, valid, self._scores())
+
     # ---- loss --------------------------------------------------------------------------------
     def nll(
         self, emissions: Any, tags: Any, lengths: Any, reduction: str = "mean"
@@ -185,11 +218,8 @@ class CRF:
         alpha = self._alpha(em, lens, a, s)
         log_z = logsumexp(alpha[:, -1] + e, axis=1)
 
-        rows = np.arange(n)
-        gold = s[y[:, 0]] + e[y[rows, lens - 1]]
+        gold = self._transition_scores(y, lens, valid, (a, s, e))
         gold = gold + np.sum(np.take_along_axis(em, y[..., None], 2)[..., 0] * valid, axis=1)
-        pair = a[y[:, :-1], y[:, 1:]]  # (N, T-1): A[y_{t-1}, y_t]
-        gold = gold + np.sum(np.where(valid[:, 1:], pair, 0), axis=1)
         if not np.all(np.isfinite(gold)):
             bad = np.flatnonzero(~np.isfinite(gold)).tolist()
             raise ValueError(f"tags of sequences {bad} use a forbidden start, transition or end")

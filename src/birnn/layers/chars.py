@@ -40,7 +40,14 @@ from birnn.layers.embedding import Embedding, EmbeddingCache
 from birnn.modules import GRU, LSTM
 from birnn.recurrent.module import RecurrentModule, Tape
 
-__all__ = ["CELLS", "CharFeatures", "CharFeaturesCache", "unique_words"]
+__all__ = [
+    "CELLS",
+    "CharFeatures",
+    "CharFeaturesCache",
+    "CharGroup",
+    "length_groups",
+    "unique_words",
+]
 
 # cell name -> recurrent module class (single layer, bidirectional, batch-first)
 CELLS: dict[str, Callable[..., RecurrentModule]] = {"lstm": LSTM, "gru": GRU}
@@ -59,9 +66,28 @@ def unique_words(ids: Any) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     return uniq.astype(np.intp), inverse.reshape(arr.shape).astype(np.intp)
 
 
-class CharFeaturesCache(NamedTuple):
+class CharGroup(NamedTuple):
+    """The forms of one length group, run through the network together."""
+
+    rows: NDArray[np.intp]  # rows of the forms in the caller's (W, Lmax) array
     embed: EmbeddingCache
     tape: Tape | None  # the recurrent module's tape; None at inference (no backward)
+
+
+class CharFeaturesCache(NamedTuple):
+    groups: tuple[CharGroup, ...]
+    words: int  # W
+
+
+def length_groups(lengths: NDArray[np.intp]) -> list[NDArray[np.intp]]:
+    """The rows of ``lengths`` in groups of similar length: at most 8 characters, 9-16, 17-32, ...
+
+    Each group is padded to its own longest form, so a batch's padded character area stays
+    within twice its real one (plus at most 8 per form): one 100-character URL no longer pads
+    every other form of its batch to 100 steps (memory, and zeroing, of the whole tape).
+    """
+    group = np.maximum(0, np.ceil(np.log2(np.maximum(lengths, 1) / 8)).astype(np.intp))
+    return [np.flatnonzero(group == g) for g in np.unique(group)]
 
 
 class CharFeatures:
@@ -129,25 +155,38 @@ class CharFeatures:
             raise ValueError(
                 f"chars must be a padded 2-D array (words, max_chars); received shape {arr.shape}"
             )
-        check_lengths(lengths, arr.shape[0], arr.shape[1])
-        e, embed_cache = self.embed.forward(arr)
-        if training:
-            _, state, tape = self.rnn.forward(e, None, lengths, training=True)
-        else:
-            _, state = self.rnn(e, None, lengths)
+        lens = check_lengths(lengths, arr.shape[0], arr.shape[1])
+        feats = np.empty((arr.shape[0], 2 * self.hidden), dtype=self.dtype)
+        groups = []
+        for rows in length_groups(lens):
+            e, embed_cache = self.embed.forward(arr[rows, : int(lens[rows].max())])
             tape = None
-        h_n = state[0] if isinstance(state, tuple) else state  # LSTM (h, c) | GRU h: (2, W, H)
-        return np.concatenate([h_n[0], h_n[1]], axis=1), CharFeaturesCache(embed_cache, tape)
+            if training:
+                _, state, tape = self.rnn.forward(e, None, lens[rows], training=True)
+            else:
+                _, state = self.rnn(e, None, lens[rows])
+            h_n = state[0] if isinstance(state, tuple) else state  # LSTM (h, c) | GRU h
+            feats[rows, : self.hidden], feats[rows, self.hidden :] = h_n[0], h_n[1]
+            groups.append(CharGroup(rows, embed_cache, tape))
+        return feats, CharFeaturesCache(tuple(groups), arr.shape[0])
 
     def backward(self, cache: CharFeaturesCache, d_feats: Any) -> tuple[None, dict[str, NDArray]]:
-        if cache.tape is None:
+        if any(g.tape is None for g in cache.groups):
             raise ValueError("this cache comes from forward(training=False): it has no tape")
         d = check_float_array("d_feats", d_feats, self.dtype)
-        words = cache.embed.ids.shape[0]
-        check_shape("d_feats", d, (words, 2 * self.hidden))
-        d_h = np.stack([d[:, : self.hidden], d[:, self.hidden :]])  # (2, W, H)
-        d_state = (d_h, None) if self.cell == "lstm" else d_h
-        d_out = np.zeros(cache.tape.out_shape, dtype=self.dtype)
-        de, _, rnn_grads = self.rnn.backward(cache.tape, d_out, d_state)
-        _, embed_grads = self.embed.backward(cache.embed, de)
-        return None, {**prefixed("embed", embed_grads), **prefixed("rnn", rnn_grads)}
+        check_shape("d_feats", d, (cache.words, 2 * self.hidden))
+        grads: dict[str, NDArray] = {}
+        for group in cache.groups:
+            assert group.tape is not None
+            d_g = d[group.rows]
+            d_h = np.stack([d_g[:, : self.hidden], d_g[:, self.hidden :]])  # (2, W_g, H)
+            d_state = (d_h, None) if self.cell == "lstm" else d_h
+            d_out = np.zeros(group.tape.out_shape, dtype=self.dtype)
+            de, _, rnn_grads = self.rnn.backward(group.tape, d_out, d_state)
+            _, embed_grads = self.embed.backward(group.embed, de)
+            for name, g in {**prefixed("embed", embed_grads), **prefixed("rnn", rnn_grads)}.items():
+                if name in grads:
+                    grads[name] += g
+                else:
+                    grads[name] = g
+        return None, grads

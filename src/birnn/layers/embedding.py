@@ -128,10 +128,10 @@ class Embedding:
         return self.num - self.fixed
 
     def __repr__(self) -> str:
-        return (
-            f"Embedding({self.num}, {self.dim}, padding_idx={self.padding_idx}, "
-            f"init={self.init!r}, fixed={self.fixed})"
-        )
+        # the choices only when not the defaults: the common table reads as before
+        init = "" if self.init == "uniform" else f", init={self.init!r}"
+        fixed = f", fixed={self.fixed}" if self.fixed else ""
+        return f"Embedding({self.num}, {self.dim}, padding_idx={self.padding_idx}{init}{fixed})"
 
     def set_rows(self, vectors: Any, where: Any) -> None:
         """``table[r] = vectors[r]`` for every id r with ``where[r]`` (not the padding row);

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.random import Generator
 
 from birnn._checks import check_int
+from birnn.functional import softmax
 from birnn.layers import prefixed
 from birnn.layers.dropout import Dropout
 from birnn.layers.pooling import POOLING_MODES, Pooling
@@ -88,3 +89,8 @@ class Classifier(EncoderModel):
     def predict(self, batch: TokenBatch) -> list[int]:
         scores, _ = self._scores(batch, False, None)
         return scores.argmax(axis=-1).tolist()
+
+    def predict_probabilities(self, batch: TokenBatch) -> Array:
+        """(N, C) softmax(s): each label's probability for each sentence."""
+        scores, _ = self._scores(batch, False, None)
+        return softmax(scores.astype(np.float64))

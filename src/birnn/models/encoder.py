@@ -217,9 +217,18 @@ class Encoder:
         return out | prefixed("rnn", self.rnn.params)
 
     def forward(
-        self, batch: TokenBatch, training: bool = False, rng: np.random.Generator | None = None
+        self,
+        batch: TokenBatch,
+        training: bool = False,
+        rng: np.random.Generator | None = None,
+        keep_tape: bool = False,
     ) -> tuple[Array, EncoderCache]:
-        """(N, T) tokens -> (N, T, W) contextual features, zero past each length."""
+        """(N, T) tokens -> (N, T, W) contextual features, zero past each length.
+
+        ``training=False`` records no tape (inference: a tape of every step of every layer
+        would take gigabytes on a batch of long sentences, and nothing would read it), unless
+        ``keep_tape``: inference whose backward is wanted (``birnn.explain``).
+        """
         if training and rng is None:
             raise ValueError("training=True needs an rng for dropout")
         words = batch.words
@@ -240,7 +249,11 @@ class Encoder:
             parts.append(feats[batch.chars.index])
         x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         x, drop_in = self.dropout.forward(x, training, rng)
-        h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
+        if training or keep_tape:
+            h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
+        else:
+            h, _ = self.rnn(x, lengths=batch.lengths)
+            tape = None
         y, drop_out = self.dropout.forward(h, training, rng)
         cache = EncoderCache(
             tables=table_caches,

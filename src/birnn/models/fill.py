@@ -18,6 +18,7 @@ import numpy as np
 from numpy.random import Generator
 
 from birnn._checks import check_int
+from birnn.functional import softmax
 from birnn.layers import prefixed
 from birnn.losses import softmax_cross_entropy
 from birnn.models.base import EncoderModel
@@ -70,3 +71,7 @@ class FillModel(EncoderModel):
 
     def predict(self, batch: TokenBatch) -> list[int]:
         return self.scores(batch).argmax(axis=-1).tolist()
+
+    def predict_probabilities(self, batch: TokenBatch) -> Array:
+        """(N, V) softmax(s): each answer's probability at each sentence's blank."""
+        return softmax(self.scores(batch).astype(np.float64))

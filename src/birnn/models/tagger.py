@@ -10,6 +10,9 @@ With an entity ``scheme`` (and the tag names) only valid tag sequences come out
 (``birnn.heads.constraints``): the CRF's forbidden starts, transitions and ends score -inf in
 training and decoding, and the softmax head decodes with Viterbi over its log-probabilities
 under the same masks (the most probable valid sequence of independent token choices).
+Its probabilities: softmax(s_t)[tag_t] per token, or with the CRF the marginal
+p(y_t = tag_t | s) (forward-backward), the probability that the token's tag is the one on the
+best path.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from numpy.random import Generator
 
 from birnn._checks import check_int, describe
 from birnn.data.tags import SCHEMES
-from birnn.functional import log_softmax
+from birnn.functional import log_softmax, softmax
 from birnn.heads.constraints import Constraints, scheme_constraints
 from birnn.heads.crf import CRF, viterbi
 from birnn.layers import prefixed
@@ -112,19 +115,36 @@ class Tagger(EncoderModel):
         grads |= self.encoder.backward(enc_cache, dy)
         return float(loss), grads, tokens
 
-    def predict(self, batch: TokenBatch) -> list[list[int]]:
-        """The predicted tag ids of each sentence (its real tokens only)."""
+    def _emissions(self, batch: TokenBatch) -> Array:
         y, _ = self.encoder.forward(batch)
         scores, _ = self.out.forward(y)
-        if self.crf is not None or self.masks is not None:
-            paths = self._decode(scores, batch.lengths)
-            return [list(map(int, p[:n])) for p, n in zip(paths, batch.lengths)]
-        best = scores.argmax(axis=-1)
-        return [best[i, :n].tolist() for i, n in enumerate(batch.lengths)]
+        return scores
 
-    def _decode(self, scores: Array, lengths: Any) -> Any:
+    def _best(self, scores: Array, lengths: Any) -> Any:
+        """(N, T) tag ids: the Viterbi paths (CRF, or softmax under the scheme's masks) or each
+        token's argmax."""
         if self.crf is not None:
             return self.crf.decode(scores, lengths)
-        assert self.masks is not None
+        if self.masks is None:
+            return scores.argmax(-1)
         a, s, e = (np.where(m, 0.0, -np.inf) for m in self.masks)
         return viterbi(log_softmax(scores), np.asarray(lengths, dtype=np.intp), a, s, e)
+
+    def predict(self, batch: TokenBatch) -> list[list[int]]:
+        """The predicted tag ids of each sentence (its real tokens only)."""
+        best = self._best(self._emissions(batch), batch.lengths)
+        return [list(map(int, best[i, :n])) for i, n in enumerate(batch.lengths)]
+
+    def predict_probabilities(self, batch: TokenBatch) -> list[tuple[list[int], list[float]]]:
+        """Per sentence: the predicted tag ids and the probability of each (module notes)."""
+        scores = self._emissions(batch)
+        best = self._best(scores, batch.lengths)
+        if self.crf is not None:
+            p = self.crf.marginals(scores, batch.lengths)
+        else:
+            p = softmax(scores.astype(np.float64))
+        chosen = np.take_along_axis(p, np.maximum(best, 0)[..., None], axis=-1)[..., 0]
+        return [
+            (list(map(int, best[i, :n])), chosen[i, :n].tolist())
+            for i, n in enumerate(batch.lengths)
+        ]

@@ -33,8 +33,8 @@ def check_hyper(name: str, value: Any, low: float = 0.0, high: float = math.inf)
         raise TypeError(f"{name} must be a real number; received {describe(value)}")
     value = float(value)
     if not (low <= value < high) or math.isnan(value):
-        upper = "" if high == math.inf else f" and < {high}"
-        raise ValueError(f"{name} must be >= {low}{upper}; received {value}")
+        upper = "" if high == math.inf else f" and < {high:g}"
+        raise ValueError(f"{name} must be a finite number >= {low:g}{upper}; received {value:g}")
     return value
 
 

@@ -3,6 +3,7 @@
 Forward, for input x (T, N, F) with lengths (batch sorted by decreasing length):
 
     a_fwd = [x, 1] @ [W_ih, b].T           one GEMM over all steps, the bias as a column of ones
+                                            (``scan_forward`` does these GEMMs, chain by chain)
     a_bwd = [flip(x), 1] @ [W_ih', b'].T   flip = reverse each sequence within its length
     h_fwd = scan(a_fwd)    h_bwd' = scan(a_bwd)    (two independent chains)
     y_t   = merge(h_fwd_t, flip(h_bwd')_t)
@@ -40,8 +41,7 @@ Array = NDArray[np.floating]
 
 @dataclass
 class LayerTape:
-    shape: tuple[int, int, int]  # (T, N, F) of the input
-    inputs: list[Array]  # per direction (T*N, F[+1]): the input in scan order [, a ones column]
+    x: Array  # (T, N, F) the layer's input (the backward pass rebuilds each direction's view)
     scans: list[tuple[Weights, ScanTape]]  # per group of directions scanned together
 
 
@@ -76,41 +76,37 @@ class Layer:
 
         ``keep_tape=False`` (inference): the tape is only good for reading the outputs before
         the next call, and its arrays live in the workspaces."""
-        steps, size, feat = x.shape
-        inputs = [self._scan_input(x, batch, d, keep_tape) for d in range(self.directions)]
+        inputs = [self._scan_input(x, batch, d) for d in range(self.directions)]
         scans: list[tuple[Weights, ScanTape]] = []
         finals: list[State] = [()] * self.directions
         for group, ws in zip(self.groups, self.workspaces):
             cell = self.cells[group[0]]
-            # without a tape, nothing outlives the call: the weights' layout can live in ws too
-            alloc = None if keep_tape else partial(ws.get, dtype=x.dtype)
-            w = cell.prepare([self.params[d] for d in group], alloc)
-            gates = w.w_ih_t.shape[-1]
-            a = ws.get("a", (len(group), steps, size, gates), x.dtype)
-            for j, d in enumerate(group):
-                np.matmul(inputs[d], w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
+            # the weights' forward-only layout lives in ws; without a tape nothing outlives the
+            # call, and all of it can
+            scratch = partial(ws.get, dtype=x.dtype)
+            alloc = None if keep_tape else scratch
+            w = cell.prepare([self.params[d] for d in group], alloc, forward_alloc=scratch)
             chain_init = tuple(np.stack([init[d][s] for d in group]) for s in range(len(init[0])))
-            tape = scan_forward(cell, w, a, chain_init, batch, keep_tape, ws)
+            chain_inputs = [inputs[d] for d in group]
+            tape = scan_forward(cell, w, chain_inputs, chain_init, batch, keep_tape, ws)
             scans.append((w, tape))
             for j, d in enumerate(group):
                 finals[d] = tuple(batch.last(s[j]) for s in tape.states)
         outputs = self._outputs(scans, batch)
         # the states belong to the tape (or the workspace): what leaves the layer is a copy
         y = self.merge.forward(*outputs) if self.directions == 2 else outputs[0].copy()
-        return y, finals, LayerTape(shape=(steps, size, feat), inputs=inputs, scans=scans)
+        return y, finals, LayerTape(x=x, scans=scans)
 
-    def _scan_input(self, x: Array, batch: Batch, d: int, keep_tape: bool) -> Array:
+    def _scan_input(self, x: Array, batch: Batch, d: int) -> Array:
         """Direction d's input in scan order as (T*N, F), with a ones column if it has biases
-        (so one GEMM adds the bias in the forward and gives db in the backward)."""
+        (so one GEMM adds the bias in the forward and gives db in the backward). It lives in
+        the workspace: the forward pass builds it for the input projections, the backward pass
+        again for the weight gradients, and the tape keeps only x."""
         steps, size, feat = x.shape
         if not self.cells[d].bias:
             return (x if d == 0 else batch.flip(x)).reshape(steps * size, feat)
         shape = (steps * size, feat + 1)
-        out = (
-            np.empty(shape, x.dtype)
-            if keep_tape
-            else self.workspaces[0].get(f"x{d}", shape, x.dtype)
-        )
+        out = self.workspaces[0].get(f"x{d}", shape, x.dtype)
         view = out.reshape(steps, size, feat + 1)
         if d == 0:
             view[..., :feat] = x
@@ -131,21 +127,40 @@ class Layer:
             out[1] = batch.flip(out[1])
         return out
 
+    def states(self, tape: LayerTape, batch: Batch) -> list[Array]:
+        """Each direction's states h (T, N, R) in time order, as ``forward`` recorded them."""
+        return self._outputs(tape.scans, batch)
+
     def backward(
-        self, tape: LayerTape, dy: Array, d_final: list[MaybeState], batch: Batch
-    ) -> tuple[Array, list[State], list[Params]]:
+        self,
+        tape: LayerTape,
+        dy: Array,
+        d_final: list[MaybeState],
+        batch: Batch,
+        through: list[Array] | None = None,
+        record: bool = False,
+    ) -> tuple[Array, list[State], list[Params], list[Array]]:
         """dy (T, N, W) -> dx (T, N, F), gradients at each direction's initial states and
-        parameters."""
-        steps, size, feat = tape.shape
+        parameters, and with ``record`` each direction's dL/dh_t (T, N, R) in time order
+        (``scan_backward``; [] without).
+
+        ``through[d]`` (N,): a weight per row on the gradient entering direction d (1 lets it
+        pass, 0 stops it), so that dx holds only the paths through the chosen directions; the
+        parameter gradients are then not computed (each direction's dict is empty).
+        """
+        steps, size, feat = tape.x.shape
         if self.directions == 1:
             d_h = [dy]
         else:
             values = self._outputs(tape.scans, batch, flip=self.merge.needs_values)
             d_fwd, d_bwd = self.merge.backward(dy, *values)
             d_h = [d_fwd, batch.flip(d_bwd)]
+        if through is not None:
+            d_h = [d * w[None, :, None] for d, w in zip(d_h, through)]
         d_x: list[Array] = [np.empty(0)] * self.directions
         d_init: list[State] = [()] * self.directions
         grads: list[Params] = [{}] * self.directions
+        state_grads: list[Array] = [np.empty(0)] * self.directions if record else []
         for group, (w, scan), ws in zip(self.groups, tape.scans, self.workspaces):
             cell = self.cells[group[0]]
             d_out = ws.get("d_out", (len(group), *d_h[group[0]].shape), dy.dtype)
@@ -154,15 +169,27 @@ class Layer:
                 _stack_or_none([d_final[d][s] for d in group], scan.init[s].shape[1:])
                 for s in range(len(scan.init))
             )
-            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws)
-            chain_grads = cell.param_grads([tape.inputs[d] for d in group], scan, step_grads)
+            kept = np.zeros(scan.states[0].shape, dy.dtype) if record else None
+            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws, kept)
+            chain_grads = (
+                cell.param_grads(
+                    [self._scan_input(tape.x, batch, d) for d in group], scan, step_grads
+                )
+                if through is None
+                else [{} for _ in group]
+            )
             da = step_grads["a"].reshape(len(group), steps * size, -1)  # (D, T*N, G*H)
             for j, d in enumerate(group):
                 grads[d] = chain_grads[j]
                 d_init[d] = tuple(c[j].copy() for c in carry)  # carry is workspace memory
-                d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
+                if through is not None and not np.any(through[d]):  # a stopped direction
+                    d_x[d] = np.zeros((steps, size, feat), dy.dtype)
+                else:
+                    d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
+                if kept is not None:
+                    state_grads[d] = kept[j] if d == 0 else batch.flip(kept[j])
         dx = d_x[0] if self.directions == 1 else d_x[0] + batch.flip(d_x[1])
-        return dx, d_init, grads
+        return dx, d_init, grads, state_grads
 
 
 def _stack_or_none(values: list[Array | None], shape: tuple[int, ...]) -> Array | None:

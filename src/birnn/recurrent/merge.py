@@ -8,6 +8,10 @@ With a = forward state h_t, b = backward state h'_t (both already in time order)
     mul:     y = a * b          da = dy * b         db = dy * a
 
 Each mode's forward and backward sit side by side, so they cannot drift apart.
+
+concat, sum and mean are *additive*: y = merge(a, 0) + merge(0, b) exactly, so whatever is
+linear in y (an output layer's scores) splits exactly into a forward and a backward part
+(``birnn.explain``); mul is not: its y has no such split.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class Merge:
     backward: Callable[[Array, Array, Array], tuple[Array, Array]]
     width: Callable[[int, int], int]  # output width from the two directions' widths
     needs_values: bool = False  # backward reads a and b (not only their widths)
+    additive: bool = True  # y = merge(a, 0) + merge(0, b) exactly
 
 
 def _concat_backward(dy: Array, a: Array, b: Array) -> tuple[Array, Array]:
@@ -60,5 +65,6 @@ MERGES: dict[str, Merge] = {
         backward=lambda dy, a, b: (dy * b, dy * a),
         width=lambda wa, wb: wa,
         needs_values=True,
+        additive=False,
     ),
 }

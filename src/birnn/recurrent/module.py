@@ -13,7 +13,7 @@ States follow PyTorch's layout: chain c = 2 k + d (layer k, direction d; d = 1 b
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +33,7 @@ from birnn.functional import dropout_mask
 from birnn.recurrent.layer import Layer, LayerTape
 from birnn.recurrent.sequence import Batch, sort_by_length
 from birnn.recurrent.states import MaybeState, State, StateLayout, StateLike
+from birnn.recurrent.workspace import Workspace
 
 Array = NDArray[np.floating]
 
@@ -68,6 +69,12 @@ class RecurrentModule:
         rng: np.random.Generator | None = None,
     ) -> None:
         self.layers = layers
+        # The layers run one after the other, and nothing in a layer's workspace outlives its
+        # call (outputs leave as copies; tapes have their own memory), so one set of
+        # workspaces serves them all: the scratch memory of the largest layer, not of all.
+        shared = [Workspace() for _ in range(max(len(layer.groups) for layer in layers))]
+        for layer in layers:
+            layer.workspaces = shared[: len(layer.groups)]
         self.batch_first = bool(batch_first)
         self.dropout = check_probability("dropout", dropout)
         self.init_state = _check_init_state(init_state)
@@ -83,6 +90,8 @@ class RecurrentModule:
                 for key, value in p.items():
                     self._params[f"{key}_l{k}{_suffix(d)}"] = value
         self._init_params: dict[tuple[int, int], State] = {}
+        # called by backward with every chain's dL/dh_t (see backward); None: no tracing
+        self.state_grad_hook: Callable[[list[Array], NDArray[np.intp]], None] | None = None
         if self.init_state == "learned":
             for k, d in self.chains:
                 sizes = self._cell(k, d).state_sizes
@@ -206,7 +215,10 @@ class RecurrentModule:
             else check_lengths(lengths, size, steps)
         )
         order, batch = sort_by_length(lens, steps)
+        given = x
         x = np.ascontiguousarray(x if order is None else x[:, order])
+        if keep_tape and isinstance(given, np.ndarray) and np.may_share_memory(x, given):
+            x = x.copy()  # the tape keeps x: the caller changing theirs must not reach backward
         init = self._initial_states(hx, size, order)
         layer_tapes: list[LayerTape] = []
         masks: list[Array | None] = []
@@ -272,12 +284,24 @@ class RecurrentModule:
 
     # ---- backward --------------------------------------------------------------------------
     def backward(
-        self, tape: Tape, d_out: Any, d_state: StateLike = None
+        self, tape: Tape, d_out: Any, d_state: StateLike = None, *, through: Any = None
     ) -> tuple[Array, StateLike, dict[str, Array]]:
         """Gradients of one scalar loss, given dL/d(out) and dL/d(final states).
 
         Returns dx (x's shape), d(initial states) in hx's layout, and parameter gradients keyed
         like ``state_dict()``.
+
+        ``through`` (D, N), D the directions: a weight per direction and row on the gradient
+        entering that direction's chain in every layer (1 lets it pass, 0 stops it). With
+        ``through[1] = 0``, dx is the part of the gradient that travelled through forward chains
+        only (``birnn.explain`` separates the directions this way); None: every path. With
+        ``through``, only dx and d(initial states) are computed: the parameter gradients come
+        back as an empty dict.
+
+        While ``state_grad_hook`` is set, it is called with dL/dh_t of every chain (a list over
+        chains c = 2 k + d of arrays shaped like ``out`` without its feature width: (N, T, R)
+        batch-first, else (T, N, R); zero past each length) and the lengths; the NumPy time loop
+        then runs, since the compiled one keeps no per-step carry.
         """
         if not isinstance(tape, Tape):
             raise TypeError(
@@ -292,36 +316,79 @@ class RecurrentModule:
         check_shape("d_out", dy, tape.out_shape)
         dy = self._from_caller(dy, tape.order)
         size = tape.batch.size
+        weights = self._through(through, size, tape.order)
         if d_state is None:
             d_final: list[MaybeState] = [(None,) * self.num_states for _ in self.chains]
         else:
             d_final = self.layout.unpack("d_state", d_state, size, allow_none=True)
             if tape.order is not None:
                 d_final = [tuple(None if s is None else s[tape.order] for s in c) for c in d_final]
+        record = self.state_grad_hook is not None
         grads: dict[str, Array] = {}
         d_init: list[State] = [()] * len(self.chains)
+        state_grads: list[Array] = [np.empty(0)] * len(self.chains)
         for k in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[k]
             mask = tape.masks[k]
             if mask is not None:
                 dy = dy * mask
             first = self.chains.index((k, 0))
-            dy, layer_init, layer_grads = layer.backward(
-                tape.layers[k], dy, d_final[first : first + layer.directions], tape.batch
+            dy, layer_init, layer_grads, layer_states = layer.backward(
+                tape.layers[k],
+                dy,
+                d_final[first : first + layer.directions],
+                tape.batch,
+                weights,
+                record,
             )
             for d in range(layer.directions):
                 d_init[first + d] = layer_init[d]
+                if record:
+                    state_grads[first + d] = self._to_caller(layer_states[d], tape.order)
                 for key, value in layer_grads[d].items():
                     grads[f"{key}_l{k}{_suffix(d)}"] = value
-        if self.init_state == "learned":
+        if self.init_state == "learned" and through is None:
             for c, (k, d) in enumerate(self.chains):
                 for name, g in zip(("h0", "c0"), d_init[c]):
                     # with a caller's hx the learned state took no part in the loss
                     total = np.zeros(g.shape[1], self.dtype) if tape.hx_given else g.sum(axis=0)
                     grads[f"{name}_l{k}{_suffix(d)}"] = total
+        if self.state_grad_hook is not None:
+            lengths = tape.batch.lengths
+            if tape.order is not None:
+                lengths = np.empty_like(lengths)
+                lengths[tape.order] = tape.batch.lengths
+            self.state_grad_hook(state_grads, lengths)
         dx = self._to_caller(dy, tape.order)
         dhx = self.layout.pack(d_init, tape.order)
+        if through is not None:
+            return dx, dhx, {}
         return dx, dhx, {name: grads[name] for name in self._params}
+
+    def _through(
+        self, through: Any, size: int, order: NDArray[np.intp] | None
+    ) -> list[Array] | None:
+        """``through`` checked, as one weight array (N,) per direction in sorted row order."""
+        if through is None:
+            return None
+        directions = self.layers[0].directions
+        arr = check_float_array("through", through, self.dtype)
+        check_shape("through", arr, (directions, size))
+        return [w if order is None else w[order] for w in arr]
+
+    def direction_states(self, tape: Tape, layer: int = -1) -> list[Array]:
+        """The states h of each direction of layer ``layer`` (the top one by default) at every
+        step, in time order and the caller's layout: [h_fwd] or [h_fwd, h_bwd], each shaped like
+        ``out`` with the direction's own width, zero past each length. For the top layer,
+        ``merge(h_fwd, h_bwd) == out`` (``birnn.explain`` splits the output with them)."""
+        if not isinstance(tape, Tape) or tape.owner is not self:
+            raise ValueError(
+                f"tape must be the Tape returned by this module's forward(); "
+                f"received {describe(tape)}"
+            )
+        k = range(len(self.layers))[layer]
+        states = self.layers[k].states(tape.layers[k], tape.batch)
+        return [np.array(self._to_caller(h, tape.order)) for h in states]  # copies
 
 
 def _check_init_state(init_state: Any) -> str | float:

@@ -42,32 +42,39 @@ class ScanTape:
 def scan_forward(
     cell: Cell,
     w: Weights,
-    a: Array,
+    inputs: list[Array],
     init: tuple[Array, ...],
     batch: Batch,
     keep_tape: bool = True,
     ws: Workspace | None = None,
 ) -> ScanTape:
-    """Run ``cell`` over ``a`` (D, T, N, G*H), the input projections of every step.
+    """Run ``cell`` over the D chains' inputs, ``inputs[j]`` (T*N, F[+1]) in scan order.
+
+    First the input projections of every step, one GEMM per chain, a_j = inputs[j] @ w_ih_t[j]
+    (D, T, N, G*H), then the loop. The compiled loop does both per chain, so that with the
+    chains side by side each chain's GEMM runs on its own thread too.
 
     With ``keep_tape=False`` (inference) the per-step extras share one buffer and every array
     comes from the workspace ``ws``: the tape is only good for reading the states before the
     next call. With ``keep_tape=True`` the tape's arrays come from ``ws.tapes`` (when given).
     """
-    chains, steps, size, _ = a.shape
-    dtype = a.dtype
-    # Padded rows must read as zero in the outputs, and in the extras too (some weight
-    # gradients multiply them by a zero gradient); a full batch writes every row anyway.
-    zero = not batch.full
+    chains, gates = len(inputs), w.w_ih_t.shape[-1]
+    steps, size = batch.steps, batch.size
+    dtype = inputs[0].dtype
+    a = (ws or Workspace()).get("a", (chains, steps, size, gates), dtype)
     pool = ws if not keep_tape else None
     tapes = ws.tapes if keep_tape and ws is not None else None
 
     def new(name: str, shape: tuple[int, ...]) -> Array:
         if pool is not None:
-            return pool.get(name, shape, dtype, zero)
-        if tapes is not None:
-            return tapes.get(shape, dtype, zero)
-        return np.zeros(shape, dtype=dtype) if zero else np.empty(shape, dtype=dtype)
+            out = pool.get(name, shape, dtype)
+        elif tapes is not None:
+            out = tapes.get(shape, dtype, zero=False)
+        else:
+            out = np.empty(shape, dtype=dtype)
+        # the loop writes the running rows only; the padding must read as zero, in the outputs
+        # and in the extras too (some weight gradients multiply them by a zero gradient)
+        return batch.zero_padding(out) if out.shape[1] == steps else out
 
     states = tuple(
         new(f"state{s}", (chains, steps, size, width)) for s, width in enumerate(cell.state_sizes)
@@ -78,8 +85,11 @@ def scan_forward(
     }
     kernel = backend.native_kernel(cell, dtype)
     if kernel is not None:
-        kernel.forward(cell, w, a, init, states, extras, batch, backend.get_num_threads())
+        threads = backend.get_num_threads()
+        kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws)
         return ScanTape(states=states, init=init, extras=extras)
+    for j, x in enumerate(inputs):
+        np.matmul(x, w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
     scratch = cell.workspace(chains, size, dtype)
     for t, n in enumerate(batch.batch_sizes):
         prev = tuple(s[:, t - 1, :n] for s in states) if t else tuple(s[:, :n] for s in init)
@@ -98,6 +108,7 @@ def scan_backward(
     d_final: tuple[Array | None, ...],
     batch: Batch,
     ws: Workspace | None = None,
+    record: Array | None = None,
 ) -> tuple[dict[str, Array], tuple[Array, ...]]:
     """Backpropagation through time.
 
@@ -105,23 +116,32 @@ def scan_backward(
     ``d_final`` per state, (D, N, width) or None, the gradient at the final states.
     Returns the per-step gradients the cell keeps (``grads["a"]``: d pre-activation, zero on
     padding) and the gradients at the initial states. Both live in ``ws`` when one is given.
+
+    ``record`` (D, T, N, R), zeros: filled with ds_t = dL/dh_t, the whole gradient at each
+    step's state h (its output's and the carry from step t + 1), for tracing the gradient
+    through time; the NumPy loop runs then (the compiled one keeps no per-step carry).
     """
     chains, steps, size, _ = tape.states[0].shape
     dtype = tape.states[0].dtype
     if ws is None:
         ws = Workspace()
+    # zero on padding: the loop writes the running rows only. d(pre-activation) "a" takes the
+    # buffer of the input projections (``Layer.forward``'s "a", consumed by the forward scan):
+    # one buffer of that size per layer, not two
     grads = {
-        name: ws.get(f"d_{name}", (chains, steps, size, width), dtype, zero=not batch.full)
+        name: batch.zero_padding(
+            ws.get(name if name == "a" else f"d_{name}", (chains, steps, size, width), dtype)
+        )
         for name, width in cell.grad_widths().items()
     }
     carry = tuple(
         ws.get(f"carry{s}", (chains, size, width), dtype, zero=True)
         for s, width in enumerate(cell.state_sizes)
     )
-    kernel = backend.native_kernel(cell, dtype)
+    kernel = backend.native_kernel(cell, dtype) if record is None else None
     if kernel is not None:
         threads = backend.get_num_threads()
-        kernel.backward(cell, w, tape, d_out, d_final, grads, carry, batch, threads)
+        kernel.backward(cell, w, tape, d_out, d_final, grads, carry, batch, threads, ws)
         return grads, carry
     scratch = cell.workspace(chains, size, dtype)
     sizes = (*batch.batch_sizes, 0)
@@ -134,6 +154,8 @@ def scan_backward(
         d_state = tuple(c[:, :n] for c in carry)
         if d_out is not None:
             np.add(d_state[0], d_out[:, t, :n], out=d_state[0])
+        if record is not None:
+            record[:, t, :n] = d_state[0]
         prev = (
             tuple(s[:, t - 1, :n] for s in tape.states) if t else tuple(s[:, :n] for s in tape.init)
         )

@@ -39,18 +39,29 @@ class Batch:
     batch_sizes: tuple[int, ...]  # n_t for t = 0..T-1
     full: bool  # every sequence has length T (no padding at all)
     flip_index: NDArray[np.intp] | None  # gather index for flip; None when full
+    # (t0, t1, n): at steps t0 <= t < t1 rows n.. are padding (n < N), one entry per run of n_t
+    padding: tuple[tuple[int, int, int], ...] = ()
 
     @classmethod
     def sorted(cls, lengths: NDArray[np.intp], steps: int) -> Batch:
         full = bool(np.all(lengths == steps))
         counts = np.bincount(lengths, minlength=steps + 1)  # how many sequences end after t steps
-        batch_sizes = lengths.size - np.cumsum(counts)[:steps]
+        batch_sizes = tuple(int(n) for n in lengths.size - np.cumsum(counts)[:steps])
+        padding: list[tuple[int, int, int]] = []
+        for t, n in enumerate(batch_sizes):
+            if n == lengths.size:
+                continue
+            if padding and padding[-1][2] == n:
+                padding[-1] = (padding[-1][0], t + 1, n)
+            else:
+                padding.append((t, t + 1, n))
         return cls(
             lengths=lengths,
             steps=steps,
-            batch_sizes=tuple(int(n) for n in batch_sizes),
+            batch_sizes=batch_sizes,
             full=full,
             flip_index=None if full else _flip_index(lengths, steps),
+            padding=tuple(padding),
         )
 
     @property
@@ -68,6 +79,17 @@ class Batch:
             return np.ascontiguousarray(flipped)
         out[...] = flipped
         return out
+
+    def zero_padding(self, arr: NDArray) -> NDArray:
+        """Set the padded entries of ``arr`` (..., T, N, W) to zero: rows n_t.. at each step t.
+
+        The time loop writes only the running rows; what it leaves must read as zero (outputs
+        past a length are 0, and weight-gradient GEMMs run over every row). Zeroing just these
+        entries, not whole buffers, keeps memory traffic proportional to the padding.
+        """
+        for t0, t1, n in self.padding:
+            arr[..., t0:t1, n:, :] = 0
+        return arr
 
     def last(self, seq: NDArray) -> NDArray:
         """Rows of ``seq`` (..., T, N, F) at each sequence's own last step: (..., N, F)."""

@@ -123,11 +123,18 @@ def make_batch(data: Encoded, rows: Sequence[int], forms: FormTable, per_token: 
 
 
 def predict_all(
-    predict: Any, data: Encoded, forms: FormTable, batch_size: int, per_token: bool
+    predict: Any,
+    data: Encoded,
+    forms: FormTable,
+    batch_size: int,
+    per_token: bool,
+    max_tokens: int | None = None,
 ) -> list[Any]:
-    """``predict(batch)`` over all of ``data`` in batches of similar length, in data order."""
+    """``predict(batch)`` over all of ``data`` in batches of similar length, in data order.
+
+    Batches hold at most ``batch_size`` sequences and ``max_tokens`` padded tokens."""
     out: list[Any] = [None] * len(data)
-    for group in length_batches(data.lengths, batch_size, shuffle=False):
+    for group in length_batches(data.lengths, batch_size, shuffle=False, max_tokens=max_tokens):
         for i, p in zip(group, predict(make_batch(data, list(group), forms, per_token))):
             out[int(i)] = p
     return out

@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from birnn.data import BLANK, ClozeItem, blank_out, is_conllu, read_cloze, read_conllu
+from birnn.data import BLANK, ClozeItem, blank_out, read_cloze, read_conllu
+from birnn.data.formats import is_conllu_data
 from birnn.models.fill import FillConfig, FillModel
 from birnn.tasks.task import Options, Task
 
 
 def read(path: str | Path, seed: int = 0) -> list[ClozeItem]:
     """The items of a cloze file, of plain sentences, or of a CoNLL-U file's sentences."""
-    if is_conllu(path):
+    if is_conllu_data(Path(path)):
         return blank_out([s.words for s in read_conllu(path)], np.random.default_rng(seed))
     return read_cloze(path, seed)
 

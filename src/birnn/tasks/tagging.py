@@ -19,11 +19,11 @@ from birnn.data import (
     TaggedSentence,
     conllu_lines,
     convert,
-    is_conllu,
     read_columns,
     read_conllu,
     read_texts,
 )
+from birnn.data.formats import is_conllu_data
 from birnn.metrics import accuracy, span_f1
 from birnn.models.tagger import Tagger, TaggerConfig
 from birnn.tasks.base import Vocabs
@@ -34,7 +34,7 @@ FORMATS = ("auto", "conllu", "columns")
 
 @dataclass
 class TaggingOptions:
-    format: str = "auto"  # "conllu" | "columns" | "auto" (by the file name: *.conllu[.gz])
+    format: str = "auto"  # "conllu" | "columns" | "auto" (CoNLL-U by name or content)
     column: str = "upos"  # CoNLL-U column to predict
     scheme: str | None = None  # entity tag scheme of column files: "iob1" | "iob2" | "bioes"
 
@@ -53,15 +53,16 @@ class TaggingOptions:
 
 
 def read(path: str | Path, options: TaggingOptions) -> list[TaggedSentence]:
-    """The sentences of a data file; with a scheme, an ill-formed tag sequence (an IOB2 ``I-``
-    after ``O``) is rewritten as conlleval reads it (same spans, so the same entity scores),
-    which is what a constrained tagger can learn and produce."""
+    """The tagged sentences of ``path``; with a scheme, every tag is checked as it is read and an
+    ill-formed tag sequence (an IOB2 ``I-`` after ``O``) is rewritten as conlleval reads it (same
+    spans, so the same entity scores), which is what a constrained tagger can learn and produce."""
     fmt = options.format
     if fmt == "auto":
-        fmt = "conllu" if is_conllu(path) else "columns"
+        fmt = "conllu" if is_conllu_data(Path(path)) else "columns"
     if fmt == "conllu":
-        return read_conllu(path, column=options.column)
-    sentences = read_columns(path, scheme=options.scheme)
+        sentences = read_conllu(path, column=options.column, scheme=options.scheme)
+    else:
+        sentences = read_columns(path, scheme=options.scheme)
     if options.scheme is None:
         return sentences
     scheme = options.scheme
@@ -70,7 +71,7 @@ def read(path: str | Path, options: TaggingOptions) -> list[TaggedSentence]:
 
 def _texts(path: Path) -> list[list[str]]:
     """The sentences to tag: a CoNLL-U file's words, else one sentence per line."""
-    return [s.words for s in read_conllu(path)] if is_conllu(path) else read_texts(path)
+    return [s.words for s in read_conllu(path)] if is_conllu_data(path) else read_texts(path)
 
 
 def _unlabelled(words: list[str]) -> TaggedSentence:

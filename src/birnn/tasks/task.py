@@ -9,6 +9,7 @@ per word, or one label) and, for fill in the blank, where in the sentence the pr
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,16 @@ class Task:
         else:
             labels = (self.gold(record) for record in train)
         return make_vocabs([r.words for r in train], labels, min_count, lowercase, chars)
+
+    def unseen_labels(self, records: Sequence[Any], vocabs: Vocabs) -> Counter[str]:
+        """How often each gold label of ``records`` that ``vocabs`` lacks occurs (they are
+        scored as errors: no prediction can equal them)."""
+        gold = (
+            (label for r in records for label in self.gold(r))
+            if self.per_token
+            else (self.gold(r) for r in records)
+        )
+        return Counter(label for label in gold if vocabs.labels.index(label) < 0)
 
     def encode(self, records: Sequence[Any], vocabs: Vocabs, forms: FormTable) -> Encoded:
         """``records`` as id lists; a gold label outside ``vocabs`` encodes as -1 (an error)."""

@@ -3,9 +3,16 @@
 Layout of a checkpoint directory ``path``::
 
     model.safetensors     the model's flat parameters ("embed.weight", ...)
-    config.json           the caller's JSON dict: model config, vocabularies, task information
+    config.json           the caller's JSON dict: model config, vocabularies, task information,
+                          and "sha256": {"model.safetensors": its SHA-256}
     trainer.safetensors   optimizer state (flat arrays)            } both or neither: present in
     trainer.json          epoch, best score, RNG state, schedule...  } checkpoints made to resume
+                          (and the SHA-256 of trainer.safetensors)
+
+Integrity. Each tensor file's SHA-256 is recorded in its JSON file and checked on load, so a
+file changed after the save (a flipped byte, weights overwritten, a file from another
+checkpoint) is refused; so are parameters that are not finite (NaN or infinite), on save and on
+load: such a model predicts garbage without saying so.
 
 Atomic replacement. A save never writes into ``path`` itself:
 
@@ -24,13 +31,18 @@ complete checkpoint and disappears by rename, never by a partial delete. Tempora
 directories are never read, and the next save removes them, so a crash leaves nothing that can
 confuse a later save or load. One process writes a given checkpoint path at a time.
 
-Errors reading or writing (missing, unreadable or inconsistent files) raise
+Every file is written with ``os.write`` and ``os.fsync`` before any rename (the test of the
+protocol stops the process at each of these calls and loads what is left).
+
+Errors reading or writing (missing, unreadable, altered or inconsistent files) raise
 :class:`CheckpointError`, a ``ValueError`` whose message names the path.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -50,6 +62,8 @@ TRAINER_TENSORS_FILE = "trainer.safetensors"
 TRAINER_INFO_FILE = "trainer.json"
 FILES = (MODEL_FILE, CONFIG_FILE, TRAINER_TENSORS_FILE, TRAINER_INFO_FILE)
 FORMAT = "birnn-checkpoint-1"  # stored in each safetensors header
+_log = logging.getLogger("birnn")
+CHECKSUMS = "sha256"  # the key of a JSON file's {tensor file name: SHA-256} (reserved)
 
 Arrays = dict[str, NDArray[Any]]
 
@@ -79,7 +93,8 @@ def _safetensors_numpy() -> Any:
         import safetensors.numpy
     except ImportError as err:
         raise ImportError(
-            'checkpoints need the safetensors package: pip install "birnn[train]"'
+            "checkpoints need the safetensors package (a dependency of birnn): "
+            "pip install safetensors"
         ) from err
     return safetensors.numpy
 
@@ -103,19 +118,16 @@ def save_checkpoint(
     Refuses to replace a directory holding anything but checkpoint files. Returns ``path``.
     """
     path = Path(path)
-    model = _check_arrays(path, "params", params)
-    config_text = _json_text(path, "config", config)
-    trainer = None
+    st = _safetensors_numpy()
+    files = _pair(path, st, MODEL_FILE, CONFIG_FILE, "params", params, "config", config)
     if trainer_state is not None:
         if not isinstance(trainer_state, TrainerState):
             raise TypeError(
                 f"trainer_state must be a TrainerState; received {describe(trainer_state)}"
             )
-        trainer = (
-            _check_arrays(path, "trainer_state.tensors", trainer_state.tensors),
-            _json_text(path, "trainer_state.info", trainer_state.info),
-        )
-    st = _safetensors_numpy()
+        files |= _pair(path, st, TRAINER_TENSORS_FILE, TRAINER_INFO_FILE,
+                       "trainer_state.tensors", trainer_state.tensors,
+                       "trainer_state.info", trainer_state.info)  # fmt: skip
     _check_replaceable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,11 +135,8 @@ def save_checkpoint(
         tmp = path.parent / f"{_siblings(path)[1]}{os.getpid()}-{secrets.token_hex(4)}"
         tmp.mkdir()
         try:
-            _write_tensors(st, tmp / MODEL_FILE, model)
-            _write_text(tmp / CONFIG_FILE, config_text)
-            if trainer is not None:
-                _write_tensors(st, tmp / TRAINER_TENSORS_FILE, trainer[0])
-                _write_text(tmp / TRAINER_INFO_FILE, trainer[1])
+            for name, data in files.items():
+                _write_bytes(tmp / name, data)
             _fsync_dir(tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -136,6 +145,25 @@ def save_checkpoint(
     except OSError as err:
         raise CheckpointError(f"cannot save checkpoint {path}: {err}") from err
     return path
+
+
+def _pair(
+    path: Path,
+    st: Any,
+    tensors_file: str,
+    json_file: str,
+    what: str,
+    arrays: Any,
+    json_what: str,
+    info: Any,
+) -> dict[str, bytes]:
+    """The bytes of a tensor file and of the JSON file that records its SHA-256."""
+    data = st.save(_check_arrays(path, what, arrays), metadata={"format": FORMAT})
+    _json_text(path, json_what, info)  # a JSON dict, or the error that says why not
+    if CHECKSUMS in info:
+        raise ValueError(f"{json_what} must not use the key {CHECKSUMS!r}: the checkpoint's own")
+    recorded = {CHECKSUMS: {tensors_file: hashlib.sha256(data).hexdigest()}, **info}
+    return {tensors_file: data, json_file: _json_text(path, json_what, recorded).encode()}
 
 
 def _check_arrays(path: Path, what: str, arrays: Any) -> Arrays:
@@ -148,6 +176,11 @@ def _check_arrays(path: Path, what: str, arrays: Any) -> Arrays:
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
             raise TypeError(
                 f"{what}[{name!r}] must be a numeric np.ndarray; received {describe(value)}"
+            )
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise CheckpointError(
+                f"cannot save checkpoint {path}: {what}[{name!r}] holds "
+                f"{int((~np.isfinite(value)).sum())} values that are NaN or infinite"
             )
         # safetensors writes raw memory: a transposed view must become C-ordered first
         # (np.ascontiguousarray would also turn a 0-d array into shape (1,))
@@ -222,21 +255,13 @@ def remove_checkpoint(path: str | os.PathLike[str]) -> None:
         raise CheckpointError(f"cannot remove checkpoint {path}: {err}") from err
 
 
-def _write_tensors(st: Any, file: Path, arrays: Arrays) -> None:
-    st.save_file(arrays, str(file), metadata={"format": FORMAT})
-    _fsync_file(file)
-
-
-def _write_text(file: Path, text: str) -> None:
-    with open(file, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_file(file: Path) -> None:
-    fd = os.open(file, os.O_RDONLY)
+def _write_bytes(file: Path, data: bytes) -> None:
+    """A new file holding ``data``, on disk before this returns."""
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -264,8 +289,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     path = Path(path)
     where = _resolve(path)
     st = _safetensors_numpy()
-    params = _read_tensors(st, where / MODEL_FILE)
-    config = _read_json(where / CONFIG_FILE)
+    params, config = _read_pair(st, where / MODEL_FILE, where / CONFIG_FILE)
     tensors_file, info_file = where / TRAINER_TENSORS_FILE, where / TRAINER_INFO_FILE
     if tensors_file.exists() != info_file.exists():
         present, absent = (
@@ -274,8 +298,38 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{where}: has {present.name} but not {absent.name}")
     trainer_state = None
     if tensors_file.exists():
-        trainer_state = TrainerState(_read_tensors(st, tensors_file), _read_json(info_file))
+        trainer_state = TrainerState(*_read_pair(st, tensors_file, info_file))
     return Checkpoint(params, config, trainer_state, where)
+
+
+def _read_pair(st: Any, tensors_file: Path, json_file: Path) -> tuple[Arrays, dict[str, Any]]:
+    """A tensor file, checked against the SHA-256 its JSON file records, and that JSON."""
+    info = _read_json(json_file)
+    legacy = bool(info) and CHECKSUMS not in info  # saved before checksums were (birnn 0.1)
+    recorded = info.pop(CHECKSUMS, None)
+    expected = recorded.get(tensors_file.name) if isinstance(recorded, dict) else None
+    if not legacy and not isinstance(expected, str):
+        raise CheckpointError(
+            f"{json_file}: not a birnn checkpoint (it records no SHA-256 of {tensors_file.name})"
+        )
+    if not tensors_file.is_file():
+        raise CheckpointError(f"{tensors_file}: missing")
+    try:
+        data = tensors_file.read_bytes()
+    except OSError as err:
+        raise CheckpointError(f"{tensors_file}: cannot be read ({err})") from err
+    if legacy:  # still loadable: its values are checked (finite), its bytes cannot be
+        _log.warning(
+            "birnn: %s records no SHA-256 (saved by an older birnn): its integrity is not "
+            "checked; saving it again records one",
+            json_file,
+        )
+    elif hashlib.sha256(data).hexdigest() != expected:
+        raise CheckpointError(
+            f"{tensors_file}: its SHA-256 is not the one recorded in {json_file.name}: the file "
+            "was changed or damaged after it was saved"
+        )
+    return _decode_tensors(st, tensors_file, data), info
 
 
 def _resolve(path: Path) -> Path:
@@ -289,13 +343,17 @@ def _resolve(path: Path) -> Path:
     raise CheckpointError(f"{path}: no checkpoint there")
 
 
-def _read_tensors(st: Any, file: Path) -> Arrays:
-    if not file.is_file():
-        raise CheckpointError(f"{file}: missing")
+def _decode_tensors(st: Any, file: Path, data: bytes) -> Arrays:
     try:
-        loaded = st.load_file(str(file))
+        loaded = st.load(data)
     except Exception as err:  # safetensors raises its own error type for corrupt files
         raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from err
+    for name, value in loaded.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise CheckpointError(
+                f"{file}: {name} holds {int((~np.isfinite(value)).sum())} values that are NaN "
+                "or infinite: the model is unusable"
+            )
     return {name: np.array(value, copy=True) for name, value in loaded.items()}
 
 

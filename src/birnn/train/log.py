@@ -1,14 +1,17 @@
 """The training log: one JSON object per epoch, appended as a line and flushed to disk at once.
 
-A resumable run records the log's size in bytes with each checkpoint (``position``). Resuming
-truncates the log back to that size, dropping the lines of epochs the checkpoint does not cover
-(written after it, before a crash), so the log ends up equal to that of an uninterrupted run.
+A resumable run records the log's size in bytes with each checkpoint (``position``), and the
+SHA-256 of those bytes (``sha256``), so a log that is not the one the checkpoint was saved with
+is recognised. Resuming truncates the log back to that size, dropping the lines of epochs the
+checkpoint does not cover (written after it, before a crash), so the log ends up equal to that
+of an uninterrupted run.
 
 NumPy scalars are written as plain numbers; NaN and infinities (not JSON) are written as null.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -61,6 +64,16 @@ class MetricsLog:
             f.truncate(position)
             f.flush()
             os.fsync(f.fileno())
+
+    def sha256(self, position: int) -> str:
+        """The SHA-256 of the log's first ``position`` bytes (ValueError if it holds fewer)."""
+        data = self.path.read_bytes() if self.path.exists() else b""
+        if len(data) < position:
+            raise ValueError(
+                f"{self.path}: the log holds {len(data)} bytes but the checkpoint expects at "
+                f"least {position}; was it edited or replaced?"
+            )
+        return hashlib.sha256(data[:position]).hexdigest()
 
     def read(self) -> list[dict[str, Any]]:
         """All records, in order."""

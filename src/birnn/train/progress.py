@@ -1,19 +1,25 @@
-"""Progress display on stderr: a tqdm bar per epoch when tqdm is installed, else nothing.
+"""Progress on stderr: tqdm bars, and one summary line per training epoch.
 
-tqdm is part of the ``train`` extra; without it (or with ``enabled=False``) training runs the
-same, silently. The bar shows the running mean loss and items per second.
+Bars are drawn only when ``enabled`` and stderr is a terminal (a redirected log gets no ``\\r``
+updates); summary lines (``report``) are always written. The training bar shows the running
+mean loss and items per second; the prediction bar counts texts.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
-try:
-    from tqdm import tqdm
-except ImportError:  # pragma: no cover - tqdm is an extra
-    tqdm = None
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+
+def on_terminal() -> bool:
+    """Whether stderr is a terminal (where a live bar makes sense)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
 
 
 class EpochBar:
@@ -22,7 +28,7 @@ class EpochBar:
     def __init__(self, batches: Iterable[Any], total: int, desc: str, enabled: bool):
         self._bar = None
         self._batches = batches
-        if enabled and tqdm is not None:
+        if enabled and on_terminal():
             self._bar = tqdm(
                 batches, total=total, desc=desc, unit="batch", file=sys.stderr, leave=False
             )
@@ -41,11 +47,20 @@ class EpochBar:
             self._bar.close()
 
 
-def report(line: str, enabled: bool) -> None:
-    """One summary line per epoch on stderr (kept clear of a live bar)."""
-    if not enabled:
+def counted(items: Iterable[T], unit: str, enabled: bool) -> Iterator[T]:
+    """``items``, counted on a bar (total unknown: a stream) while they pass."""
+    if not (enabled and on_terminal()):
+        yield from items
         return
-    if tqdm is not None:
+    with tqdm(unit=f" {unit}", file=sys.stderr, leave=False) as bar:
+        for item in items:
+            yield item
+            bar.update()
+
+
+def report(line: str) -> None:
+    """One line on stderr (kept clear of a live bar)."""
+    if on_terminal():
         tqdm.write(line, file=sys.stderr)
     else:
         print(line, file=sys.stderr, flush=True)

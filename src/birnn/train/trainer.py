@@ -15,15 +15,27 @@ Each epoch: draw the batches, then for batch i of n set ``lr = config.lr * sched
 compute loss and gradients (the model gets the same Generator, e.g. for dropout), clip the global
 gradient norm, take an optimizer step; then evaluate, append a line to ``out_dir/log.jsonl``,
 save ``out_dir/best`` when the dev score improved and ``out_dir/last`` (with the optimizer, RNG,
-schedule and log state) every epoch. Training stops after ``config.patience`` epochs without
-improvement. ``fit(..., resume=True)`` continues from ``out_dir/last`` and reaches the same
-parameters and log (bit for bit, timing fields aside) as a run that was never interrupted.
+schedule and log state) every epoch, and print one summary line on stderr. Training stops after
+``config.patience`` epochs without improvement. ``fit(..., resume=True)`` continues from
+``out_dir/last`` and reaches the same parameters and log (bit for bit, timing fields aside) as a
+run that was never interrupted.
+
+A fresh run into a directory that holds an earlier run keeps the earlier run's checkpoints and
+log until its own first epoch is done; then it replaces them, log first, then ``best/``, then
+``last/``. ``last/`` records the SHA-256 of the log it goes with, so resuming from a directory
+whose log is not that one (edited, or replaced by a run that stopped in between) is refused.
 
 Without ``evaluate`` there is no dev score: no ``best/``, no early stopping.
+
+``around_step(epoch, batch, step)`` (optional) returns a context manager that the trainer holds
+around each computation of loss and gradients (epoch and batch 0-based; step: optimizer steps
+taken so far): a way to watch training from outside, e.g. ``birnn.explain.GradientTrace``
+records dL/dh_t per chain there. It must not change the parameters.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -67,6 +79,7 @@ class Model(Protocol):
 
 TrainBatches = Callable[[np.random.Generator], Iterable[Any]]
 Evaluate = Callable[[Any], Mapping[str, Any]]
+AroundStep = Callable[[int, int, int], contextlib.AbstractContextManager[Any]]
 
 
 @dataclass
@@ -89,6 +102,10 @@ class _Progress:
     bad_epochs: int = 0  # epochs since the last improvement
 
 
+def _no_watch(epoch: int, batch: int, step: int) -> contextlib.AbstractContextManager[Any]:
+    return contextlib.nullcontext()
+
+
 class Trainer:
     def __init__(
         self,
@@ -99,6 +116,7 @@ class Trainer:
         evaluate: Evaluate | None = None,
         checkpoint_config: Mapping[str, Any] | None = None,
         progress: bool = True,
+        around_step: AroundStep | None = None,
     ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig; received {describe(config)}")
@@ -110,6 +128,8 @@ class Trainer:
             raise TypeError(f"model.params must be a dict; received {describe(model.params)}")
         if evaluate is not None and not callable(evaluate):
             raise TypeError(f"evaluate must be callable; received {describe(evaluate)}")
+        if around_step is not None and not callable(around_step):
+            raise TypeError(f"around_step must be callable; received {describe(around_step)}")
         checkpoint_config = {} if checkpoint_config is None else checkpoint_config
         if not isinstance(checkpoint_config, Mapping):
             raise TypeError(
@@ -125,14 +145,26 @@ class Trainer:
         self.evaluate = evaluate
         self.checkpoint_config = dict(checkpoint_config)
         self.progress = progress
+        self.around_step = around_step
         self.optimizer: Optimizer | None = None  # set by fit
+        self._before_writing: Callable[[], None] | None = None  # fit's hook, until called
         self.schedule: Schedule | None = None  # set by fit
 
-    def fit(self, train_batches: TrainBatches, *, resume: bool = False) -> FitResult:
+    def fit(
+        self,
+        train_batches: TrainBatches,
+        *,
+        resume: bool = False,
+        before_writing: Callable[[], None] | None = None,
+    ) -> FitResult:
         """Train; ``resume=True`` continues from ``out_dir/last`` instead of starting afresh.
 
-        A fresh run first removes ``best/``, ``last/`` and the log left in ``out_dir`` by an
-        earlier run.
+        A fresh run replaces ``best/``, ``last/`` and the log left in ``out_dir`` by an earlier
+        run at the end of its first epoch, not before (see the module notes).
+        ``before_writing`` is called once, right before the trainer first changes anything in
+        ``out_dir`` (a fresh run: after its first epoch; a resumed one: once its state is
+        checked and loaded): where a caller replaces its own files, so that a run that stops
+        before then leaves ``out_dir`` exactly as it found it.
         """
         if not callable(train_batches):
             raise TypeError(
@@ -147,13 +179,17 @@ class Trainer:
             raise ValueError(f"schedule {schedule.name!r} needs a dev score: pass evaluate=")
         rng = np.random.default_rng(cfg.seed)
         log = MetricsLog(self.out_dir / LOG)
+        # a fresh run's first epoch replaces what an earlier run left (see the module notes)
+        self._before_writing = before_writing
         if resume:
-            state = self._restore(params, optimizer, schedule, rng, log)
-        else:  # out_dir then shows this run only, even if it stops before its first save
+            state, log_position = self._restore(params, optimizer, schedule, rng, log)
+            self._writing()
+            try:
+                log.truncate(log_position)
+            except (OSError, ValueError) as err:
+                raise CheckpointError(f"cannot resume from {self.out_dir / LAST}: {err}") from err
+        else:
             state = _Progress()
-            remove_checkpoint(self.out_dir / BEST)
-            remove_checkpoint(self.out_dir / LAST)
-            log.reset()
 
         while state.epoch < cfg.epochs and not self._patience_spent(state):
             self._epoch(train_batches, params, optimizer, schedule, rng, log, state)
@@ -164,6 +200,12 @@ class Trainer:
             stopped_early=state.epoch < cfg.epochs,
             history=log.read(),
         )
+
+    def _writing(self) -> None:
+        """Tell the caller (once) that out_dir is about to change."""
+        hook, self._before_writing = self._before_writing, None
+        if hook is not None:
+            hook()
 
     def _patience_spent(self, state: _Progress) -> bool:
         return bool(self.config.patience) and state.bad_epochs >= self.config.patience
@@ -192,7 +234,9 @@ class Trainer:
         try:
             for i, batch in enumerate(bar):
                 optimizer.lr = cfg.lr * schedule(epoch + i / n)
-                loss, grads, count = self._loss_and_grads(batch, rng, epoch, i)
+                watch = self.around_step or _no_watch
+                with watch(epoch, i, state.step):
+                    loss, grads, count = self._loss_and_grads(batch, rng, epoch, i)
                 if cfg.clip:
                     clip_grad_norm(grads, cfg.clip)
                 optimizer.step(grads)
@@ -225,11 +269,17 @@ class Trainer:
         state.epoch = epoch + 1
         record["seconds"] = time.perf_counter() - start
         record["items_per_s"] = items / train_seconds if train_seconds > 0 else None
+        first = epoch == 0  # a fresh run's first epoch (a resumed run starts after it)
+        if first:
+            self._writing()
+            log.reset()
         position = log.append(record)
 
         if improved:
             save_checkpoint(self.out_dir / BEST, params, self.checkpoint_config)
-        info = self._info(state, rng, schedule, position)
+        elif first:
+            remove_checkpoint(self.out_dir / BEST)  # an earlier run's: this one has no best yet
+        info = self._info(state, rng, schedule, position, log.sha256(position))
         save_checkpoint(
             self.out_dir / LAST,
             params,
@@ -238,8 +288,8 @@ class Trainer:
         )
         line = f"epoch {epoch + 1}/{cfg.epochs}: train loss {record['train_loss']:.4f}"
         if self.evaluate is not None:
-            line += f", dev score {record['dev_score']:.4f}" + (" (best)" if improved else "")
-        report(f"{line}, lr {optimizer.lr:.3g}, {record['seconds']:.1f} s", self.progress)
+            line += f", dev score {100 * record['dev_score']:.2f}" + (" (best)" if improved else "")
+        report(f"{line}, lr {optimizer.lr:.3g}, {record['seconds']:.1f} s")
 
     def _loss_and_grads(
         self, batch: Any, rng: np.random.Generator, epoch: int, index: int
@@ -276,7 +326,12 @@ class Trainer:
     # -- resuming ---------------------------------------------------------------------------
 
     def _info(
-        self, state: _Progress, rng: np.random.Generator, schedule: Schedule, log_position: int
+        self,
+        state: _Progress,
+        rng: np.random.Generator,
+        schedule: Schedule,
+        log_position: int,
+        log_sha256: str,
     ) -> dict[str, Any]:
         return {
             "format": STATE_FORMAT,
@@ -288,6 +343,7 @@ class Trainer:
             "rng": rng.bit_generator.state,
             "schedule": schedule.state_dict(),
             "log_position": log_position,
+            "log_sha256": log_sha256,
             "train_config": self.config.to_dict(),
         }
 
@@ -298,8 +354,9 @@ class Trainer:
         schedule: Schedule,
         rng: np.random.Generator,
         log: MetricsLog,
-    ) -> _Progress:
-        """Load ``out_dir/last`` into params, optimizer, schedule, rng and log."""
+    ) -> tuple[_Progress, int]:
+        """Load ``out_dir/last`` into params, optimizer, schedule and rng, checking it against
+        the log; returns the counters and the log position to truncate to."""
         ckpt = load_checkpoint(self.out_dir / LAST)
         where = ckpt.path
         if ckpt.trainer_state is None:
@@ -334,12 +391,18 @@ class Trainer:
             optimizer.load_state_dict(ckpt.trainer_state.tensors)
             schedule.load_state_dict(info["schedule"])
             position = int(info["log_position"])
+            log_sha256 = str(info["log_sha256"])
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{where}: trainer state cannot be restored ({err})") from err
-        assign_params(params, ckpt.params, str(where))
-        rng.bit_generator.state = info["rng"]
         try:
-            log.truncate(position)
+            found = log.sha256(position)
         except (OSError, ValueError) as err:
             raise CheckpointError(f"cannot resume from {where}: {err}") from err
-        return state
+        if found != log_sha256:
+            raise CheckpointError(
+                f"cannot resume from {where}: {log.path} is not the log it was saved with "
+                "(edited, or replaced by a later run); train afresh with --overwrite"
+            )
+        assign_params(params, ckpt.params, str(where))
+        rng.bit_generator.state = info["rng"]
+        return state, position

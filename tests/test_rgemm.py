@@ -1,0 +1,95 @@
+"""The packed recurrent product (``_native/rgemm.c``) against NumPy and the BLAS path.
+
+Every instruction-set variant this machine can run (panel 32: AVX-512, 16: AVX2, 0: the BLAS):
+the product alone on awkward shapes (rows not a multiple of the panel, one batch row, 64),
+with both weight layouts the scans use (W_hh, and its transpose for the backward) and with
+accumulation; then whole scans, forward and backward, on the native backend in each variant
+against the NumPy backend, with ragged lengths, batch 1 to 64 and hidden sizes 1 to 512.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import birnn
+from birnn import _native, backend
+from helpers import random_lengths
+
+KERNEL = _native.load()
+needs_native = pytest.mark.skipif(KERNEL is None, reason="native backend unavailable")
+
+
+def variants() -> list[int]:
+    """The product variants this CPU runs, widest first (0, the BLAS path, always)."""
+    if KERNEL is None:
+        return []
+    widest = KERNEL.use_product_variant(32)
+    return [p for p in (32, 16) if p <= widest] + [0]
+
+
+@pytest.fixture
+def variant(request):
+    """Run a test with one product variant; the widest is put back after."""
+    assert KERNEL is not None
+    used = KERNEL.use_product_variant(request.param)
+    if used != request.param:
+        pytest.skip(f"this CPU cannot run the {request.param}-row variant")
+    yield used
+    KERNEL.use_product_variant(32)
+
+
+@needs_native
+@pytest.mark.parametrize("variant", [32, 16], indirect=True)
+@pytest.mark.parametrize(
+    ("rows", "depth", "n"),
+    [(1, 1, 1), (5, 3, 7), (16, 8, 6), (31, 17, 13), (32, 1, 64), (33, 128, 2), (600, 200, 16)],
+)
+@pytest.mark.parametrize("transposed", [False, True], ids=["w", "w_t"])
+@pytest.mark.parametrize("accumulate", [False, True], ids=["set", "add"])
+def test_product_equals_numpy(variant, rows, depth, n, transposed, accumulate):
+    rng = np.random.default_rng(rows * 1000 + depth + n)
+    w = rng.standard_normal((depth, rows) if transposed else (rows, depth)).astype(np.float32)
+    w = w.T if transposed else w  # (rows, depth) either way; strides (1, rows) when transposed
+    x = rng.standard_normal((n, depth)).astype(np.float32)
+    full = rng.standard_normal((n, rows + 3)).astype(np.float32)
+    out, margin = full[:, :rows], full[:, rows:].copy()  # row stride rows + 3
+    before = out.copy()
+    assert KERNEL.product_f32(w, x, out, accumulate) == variant
+    expected = x.astype(np.float64) @ w.T.astype(np.float64) + (before if accumulate else 0)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * np.sqrt(depth))
+    np.testing.assert_array_equal(full[:, rows:], margin)  # nothing written past the rows
+
+
+@needs_native
+@pytest.mark.parametrize("variant", [32, 16, 0], indirect=True)
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize(("hidden", "batch"), [(1, 1), (7, 64), (33, 5), (128, 8), (512, 3)])
+def test_scans_in_every_variant_equal_numpy(variant, kind, hidden, batch):
+    rng = np.random.default_rng(hidden + batch)
+    steps = 6
+    m = getattr(birnn, kind)(5, hidden, bidirectional=True, seed=hidden)  # float32
+    x = rng.standard_normal((steps, batch, 5)).astype(np.float32)
+    lengths = random_lengths(rng, batch, steps) if batch > 1 else np.array([steps - 2])
+    d_out = rng.standard_normal((steps, batch, 2 * hidden)).astype(np.float32)
+
+    def run() -> list[np.ndarray]:
+        out, _, tape = m.forward(x, lengths=lengths, training=True)
+        dx, _, grads = m.backward(tape, d_out)
+        return [out, m(x, lengths=lengths)[0], dx, *grads.values()]
+
+    saved = backend._settings.backend
+    try:
+        birnn.set_backend("numpy")
+        expected = run()
+        birnn.set_backend("native")
+        actual = run()
+    finally:
+        backend._settings.backend = saved
+    for want, got in zip(expected, actual, strict=True):
+        scale = max(float(np.abs(want).max()), 1e-30)
+        assert float(np.abs(got - want).max()) / scale < 2e-6
+
+
+def test_variants_cover_the_blas_path():
+    assert KERNEL is None or variants()[-1] == 0
