@@ -123,6 +123,8 @@ def test_a_tagger_with_a_scheme_never_predicts_an_invalid_sequence(scheme, head)
     batch = make_batch(data, list(range(len(data))), forms, per_token=True)
     predicted = model.predict(batch)
     assert all(valid([names[i] for i in p], scheme) for p in predicted)
+    # predictions with probabilities decode the same way
+    assert [tags for tags, _ in model.predict_probabilities(batch)] == predicted
     # ... where the same model without the scheme does produce invalid ones
     free = Tagger(TaggerConfig(enc, len(names), head), np.random.default_rng(1))
     for name, p in free.params.items():
