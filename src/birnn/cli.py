@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from birnn import __version__, backend, commands
+from birnn import __version__, backend, commands, distributed
+from birnn.distributed import command as distributed_command
 from birnn.data import SCHEMES
 from birnn.explain import command as explain_command
 from birnn.models.encoder import CELLS
@@ -136,6 +137,7 @@ def _train(sub: Any) -> None:
     g.add_argument("--no-progress", action="store_true",
                    help="no progress bars (the one line per epoch stays)")  # fmt: skip
     explain_command.add_train_option(g)
+    distributed_command.add_train_options(p)
 
 
 def _evaluate(sub: Any) -> None:
@@ -208,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = f"birnn {args.command}"
 
     def fail(message: str) -> int:
-        print(f"{name}: error: {message}", file=sys.stderr)
+        distributed.report(f"{name}: error: {message}")  # under mpirun: one line for the job
         return EXIT_USAGE
 
     try:

@@ -21,6 +21,7 @@ from birnn.data.formats import is_conllu_data
 from birnn.data.texts import text_lines
 from birnn.data.tokenize import sentences
 from birnn.demo import run as demo_run
+from birnn.distributed import command as distributed_command
 from birnn.demo.grammar import generate
 from birnn.explain import command as explain_command
 from birnn.models.encoder import EncoderConfig
@@ -102,11 +103,13 @@ def _warn_unseen(args: argparse.Namespace, task: Task, vocabs: Vocabs, path: Pat
 
 
 def train(args: argparse.Namespace) -> int:
+    parallel = distributed_command.parallel(args)  # under mpirun: this rank's share of the work
     task = pipeline.get_task(args.task)
     options = _options(args)
     out: Path = args.out
     # everything is read and checked before anything is written to --out
-    outdir.check_out(out, args.resume, args.overwrite)
+    if parallel.writes:
+        outdir.check_out(out, args.resume, args.overwrite)
     config = _from_args(TrainConfig, args)
     train_records = [r for path in args.train for r in pipeline.read(task, path, options)]
     dev = pipeline.read(task, args.dev, options) if args.dev else None
@@ -124,6 +127,10 @@ def train(args: argparse.Namespace) -> int:
     }
     run = outdir.run_entry(["birnn", *args.argv], data)
     trace = explain_command.training_trace(args, model)  # --trace-gradients
+    if not parallel.writes:  # a rank > 0 of an MPI job computes its share, and that is all
+        pipeline.train(model, train_records, dev, config, out, args.resume, False,
+                       parallel=parallel)  # fmt: skip
+        return 0
 
     def before_writing() -> None:  # the run is about to change --out: first these
         outdir.record_run(out, run, fresh=not args.resume)
@@ -135,7 +142,8 @@ def train(args: argparse.Namespace) -> int:
         outdir.check_out(out, args.resume, args.overwrite)  # no other run came in between
         summary = pipeline.train(model, train_records, dev, config, out, args.resume,
                                  not args.no_progress, before_writing=before_writing,
-                                 around_step=trace.around_step if trace else None)  # fmt: skip
+                                 around_step=trace.around_step if trace else None,
+                                 parallel=parallel)  # fmt: skip
         results: dict[str, Any] = {"train": summary}
         best = pipeline.load(out) if dev is not None else model
         if dev is not None:

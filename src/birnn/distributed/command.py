@@ -1,0 +1,45 @@
+"""``birnn train`` under an MPI launcher: its one option group, and the strategy it trains with.
+
+``mpirun -n K birnn train ...`` starts K copies of the same command; each finds out from its
+environment that a launcher started it (``launched_size``) and trains as one rank of K
+(``DataParallel``). Rank 0 does what a single ``birnn train`` does to ``--out``; the others
+only compute. Started any other way, ``birnn train`` is the one process it always was.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+from birnn.distributed.group import TIMEOUT, launched_size, world
+from birnn.train.parallel import Parallel, SingleProcess
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("distributed (under mpirun -n K: one rank per process)")
+    g.add_argument("--peer-timeout", type=_seconds, default=TIMEOUT, metavar="SECONDS",
+                   help="a rank silent this long counts as gone: the others stop, naming "
+                   "it")  # fmt: skip
+
+
+def parallel(args: argparse.Namespace) -> Parallel:
+    """The training strategy: the ranks of the MPI job that started this process, or this
+    process alone."""
+    if launched_size() is None:
+        return SingleProcess()
+    from birnn.distributed.data_parallel import DataParallel
+
+    return DataParallel(world(args.peer_timeout))
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0; received {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0; received {text}")
+    return value
+
+
+
