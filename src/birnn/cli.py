@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from birnn import __version__, backend, commands, distributed
-from birnn.distributed import command as distributed_command
 from birnn.data import SCHEMES
+from birnn.distributed import command as distributed_command
 from birnn.explain import command as explain_command
 from birnn.models.encoder import CELLS
 from birnn.models.tagger import HEADS

@@ -21,8 +21,8 @@ from birnn.data.formats import is_conllu_data
 from birnn.data.texts import text_lines
 from birnn.data.tokenize import sentences
 from birnn.demo import run as demo_run
-from birnn.distributed import command as distributed_command
 from birnn.demo.grammar import generate
+from birnn.distributed import command as distributed_command
 from birnn.explain import command as explain_command
 from birnn.models.encoder import EncoderConfig
 from birnn.predictor import Prediction, Predictor
@@ -127,6 +127,8 @@ def train(args: argparse.Namespace) -> int:
     }
     run = outdir.run_entry(["birnn", *args.argv], data)
     trace = explain_command.training_trace(args, model)  # --trace-gradients
+    if trace is not None and parallel.world_size > 1:
+        raise ValueError("--trace-gradients traces one process: run it without mpirun")
     if not parallel.writes:  # a rank > 0 of an MPI job computes its share, and that is all
         pipeline.train(model, train_records, dev, config, out, args.resume, False,
                        parallel=parallel)  # fmt: skip

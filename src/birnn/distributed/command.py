@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-
 from birnn.distributed.group import TIMEOUT, launched_size, world
 from birnn.train.parallel import Parallel, SingleProcess
 
@@ -29,7 +28,7 @@ def parallel(args: argparse.Namespace) -> Parallel:
         return SingleProcess()
     from birnn.distributed.data_parallel import DataParallel
 
-    return DataParallel(world(args.peer_timeout))
+    return DataParallel(world(args.peer_timeout, f"birnn {args.command}: error: "))
 
 
 def _seconds(text: str) -> float:
@@ -40,6 +39,3 @@ def _seconds(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected seconds > 0; received {text}")
     return value
-
-
-

@@ -84,7 +84,7 @@ class DataParallel:
         buffer[-1] = count
         self.group.allreduce(buffer)
 
-        total = int(round(float(buffer[-1])))
+        total = round(float(buffer[-1]))
         out: dict[str, Array] = {}
         offset = 0
         for k, (name, size) in enumerate(zip(names, sizes)):

@@ -21,12 +21,13 @@ import sys
 from types import TracebackType
 from typing import Any
 
-from birnn.optim.base import check_hyper
 from birnn.distributed.watchdog import Watchdog
+from birnn.optim.base import check_hyper
 
 TIMEOUT = 30.0  # seconds of silence after which a peer counts as gone (birnn train --peer-timeout)
 # what the MPI launchers in use put in each process's environment: the number of processes
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+PREFIX = "birnn: error: "  # how the line naming a silent peer starts
 INSTALL_HINT = "pip install 'birnn[mpi]' (mpi4py and MPICH)"
 
 
@@ -42,7 +43,7 @@ def launched_size() -> int | None:
 class Group:
     """This process's place in the MPI world: ``rank`` of ``size``, and the collectives."""
 
-    def __init__(self, timeout: float = TIMEOUT):
+    def __init__(self, timeout: float = TIMEOUT, prefix: str = PREFIX):
         timeout = check_hyper("timeout", timeout)
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds; received {timeout:g}")
@@ -55,7 +56,7 @@ class Group:
         self._mpi = MPI
         self.comm = MPI.COMM_WORLD.Dup()  # the training's collectives
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        self.watchdog = Watchdog(MPI.COMM_WORLD.Dup(), timeout)
+        self.watchdog = Watchdog(MPI.COMM_WORLD.Dup(), timeout, prefix)
         self._closed = False
         # MPICH's launcher, told not to clean up after a failed process, sends SIGUSR1 to the
         # others, whose default action is to die without a word: the watchdog names the rank
@@ -112,13 +113,15 @@ class Group:
 _WORLD: Group | None = None
 
 
-def world(timeout: float = TIMEOUT) -> Group:
-    """This process's ``Group``, started on the first call (later calls may change the timeout)."""
+def world(timeout: float = TIMEOUT, prefix: str = PREFIX) -> Group:
+    """This process's ``Group``, started on the first call (later calls may change the timeout
+    and the prefix of the line that names a silent peer)."""
     global _WORLD
     if _WORLD is None:
-        _WORLD = Group(timeout)
+        _WORLD = Group(timeout, prefix)
     else:
         _WORLD.watchdog.timeout = check_hyper("timeout", timeout)
+        _WORLD.watchdog.prefix = prefix
     return _WORLD
 
 

@@ -44,7 +44,7 @@ BEAT, FAIL = 1, 2  # message tags
 class Watchdog:
     """Heartbeats to and from every peer of ``comm`` (an mpi4py communicator of its own)."""
 
-    def __init__(self, comm: Any, timeout: float, interval: float = INTERVAL):
+    def __init__(self, comm: Any, timeout: float, prefix: str, interval: float = INTERVAL):
         from mpi4py import MPI
 
         self._mpi = MPI
@@ -52,6 +52,7 @@ class Watchdog:
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.peers = [p for p in range(self.size) if p != self.rank]
         self.timeout = timeout
+        self.prefix = prefix  # starts the line about a silent peer ("birnn train: error: ")
         self.interval = interval
         now = time.monotonic()
         self._heard = {p: now for p in self.peers}
@@ -84,8 +85,9 @@ class Watchdog:
             silent = self._silent()
             if silent is not None and not self._reporting:
                 waited = time.monotonic() - self._heard[silent]
-                self.report(f"rank {silent} of {self.size} stopped answering: nothing heard "
-                            f"from it for {waited:.0f} s (killed, stopped or cut off)")  # fmt: skip
+                self.report(f"{self.prefix}rank {silent} of {self.size} stopped answering: "
+                            f"nothing heard from it for {waited:.0f} s (killed, stopped or "
+                            "cut off)")  # fmt: skip
                 _exit()
             self._stop.wait(self.interval)
 

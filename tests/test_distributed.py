@@ -1,0 +1,233 @@
+"""Data-parallel training over MPI: K ranks take the steps one process takes; a dead or hung rank
+stops the job, named in one line, with the last checkpoint intact; resume under mpirun.
+
+Each test runs ``mpiexec`` (the mpich wheel's) in a subprocess; they skip, with the reason, where
+mpi4py or mpiexec is missing. Timing bounds are generous (a loaded 2-core machine) and only
+bound how long a failure takes to be noticed, never how fast anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from birnn.cli import main
+from birnn.train import load_checkpoint
+from birnn.train.parallel import SingleProcess
+from cli_support import pos_sentences, write_conllu
+from distributed_support import (
+    HERE,
+    birnn_train,
+    environment,
+    launch,
+    rank_pid,
+    requires_mpi,
+    run,
+    train_tiny,
+)
+
+pytestmark = requires_mpi
+SCRIPT = str(HERE / "distributed_support.py")
+TINY = (" --hidden 8 --word-dim 8 --char-dim 4 --char-hidden 4 --layers 1 --lr 0.05"
+        " --batch-size 8 --no-progress --dropout 0 --seed 1")  # fmt: skip
+F32_EPOCHS_ATOL = 5e-5  # float32, 2 epochs at lr 0.05 (see the tolerances below)
+
+
+def _tiny_under_mpi(tmp_path: Path, ranks: int, epochs: int, batch: int, dtype: str, head: str):
+    out = tmp_path / f"mpi-{ranks}"
+    code, _, err = run(ranks, [SCRIPT, str(out), str(epochs), str(batch), dtype, head])
+    assert code == 0, err
+    hashes = {(out / f"rank-{r}.sha256").read_text() for r in range(ranks)}
+    assert len(hashes) == 1, "the ranks ended with different parameters"
+    with np.load(out / "params.npz") as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+# the tolerances of docs/DISTRIBUTED.md: after one step, float64 1e-10 and float32 1e-6; after an
+# epoch (float32) 1e-5 at lr 0.01 and 5e-5 at lr 0.05 (Adam divides each gradient component by
+# its own size, so rounding-level differences of the small ones become differences of lr size
+# times their relative error)
+@pytest.mark.parametrize(("dtype", "head", "atol"),
+                         [("float64", "softmax", 1e-10), ("float64", "crf", 1e-10),
+                          ("float32", "softmax", 1e-6)])  # fmt: skip
+def test_two_ranks_take_the_step_of_one_process(tmp_path, dtype, head, atol):
+    # one step: 16 sentences in one batch of 16, 8 per rank; characters on, dropout off
+    start: dict[str, np.ndarray] = {}
+    one = train_tiny(SingleProcess(), tmp_path / "one", 1, 16, np.dtype(dtype), head, initial=start)
+    two = _tiny_under_mpi(tmp_path, 2, 1, 16, dtype, head)
+    assert set(one) == set(two)
+    for name in one:
+        np.testing.assert_allclose(two[name], one[name], rtol=0, atol=atol, err_msg=name)
+        assert np.abs(one[name] - start[name]).max() > 1e-4, f"{name} did not move"
+
+
+def test_two_ranks_equal_one_process_over_epochs_float32(tmp_path):
+    # 16 sentences in batches of 5: 5, 5, 5, 1 -> the last batch leaves one rank without rows
+    one = train_tiny(SingleProcess(), tmp_path / "one", 2, 5, np.float32)
+    two = _tiny_under_mpi(tmp_path, 2, 2, 5, "float32", "softmax")
+    for name in one:
+        np.testing.assert_allclose(two[name], one[name], rtol=0, atol=1e-5, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("mpi-data")
+    return {
+        "train": write_conllu(d / "train.conllu", pos_sentences(40, seed=0)),
+        "dev": write_conllu(d / "dev.conllu", pos_sentences(13, seed=1)),
+        "big": write_conllu(d / "big.conllu", pos_sentences(2000, seed=2)),
+    }
+
+
+def _params(out: Path, which: str = "last") -> dict[str, np.ndarray]:
+    return load_checkpoint(out / which).params
+
+
+def _log(out: Path) -> list[dict]:
+    lines = (out / "log.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "items_per_s")}
+            for line in lines]  # fmt: skip
+
+
+def test_mpirun_birnn_train_equals_birnn_train(tmp_path, files, capsys):
+    options = f"--task tag --train {files['train']} --dev {files['dev']} --epochs 2" + TINY
+    assert main(["train", *options.split(), "--out", str(tmp_path / "one")]) == 0
+    capsys.readouterr()
+    code, out, err = birnn_train(2, f"{options} --out {tmp_path / 'two'}")
+    assert code == 0, err
+    # rank 0 alone prints and writes: the epoch lines once, the results once
+    assert err.count("epoch 1/2:") == 1 and err.count("epoch 2/2:") == 1, err
+    assert out.count("trained 2 epochs") == 1, out
+    one, two = _params(tmp_path / "one"), _params(tmp_path / "two")
+    for name in one:
+        np.testing.assert_allclose(two[name], one[name], rtol=0, atol=F32_EPOCHS_ATOL)
+    for a, b in zip(_log(tmp_path / "one"), _log(tmp_path / "two"), strict=True):
+        assert a.pop("train_loss") == pytest.approx(b.pop("train_loss"), rel=1e-5)
+        assert a == b  # dev scores (sharded, gathered), items, lr
+    info = json.loads((tmp_path / "two" / "last" / "trainer.json").read_text())
+    assert info["world_size"] == 2
+
+
+def test_resume_under_mpirun(tmp_path, files):
+    options = f"--task tag --train {files['train']} --dev {files['dev']}" + TINY
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert birnn_train(2, f"{options} --epochs 3 --out {whole}")[0] == 0
+    assert birnn_train(2, f"{options} --epochs 1 --out {split}")[0] == 0
+    code, _, err = birnn_train(2, f"{options} --epochs 3 --out {split} --resume")
+    assert code == 0, err
+    for name, value in _params(whole).items():
+        np.testing.assert_array_equal(_params(split)[name], value)  # bit for bit
+    assert _log(split) == _log(whole)
+    # another number of ranks would shard and draw otherwise: refused, in one line
+    code, _, err = run(1, ["-m", "birnn.cli", "train", *options.split(), "--epochs", "4",
+                             "--out", str(split), "--resume"])  # fmt: skip
+    assert code == 2 and err.count("\n") == 1, err
+    assert "trained by 2 processes and this run has 1" in err, err
+
+
+def _long_run(files, out: Path, extra: str = "") -> str:
+    return (f"--task tag --train {files['big']} --epochs 50 --patience 0 --out {out}"
+            f" {TINY} --peer-timeout 3 {extra}")  # fmt: skip
+
+
+def _wait_for(path: Path, process, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _stop_rank_one(tmp_path, files, sig: int, launcher=()) -> tuple[int, str, float, Path]:
+    """Train on 2 ranks; once epoch 1 is checkpointed, send ``sig`` to rank 1 mid-epoch 2."""
+    out = tmp_path / "run"
+    process = launch(2, ["-m", "birnn.cli", "train", *_long_run(files, out).split()],
+                     launcher=launcher)  # fmt: skip
+    try:
+        pid = rank_pid(1, str(out))
+        _wait_for(out / "last", process)
+        time.sleep(0.3)  # into epoch 2
+        sent = time.monotonic()
+        os.kill(pid, sig)
+        _, err = process.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, err, took, out
+
+
+def _resumable(out: Path, files) -> None:
+    """``out/last`` is a complete checkpoint of epoch 1, and training resumes from it."""
+    ckpt = load_checkpoint(out / "last")  # checks every SHA-256
+    assert ckpt.trainer_state is not None and ckpt.trainer_state.info["epoch"] >= 1
+    epochs = ckpt.trainer_state.info["epoch"] + 1
+    options = _long_run(files, out).replace("--epochs 50", f"--epochs {epochs}")
+    code, _, err = birnn_train(2, options + " --resume")
+    assert code == 0, err
+
+
+def test_a_killed_rank_ends_the_job_with_the_checkpoint_intact(tmp_path, files):
+    # MPICH's launcher kills the whole job as soon as one process dies
+    code, _, took, out = _stop_rank_one(tmp_path, files, signal.SIGKILL)
+    assert code != 0
+    assert took < 30, took
+    _resumable(out, files)
+
+
+def test_a_hung_rank_is_named_in_one_line(tmp_path, files):
+    # SIGSTOP: the process is alive to the launcher but answers nothing; the watchdog finds it
+    code, err, took, out = _stop_rank_one(tmp_path, files, signal.SIGSTOP)
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("birnn")]
+    assert lines == [lines[0]] and "rank 1 of 2 stopped answering" in lines[0], err
+    assert took < 3 + 30, took
+    _resumable(out, files)
+
+
+def test_a_killed_rank_is_named_when_the_launcher_lets_the_others_run(tmp_path, files):
+    launcher = ["-disable-auto-cleanup"]
+    code, err, took, out = _stop_rank_one(tmp_path, files, signal.SIGKILL, launcher)
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.startswith("birnn")]
+    assert len(lines) == 1 and "rank 1 of 2 stopped answering" in lines[0], err
+    assert took < 3 + 30, took
+    _resumable(out, files)
+
+
+def test_an_error_on_every_rank_is_reported_once(tmp_path, files):
+    bad = tmp_path / "bad.conllu"
+    bad.write_text("1\tthe\tthe\tDET\t_\t_\t0\troot\t_\t_\n2\tdog\n\n", encoding="utf-8")
+    code, _, err = birnn_train(2, f"--task tag --train {bad} --out {tmp_path / 'o'}" + TINY)
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.startswith("birnn")]
+    assert len(lines) == 1 and f"{bad}:2" in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_an_error_of_rank_0_alone_is_reported_once(tmp_path, files):
+    # only rank 0 looks at --out: rank 1 stops without a word when rank 0 tells it
+    taken = tmp_path / "taken"
+    options = f"--task tag --train {files['train']} --epochs 1" + TINY
+    assert birnn_train(1, f"{options} --out {taken}")[0] == 0
+    before = {p: p.read_bytes() for p in sorted(taken.rglob("*")) if p.is_file()}
+    code, _, err = birnn_train(2, f"{options} --out {taken}")
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.startswith("birnn")]
+    assert len(lines) == 1 and "already holds a run" in lines[0], err
+    assert {p: p.read_bytes() for p in sorted(taken.rglob("*")) if p.is_file()} == before
+
+
+def test_importing_birnn_needs_no_mpi4py():
+    code = ("import sys, birnn, birnn.distributed, birnn.cli; "
+            "assert 'mpi4py' not in sys.modules, 'mpi4py imported'")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True, env=environment())
