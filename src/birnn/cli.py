@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from birnn import __version__, backend, commands, distributed
+from birnn.corpus import command as corpus_command
 from birnn.data import SCHEMES
 from birnn.distributed import command as distributed_command
 from birnn.explain import command as explain_command
@@ -165,6 +166,7 @@ def _predict(sub: Any) -> None:
                    "splitting)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (shown only when stderr is a terminal)")  # fmt: skip
+    corpus_command.add_arguments(p)
 
 
 def _explain(sub: Any) -> None:

@@ -7,25 +7,21 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from birnn import pipeline
+from birnn import pipeline, predict_io
+from birnn.corpus import command as corpus_command
 from birnn.data import DataError, write_cloze
 from birnn.data._files import existing_file
-from birnn.data.conllu_reader import ConlluSentence, conllu_lines, conllu_sentences
-from birnn.data.formats import is_conllu_data
-from birnn.data.texts import text_lines
-from birnn.data.tokenize import sentences
 from birnn.demo import run as demo_run
 from birnn.demo.grammar import generate
 from birnn.distributed import command as distributed_command
 from birnn.explain import command as explain_command
 from birnn.models.encoder import EncoderConfig
-from birnn.predictor import Prediction, Predictor
+from birnn.predict_io import Text
 from birnn.predictor import load as load_predictor
 from birnn.tasks.base import Vocabs
 from birnn.tasks.task import Task
@@ -34,7 +30,7 @@ from birnn.train.config import TrainConfig
 from birnn.train.progress import counted
 
 C = TypeVar("C")
-OUTPUTS = ("tsv", "conllu", "json")  # predict --output
+OUTPUTS = predict_io.OUTPUTS  # predict --output
 
 
 def _warn(args: argparse.Namespace, message: str) -> None:
@@ -188,80 +184,25 @@ def _summary_line(metrics: dict[str, Any]) -> str:
 # -- predict ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Text:
-    """One text to predict on: its tokens, and the CoNLL-U sentence it came from (if any)."""
-
-    tokens: list[str]
-    sentence: ConlluSentence | None = None
-
-
-def _texts(args: argparse.Namespace, task: Task) -> Iterator[_Text]:
-    """What ``predict`` reads, as a stream: --text, a CoNLL-U file, or one text per line.
-
-    Raw text is tokenised (``birnn.data.tokenize``) unless --pretokenized; a tagger's texts
-    are split into sentences, each tagged on its own.
-    """
-
-    def split(text: str) -> Iterator[_Text]:
-        found = sentences(text, args.pretokenized)
-        if task.per_token:
-            yield from (_Text(words) for words in found)
-        elif found:
-            yield _Text([w for words in found for w in words])
-
-    if args.text is not None:
-        found = list(split(args.text))
-        if not found:
-            raise DataError("--text: the text is empty (no words)")
-        yield from found
+def _texts(args: argparse.Namespace, task: Task) -> Iterator[Text]:
+    """What ``predict`` reads, as a stream: --text, a CoNLL-U file, or one text per line."""
+    if args.text is None:
+        yield from predict_io.texts_of(existing_file(args.input), task, args.pretokenized)
         return
-    path = existing_file(args.input)
-    if task.per_token and is_conllu_data(path):
-        empty = True
-        for s in conllu_sentences(path):
-            empty = False
-            yield _Text(s.words, s)
-        if empty:
-            raise DataError(f"{path}: no sentences (the file is empty or has only blank lines)")
-        return
-    for _, text in text_lines(path):
-        yield from split(text)
-
-
-def _lines(predictor: Predictor, text: _Text, p: Prediction, output: str) -> Iterator[str]:
-    """The output lines of one prediction."""
-    task, options = predictor.task, predictor.options
-    if output == "json":
-        yield json.dumps(p.to_json(), ensure_ascii=False)
-    elif output == "conllu":
-        column = options.get("column", "upos")
-        assert p.tags is not None
-        if text.sentence is not None:  # the input's own lines, only the column changed
-            yield from text.sentence.with_column(column, p.tags)
-        else:
-            yield from conllu_lines(p.tokens, p.tags, column)
-        yield ""
-    else:
-        record = task.unlabelled(p.tokens)
-        yield from task.lines([record], [p.tags if task.per_token else p.label], options)
-
-
-def _write(stream: TextIO, lines: Iterator[str]) -> None:
-    for line in lines:
-        stream.write(line + "\n")
-    stream.flush()  # each text as soon as it is predicted (a pipe would hold it back)
+    found = list(predict_io.split(args.text, task, args.pretokenized))
+    if not found:
+        raise DataError("--text: the text is empty (no words)")
+    yield from found
 
 
 def predict(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.model)
-    task = predictor.task
-    if args.output == "conllu" and not task.per_token:
-        raise ValueError(f"--output conllu is for taggers; this model is a {task.name} model "
-                         "(use tsv or json)")  # fmt: skip
-    texts = counted(_texts(args, task), "texts", not args.no_progress)
-    for text, p in predictor.stream(texts, lambda t: t.tokens):
-        _write(sys.stdout, _lines(predictor, text, p, args.output))
+    predict_io.check_output(predictor.task, args.output)
+    corpus_command.check(args)
+    if args.out_dir is not None:  # a corpus of files, here or on a Dask cluster
+        return corpus_command.run(args, predictor)
+    texts = counted(_texts(args, predictor.task), "texts", not args.no_progress)
+    predict_io.write_predictions(sys.stdout, predictor, texts, args.output, flush=True)
     return 0
 
 

@@ -154,17 +154,23 @@ def checkpoint_config(task_model: TaskModel) -> dict[str, Any]:
     }
 
 
+def checkpoint_dir(path: str | Path) -> Path:
+    """The checkpoint ``load`` reads for ``path``: a run's ``best/``, else its ``last/``, else
+    ``path`` itself."""
+    path = Path(path)
+    for name in (BEST, LAST):
+        if (path / name).is_dir():
+            return path / name
+    return path
+
+
 def load(path: str | Path) -> TaskModel:
     """Rebuild a trained model from its checkpoint directory.
 
     ``path`` is a checkpoint, or a training run's ``--out``: its ``best/`` (trained with dev
     data), else its ``last/`` (trained without: there is no best).
     """
-    path = Path(path)
-    if (path / BEST).is_dir():
-        path = path / BEST
-    elif (path / LAST).is_dir():
-        path = path / LAST
+    path = checkpoint_dir(path)
     ckpt = load_checkpoint(path)
     cfg = ckpt.config
     if cfg.get("format") != FORMAT:

@@ -68,7 +68,7 @@ from birnn.train.checkpoint import (
 )
 from birnn.train.config import TrainConfig, differences
 from birnn.train.log import MetricsLog
-from birnn.train.parallel import Local, Parallel, SingleProcess, check_parallel
+from birnn.train.parallel import Parallel, SingleProcess, check_parallel
 from birnn.train.progress import EpochBar, report
 
 BEST, LAST, LOG = "best", "last", "log.jsonl"  # names inside out_dir
@@ -252,13 +252,8 @@ class Trainer:
                     local = None
                     if batch is not None:  # None: this rank's share of the batch is empty
                         model_rng = par.model_rng(rng, cfg.seed, state.step)
-                        local = self._loss_and_grads(batch, model_rng)
+                        local = self._loss_and_grads(batch, model_rng, epoch, i)
                     loss, grads, count = par.combine(local, params)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(
-                        f"training diverged: loss {loss} at epoch {epoch + 1}, batch {i + 1} "
-                        "(try a lower lr or clipping)"
-                    )
                 if cfg.clip:
                     clip_grad_norm(grads, cfg.clip)
                 optimizer.step(grads)
@@ -330,7 +325,9 @@ class Trainer:
             line += f", dev score {100 * record['dev_score']:.2f}" + (" (best)" if improved else "")
         report(f"{line}, lr {optimizer.lr:.3g}, {record['seconds']:.1f} s")
 
-    def _loss_and_grads(self, batch: Any, rng: np.random.Generator) -> Local:
+    def _loss_and_grads(
+        self, batch: Any, rng: np.random.Generator, epoch: int, index: int
+    ) -> tuple[float, Mapping[str, Array], int]:
         out = self.model.loss_and_grads(batch, rng)
         if not isinstance(out, tuple) or len(out) != 3:
             raise TypeError(
@@ -340,6 +337,11 @@ class Trainer:
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
             raise ValueError(
                 f"model.loss_and_grads must return a positive item count; received {count!r}"
+            )
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"training diverged: loss {loss} at epoch {epoch + 1}, batch {index + 1} "
+                "(try a lower lr or clipping)"
             )
         return loss, grads, int(count)
 
