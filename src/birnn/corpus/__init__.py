@@ -81,7 +81,7 @@ def predict_corpus(
         else:
             _on_cluster(client, tasks, ref, task, output, pretokenized)
     finally:
-        work.remove_parts(p for file in tasks for p in file)
+        work.remove_leftovers(p for file in tasks for p in file)
     return outs
 
 

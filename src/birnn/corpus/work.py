@@ -10,6 +10,7 @@ anew, never mixed up with the old one.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import shutil
 from collections.abc import Iterable, Sequence
@@ -95,6 +96,15 @@ def remove_parts(pieces: Iterable[Piece]) -> None:
     for piece in pieces:
         if piece.count > 1:
             piece.part.unlink(missing_ok=True)
+
+
+def remove_leftovers(pieces: Iterable[Piece]) -> None:
+    """Parts, and the temporary files of tasks that died writing (a killed worker's)."""
+    for piece in pieces:
+        remove_parts([piece])
+        for written in {piece.part, piece.target}:
+            for tmp in written.parent.glob(f".{glob.escape(written.name)}.tmp-*"):
+                tmp.unlink(missing_ok=True)
 
 
 def predict_partition(texts: Iterable[Any], ref: ModelRef, pretokenized: bool) -> list[Prediction]:
