@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from cli_support import assert_refused, cli, data, pos_sentences, tagger, write_conllu
 
 import birnn
 from birnn.corpus.layout import expand, pieces
+from cli_support import assert_refused, cli, data, pos_sentences, tagger, write_conllu
 
 __all__ = ["data", "tagger"]  # fixtures
 
@@ -26,7 +28,8 @@ try:
     from distributed import Client, LocalCluster
 except ImportError:  # pragma: no cover - the dask extra
     db = None
-requires_dask = pytest.mark.skipif(db is None, reason="needs dask.distributed: pip install '.[dask]'")
+NO_DASK = "needs dask.distributed: pip install '.[dask]'"
+requires_dask = pytest.mark.skipif(db is None, reason=NO_DASK)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -61,7 +64,9 @@ def _same_as_one_process(capsys, model: Path, corpus: Path, out_dir: Path, outpu
     sources, _ = expand(str(corpus / "**" / "*.*"))
     for source in sources:
         target = out_dir / source.relative_to(corpus)
-        assert target.read_text(encoding="utf-8") == _expected(capsys, model, source, output), target
+        assert target.read_text(encoding="utf-8") == _expected(capsys, model, source, output), (
+            target
+        )
     left = sorted(p.name for p in out_dir.rglob(".*"))
     assert left == [], f"temporary or part files left: {left}"
 
@@ -96,7 +101,7 @@ def test_a_bad_line_is_named_as_in_one_process_and_nothing_is_written(
     lines = bad.read_text(encoding="utf-8").splitlines()
     lines[1500] = "7\tbroken"
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    code, out, err = cli(capsys, f"predict --model {tagger[0]} --input {bad}")
+    _, _, err = cli(capsys, f"predict --model {tagger[0]} --input {bad}")
     with pytest.raises(birnn.data.DataError) as raised:
         birnn.predict_corpus(tagger[0], [bad], tmp_path / "t", chunk_bytes=chunk_bytes)
     assert f"{bad}:1501:" in str(raised.value) and str(raised.value) in err
@@ -135,7 +140,7 @@ def test_bad_corpus_options_are_one_line(capsys, tmp_path, tagger, corpus, optio
 @pytest.fixture(scope="module")
 def cluster():
     if db is None:
-        pytest.skip("needs dask.distributed: pip install '.[dask]'")
+        pytest.skip(NO_DASK)
     # the workers are new processes: birnn must be importable there too
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), *([old] if old else [])])
@@ -152,9 +157,9 @@ def cluster():
 
 @requires_dask
 def test_dask_cli_equals_one_process(capsys, tmp_path, tagger, corpus, cluster):
-    code, out, err = cli(capsys, f"predict --model {tagger[0]} --input '{corpus}/**/*.*' "
-                                 f"--out-dir {tmp_path / 't'} --output conllu "
-                                 f"--dask {cluster.scheduler_address}")  # fmt: skip
+    code, _, err = cli(capsys, f"predict --model {tagger[0]} --input '{corpus}/**/*.*' "
+                               f"--out-dir {tmp_path / 't'} --output conllu "
+                               f"--dask {cluster.scheduler_address}")  # fmt: skip
     assert code == 0, err
     _same_as_one_process(capsys, tagger[0], corpus, tmp_path / "t", "conllu")
 
@@ -193,3 +198,11 @@ def test_a_worker_killed_mid_run_changes_nothing(capsys, tmp_path, tagger, corpu
         killer.join()
     assert killed and 0 < killed[0] < 40, killed  # killed mid-run
     _same_as_one_process(capsys, tagger[0], many, out_dir, "json")
+
+
+def test_import_birnn_needs_neither_mpi4py_nor_dask():
+    code = ("import sys, birnn, birnn.cli, birnn.corpus, birnn.distributed; "
+            "loaded = {'mpi4py', 'dask', 'distributed'} & set(sys.modules); "
+            "assert not loaded, loaded")  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

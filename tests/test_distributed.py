@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +24,6 @@ from cli_support import pos_sentences, write_conllu
 from distributed_support import (
     HERE,
     birnn_train,
-    environment,
     launch,
     rank_pid,
     requires_mpi,
@@ -225,9 +222,3 @@ def test_an_error_of_rank_0_alone_is_reported_once(tmp_path, files):
     lines = [line for line in err.splitlines() if line.startswith("birnn")]
     assert len(lines) == 1 and "already holds a run" in lines[0], err
     assert {p: p.read_bytes() for p in sorted(taken.rglob("*")) if p.is_file()} == before
-
-
-def test_importing_birnn_needs_no_mpi4py():
-    code = ("import sys, birnn, birnn.distributed, birnn.cli; "
-            "assert 'mpi4py' not in sys.modules, 'mpi4py imported'")  # fmt: skip
-    subprocess.run([sys.executable, "-c", code], check=True, env=environment())

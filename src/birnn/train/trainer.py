@@ -287,21 +287,14 @@ class Trainer:
         record["seconds"] = time.perf_counter() - start
         record["items_per_s"] = items / train_seconds if train_seconds > 0 else None
         if par.writes:
-            self._save(record, improved, params, optimizer, schedule, rng, log, state)
+            self._save(record, improved, rng, log, state)
 
-    def _save(
-        self,
-        record: dict[str, Any],
-        improved: bool,
-        params: Mapping[str, Array],
-        optimizer: Optimizer,
-        schedule: Schedule,
-        rng: np.random.Generator,
-        log: MetricsLog,
-        state: _Progress,
-    ) -> None:
+    def _save(self, record: dict[str, Any], improved: bool, rng: np.random.Generator,
+              log: MetricsLog, state: _Progress) -> None:  # fmt: skip
         """The end of an epoch in out_dir: the log line, best/ and last/, the summary line."""
-        cfg = self.config
+        cfg, params = self.config, self.model.params
+        optimizer, schedule = self.optimizer, self.schedule
+        assert optimizer is not None and schedule is not None  # set by fit
         epoch = state.epoch - 1
         first = epoch == 0  # a fresh run's first epoch (a resumed run starts after it)
         if first:
