@@ -1,0 +1,133 @@
+"""Data-parallel training over MPI on this machine: one epoch with K = 1, 2 ranks (1 thread each),
+the allreduce of the model's gradient alone, and the model on paper for K machines.
+
+    PYTHONPATH=src python3 benchmarks/distributed.py --sentences 1500 --ranks 1,2 \\
+        --data ../shared/data/ud_english_ewt/en_ewt-ud-train.conllu.gz
+
+Each run is ``mpiexec -n K python -m birnn.cli train --task tag`` (the default tagger: BiLSTM
+2 x 128, char BiLSTM 50, batches of 32) on the first ``--sentences`` sentences for one epoch;
+the epoch time is log.jsonl's (start-up and data reading excluded). Prints the epoch time,
+tokens per second and the speed-up; then times ``Allreduce`` of a float32 buffer of the
+model's size on 2 ranks (``--allreduce``, this script under mpiexec), and the model on paper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from birnn.data.conllu_reader import conllu_sentences  # noqa: E402
+from birnn.pipeline import checkpoint_dir  # noqa: E402
+from birnn.train.checkpoint import load_checkpoint  # noqa: E402
+
+
+def mpiexec() -> str:
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else "mpiexec"
+
+
+def subset(data: Path, count: int, into: Path) -> Path:
+    blocks = []
+    for s in conllu_sentences(data):
+        blocks.append("\n".join(s.lines))
+        if len(blocks) == count:
+            break
+    into.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return into
+
+
+def train(ranks: int, data: Path, out: Path) -> dict:
+    command = [mpiexec(), "-n", str(ranks), sys.executable, "-m", "birnn.cli", "train",
+               "--task", "tag", "--train", str(data), "--epochs", "1", "--patience", "0",
+               "--threads", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+    start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    record = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    return {"wall": time.perf_counter() - start, **record}
+
+
+def allreduce_seconds(size: int, repeats: int) -> None:
+    """Under mpiexec: the mean time of one Allreduce of ``size`` float32 (rank 0 prints it)."""
+    from birnn.distributed import world
+
+    group = world()
+    buffer = np.ones(size, dtype=np.float32)
+    for _ in range(3):
+        group.allreduce(buffer)  # warm up
+    group.comm.Barrier()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        group.allreduce(buffer)
+    seconds = (time.perf_counter() - start) / repeats
+    if group.rank == 0:
+        print(json.dumps({"allreduce_s": seconds, "bytes": 4 * size}))
+
+
+def paper(params: int, step_s: float) -> None:
+    """Ring allreduce: each rank sends and receives 2 (K-1)/K of the buffer per step."""
+    size = 4 * params
+    print(f"\nmodel on paper: {params:,} parameters -> {size / 1e6:.1f} MB allreduced per step; "
+          f"compute {1000 * step_s:.0f} ms per step of 32 sentences on 1 rank")  # fmt: skip
+    print("| link | K = 2 | K = 4 | K = 8 | K = 16 |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, bandwidth, latency in (("10 Gb/s Ethernet", 1.25e9, 50e-6),
+                                     ("100 Gb/s InfiniBand", 12.5e9, 5e-6)):  # fmt: skip
+        cells = []
+        for k in (2, 4, 8, 16):
+            comm = 2 * (k - 1) / k * size / bandwidth + 2 * (k - 1) * latency
+            step = step_s / k + comm
+            cells.append(f"{step_s / step:.2f}x ({1000 * comm:.0f} ms comm)")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path)
+    p.add_argument("--sentences", type=int, default=1500)
+    p.add_argument("--ranks", default="1,2")
+    p.add_argument("--paper-model", type=Path,
+                   help="count the parameters of this trained model (e.g. the full EWT tagger) "
+                   "for the model on paper; default: the one trained here")  # fmt: skip
+    p.add_argument("--allreduce", type=int, help=argparse.SUPPRESS)  # the timed child
+    args = p.parse_args()
+    if args.allreduce:
+        allreduce_seconds(args.allreduce, 20)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="birnn-mpi-bench-"))
+    try:
+        data = subset(args.data, args.sentences, tmp / "train.conllu")
+        runs = {k: train(k, data, tmp / f"k{k}") for k in map(int, args.ranks.split(","))}
+        base = runs[min(runs)]["seconds"]
+        print("| ranks | epoch s | tokens/s | speed-up | whole run s |")
+        print("| ---: | ---: | ---: | ---: | ---: |")
+        for k, r in runs.items():
+            print(f"| {k} | {r['seconds']:.1f} | {r['items_per_s']:.0f} | "
+                  f"{base / r['seconds']:.2f} | {r['wall']:.1f} |")  # fmt: skip
+        counted = args.paper_model or tmp / f"k{min(runs)}"
+        params = sum(a.size for a in load_checkpoint(checkpoint_dir(counted)).params.values())
+        child = [mpiexec(), "-n", "2", sys.executable, __file__, "--allreduce", str(params)]
+        done = subprocess.run(child, check=True, capture_output=True, text=True)
+        measured = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"\nallreduce of {measured['bytes'] / 1e6:.1f} MB on 2 ranks here (shared memory): "
+              f"{1000 * measured['allreduce_s']:.1f} ms")  # fmt: skip
+        steps = -(-args.sentences // 32)
+        paper(params, runs[min(runs)]["seconds"] / steps)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
