@@ -9,6 +9,7 @@ Each run is ``mpiexec -n K python -m birnn.cli train --task tag`` (the default t
 the epoch time is log.jsonl's (start-up and data reading excluded). Prints the epoch time,
 tokens per second and the speed-up; then times ``Allreduce`` of a float32 buffer of the
 model's size on 2 ranks (``--allreduce``, this script under mpiexec), and the model on paper.
+``--equality`` prints instead how far 2 ranks end from one process (tests' tiny tagger).
 """
 
 from __future__ import annotations
@@ -76,6 +77,28 @@ def allreduce_seconds(size: int, repeats: int) -> None:
         print(json.dumps({"allreduce_s": seconds, "bytes": 4 * size}))
 
 
+def equality() -> None:
+    """Max |2 ranks - 1 process| of the tiny tagger of the tests, after one step and epochs."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from birnn.train.parallel import SingleProcess
+    from distributed_support import HERE, run, train_tiny
+
+    print("| dtype | epochs | batch | sentences | max abs difference |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for epochs, batch, n in ((1, 16, 16), (1, 5, 16), (3, 5, 16), (1, 8, 200)):
+        for dtype in ("float64", "float32"):
+            with tempfile.TemporaryDirectory() as tmp:
+                one = train_tiny(SingleProcess(), Path(tmp, "one"), epochs, batch,
+                                 np.dtype(dtype), sentences=n)  # fmt: skip
+                script = str(HERE / "distributed_support.py")
+                code, _, err = run(2, [script, str(Path(tmp, "two")), str(epochs), str(batch),
+                                       dtype, "softmax", str(n)])  # fmt: skip
+                assert code == 0, err
+                with np.load(Path(tmp, "two", "params.npz")) as two:
+                    worst = max(float(np.abs(one[k] - two[k]).max()) for k in one)
+            print(f"| {dtype} | {epochs} | {batch} | {n} | {worst:.1e} |", flush=True)
+
+
 def paper(params: int, step_s: float) -> None:
     """Ring allreduce: each rank sends and receives 2 (K-1)/K of the buffer per step."""
     size = 4 * params
@@ -101,10 +124,15 @@ def main() -> None:
     p.add_argument("--paper-model", type=Path,
                    help="count the parameters of this trained model (e.g. the full EWT tagger) "
                    "for the model on paper; default: the one trained here")  # fmt: skip
+    p.add_argument("--equality", action="store_true",
+                   help="only: how far 2 ranks end from 1 process")  # fmt: skip
     p.add_argument("--allreduce", type=int, help=argparse.SUPPRESS)  # the timed child
     args = p.parse_args()
     if args.allreduce:
         allreduce_seconds(args.allreduce, 20)
+        return
+    if args.equality:
+        equality()
         return
     tmp = Path(tempfile.mkdtemp(prefix="birnn-mpi-bench-"))
     try:
