@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 0
     except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
+        distributed.report(f"{name}: interrupted")
         return EXIT_INTERRUPTED
     except MemoryError as err:
         return fail(f"out of memory ({_first_line(err)}); try a smaller model or --batch-size")

@@ -79,6 +79,13 @@ class Watchdog:
     # -- the thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._watch()
+        except Exception as err:  # an MPI error here: without a watchdog the job could hang
+            self.report(f"{self.prefix}the watchdog of rank {self.rank} failed: {err}")
+            _exit()
+
+    def _watch(self) -> None:
         while not self._stop.is_set():
             self._send(BEAT, b"")
             self._receive()
