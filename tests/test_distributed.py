@@ -13,6 +13,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -130,6 +131,11 @@ def test_resume_under_mpirun(tmp_path, files):
     assert "trained by 2 processes and this run has 1" in err, err
 
 
+def _error_lines(err: str) -> list[str]:
+    """birnn's error lines on stderr (warnings, MPI's own words and progress aside)."""
+    return [line for line in err.splitlines() if line.startswith("birnn ") and ": error: " in line]
+
+
 def _long_run(files, out: Path, extra: str = "") -> str:
     return (f"--task tag --train {files['big']} --epochs 50 --patience 0 --out {out}"
             f" {TINY} --peer-timeout 3 {extra}")  # fmt: skip
@@ -143,7 +149,16 @@ def _wait_for(path: Path, process, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
-def _stop_rank_one(tmp_path, files, sig: int) -> tuple[int, str, float, Path]:
+class Stopped(NamedTuple):
+    code: int  # the job's exit status
+    err: str  # its stderr
+    stdout: str
+    took: float  # seconds from the signal to the job's end
+    out: Path  # --out
+    pid: int  # rank 1's
+
+
+def _stop_rank_one(tmp_path, files, sig: int) -> Stopped:
     """Train on 2 ranks; once epoch 1 is checkpointed, send ``sig`` to rank 1 mid-epoch 2."""
     out = tmp_path / "run"
     process = launch(2, ["-m", "birnn.cli", "train", *_long_run(files, out).split()])
@@ -153,13 +168,13 @@ def _stop_rank_one(tmp_path, files, sig: int) -> tuple[int, str, float, Path]:
         time.sleep(0.3)  # into epoch 2
         sent = time.monotonic()
         os.kill(pid, sig)
-        _, err = process.communicate(timeout=60)
+        stdout, err = process.communicate(timeout=60)
         took = time.monotonic() - sent
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    return process.returncode, err, took, out
+    return Stopped(process.returncode, err, stdout, took, out, pid)
 
 
 def _resumable(out: Path, files) -> None:
@@ -173,21 +188,36 @@ def _resumable(out: Path, files) -> None:
 
 
 def test_a_killed_rank_ends_the_job_with_the_checkpoint_intact(tmp_path, files):
-    # MPICH's launcher kills the whole job as soon as one process dies
-    code, _, took, out = _stop_rank_one(tmp_path, files, signal.SIGKILL)
-    assert code != 0
-    assert took < 30, took
-    _resumable(out, files)
+    # SIGKILL: MPICH's launcher kills the whole job at once, naming the dead process's PID;
+    # run.json (rank 0's) says which rank had that PID
+    job = _stop_rank_one(tmp_path, files, signal.SIGKILL)
+    assert job.code != 0
+    assert job.took < 30, job.took
+    assert f"PID {job.pid} " in job.stdout + job.err, job
+    ranks = json.loads((job.out / "run.json").read_text())["runs"][-1]["ranks"]
+    assert [(r["rank"], r["pid"]) for r in ranks][1] == (1, job.pid), ranks
+    _resumable(job.out, files)
+
+
+def test_a_terminated_rank_is_named_in_one_line(tmp_path, files):
+    # SIGTERM (kill PID, a batch system): the rank's watchdog reports it even while its main
+    # thread is blocked in a collective
+    job = _stop_rank_one(tmp_path, files, signal.SIGTERM)
+    assert job.code == 2, job
+    lines = _error_lines(job.err)
+    assert len(lines) == 1 and "rank 1 of 2 was terminated (SIGTERM)" in lines[0], job
+    assert job.took < 30, job.took
+    _resumable(job.out, files)
 
 
 def test_a_hung_rank_is_named_in_one_line(tmp_path, files):
     # SIGSTOP: the process is alive to the launcher but answers nothing; the watchdog finds it
-    code, err, took, out = _stop_rank_one(tmp_path, files, signal.SIGSTOP)
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.startswith("birnn")]
-    assert lines == [lines[0]] and "rank 1 of 2 stopped answering" in lines[0], err
-    assert took < 3 + 30, took
-    _resumable(out, files)
+    job = _stop_rank_one(tmp_path, files, signal.SIGSTOP)
+    assert job.code == 2, job
+    lines = _error_lines(job.err)
+    assert len(lines) == 1 and "rank 1 of 2 stopped answering" in lines[0], job
+    assert job.took < 3 + 30, job.took
+    _resumable(job.out, files)
 
 
 def test_an_error_on_every_rank_is_reported_once(tmp_path, files):
@@ -195,7 +225,7 @@ def test_an_error_on_every_rank_is_reported_once(tmp_path, files):
     bad.write_text("1\tthe\tthe\tDET\t_\t_\t0\troot\t_\t_\n2\tdog\n\n", encoding="utf-8")
     code, _, err = birnn_train(2, f"--task tag --train {bad} --out {tmp_path / 'o'}" + TINY)
     assert code != 0
-    lines = [line for line in err.splitlines() if line.startswith("birnn")]
+    lines = _error_lines(err)
     assert len(lines) == 1 and f"{bad}:2" in lines[0], err
     assert "Traceback" not in err
 
@@ -208,6 +238,6 @@ def test_an_error_of_rank_0_alone_is_reported_once(tmp_path, files):
     before = {p: p.read_bytes() for p in sorted(taken.rglob("*")) if p.is_file()}
     code, _, err = birnn_train(2, f"{options} --out {taken}")
     assert code != 0
-    lines = [line for line in err.splitlines() if line.startswith("birnn")]
+    lines = _error_lines(err)
     assert len(lines) == 1 and "already holds a run" in lines[0], err
     assert {p: p.read_bytes() for p in sorted(taken.rglob("*")) if p.is_file()} == before

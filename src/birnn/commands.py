@@ -122,6 +122,8 @@ def train(args: argparse.Namespace) -> int:
         split: [getattr(args, split)] for split in ("dev", "test") if getattr(args, split)
     }
     run = outdir.run_entry(["birnn", *args.argv], data)
+    if (ranks := distributed_command.ranks(parallel)) is not None:
+        run["ranks"] = ranks  # under mpirun
     trace = explain_command.training_trace(args, model)  # --trace-gradients
     if trace is not None and parallel.world_size > 1:
         raise ValueError("--trace-gradients traces one process: run it without mpirun")

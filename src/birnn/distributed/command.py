@@ -9,6 +9,7 @@ only compute. Started any other way, ``birnn train`` is the one process it alway
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from birnn.distributed.group import TIMEOUT, launched_size, world
 from birnn.train.parallel import Parallel, SingleProcess
@@ -39,3 +40,14 @@ def _seconds(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected seconds > 0; received {text}")
     return value
+
+
+def ranks(parallel: Parallel) -> list[dict[str, Any]] | None:
+    """What run.json records of an MPI job's processes (None for one process): each rank's
+    host and PID, so that a launcher's message about a dead PID names its rank."""
+    from birnn.distributed.data_parallel import DataParallel
+
+    if not isinstance(parallel, DataParallel):
+        return None
+    processes = parallel.group.processes
+    return [{"rank": r, "host": host, "pid": pid} for r, (host, pid) in enumerate(processes)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import socket
 import sys
 from types import TracebackType
 from typing import Any
@@ -56,6 +57,9 @@ class Group:
         self._mpi = MPI
         self.comm = MPI.COMM_WORLD.Dup()  # the training's collectives
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        # (host, PID) of every rank: what a launcher's message about a dead process names
+        self.processes: list[tuple[str, int]] = self.comm.allgather((socket.gethostname(),
+                                                                     os.getpid()))  # fmt: skip
         self.watchdog = Watchdog(MPI.COMM_WORLD.Dup(), timeout, prefix)
         self._closed = False
         # MPICH's launcher, told not to clean up after a failed process, sends SIGUSR1 to the

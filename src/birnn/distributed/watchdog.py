@@ -13,7 +13,16 @@ The thread keeps, for each peer, when it last heard anything from it. It ends it
 
 * a peer has been *silent* for ``timeout`` seconds: killed, stopped (SIGSTOP), its machine or
   network gone. It reports ``rank p of K stopped answering: ...``;
-* a peer sent FAIL: that peer reports its own error; this rank stops without a word.
+* a peer sent FAIL: that peer reports its own error; this rank stops without a word;
+* this rank was sent SIGTERM (``kill PID``, a batch system ending the job): it reports
+  ``rank r of K was terminated (SIGTERM)``. The signal's C-level handler writes to a pipe the
+  thread watches (``signal.set_wakeup_fd``), so it is seen even while the main thread is
+  blocked in a collective, where a Python handler would never run.
+
+A rank killed outright (SIGKILL: ``kill -9``, the kernel's out-of-memory killer) can say
+nothing: the peers' watchdogs name it after ``timeout``, unless the launcher ends the job
+first (MPICH's ``mpirun`` does, at once, with a box naming the dead process's PID: ``run.json``
+maps PIDs to ranks, see ``Group.processes``).
 
 The report rule keeps it to one line for the whole job, however many ranks see the failure.
 A rank that has something to report (its own error, or a silent peer) writes it unless a
@@ -30,6 +39,8 @@ so ``timeout`` only has to exceed a network hiccup, not the longest step or chec
 from __future__ import annotations
 
 import os
+import select
+import signal
 import sys
 import threading
 import time
@@ -62,6 +73,7 @@ class Watchdog:
         self._reporting = False  # a report is under way: FAILs from higher ranks are its echo
         self.reported = False  # this rank reported a failure: no MPI_Finalize
         self._stop = threading.Event()
+        self._signals = _watch_sigterm()  # the read end of the wakeup pipe, or None
         self._thread = threading.Thread(target=self._run, name="birnn-watchdog", daemon=True)
 
     def start(self) -> None:
@@ -70,7 +82,12 @@ class Watchdog:
     def stop(self) -> None:
         """End the thread (a clean finish); pending heartbeats are completed or cancelled."""
         self._stop.set()
+        if self._signals is not None:
+            os.write(self._signals[1], b"\0")  # wakes the thread's wait at once
         self._thread.join()
+        if self._signals is not None and threading.current_thread() is threading.main_thread():
+            _unwatch_sigterm(self._signals)
+            self._signals = None
         self._flush(1.0)
         for request, _ in self._sends:
             request.Free()  # a beat nobody took in: let MPI drop it
@@ -96,7 +113,21 @@ class Watchdog:
                             f"nothing heard from it for {waited:.0f} s (killed, stopped or "
                             "cut off)")  # fmt: skip
                 _exit()
+            if self._terminated():
+                self.report(f"{self.prefix}rank {self.rank} of {self.size} was terminated "
+                            "(SIGTERM)")  # fmt: skip
+                _exit()
+
+    def _terminated(self) -> bool:
+        """Wait ``interval`` (or until ``stop``); whether SIGTERM arrived meanwhile."""
+        if self._signals is None:
             self._stop.wait(self.interval)
+            return False
+        ready, _, _ = select.select([self._signals[0]], [], [], self.interval)
+        if not ready:
+            return False
+        received = os.read(self._signals[0], 64)  # one byte per signal: its number
+        return signal.SIGTERM in received and not self._stop.is_set()
 
     def _send(self, tag: int, payload: bytes) -> None:
         with self._sending:
@@ -160,6 +191,35 @@ class Watchdog:
         self._reporting = self.reported = True
         self._send(FAIL, line.encode("utf-8", "replace"))
         self._flush(1.0)
+
+
+def _watch_sigterm() -> tuple[int, int] | None:
+    """A pipe the C-level signal handler writes each signal's number to (``set_wakeup_fd``),
+    with SIGTERM handled so that it does not end the process at once; None where this
+    process already handles SIGTERM or a wakeup fd (a program of its own), or off the main
+    thread (where neither can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    read, write = os.pipe()
+    os.set_blocking(write, False)  # the handler must never block
+    previous = signal.set_wakeup_fd(write)
+    if previous != -1:  # not ours to replace
+        signal.set_wakeup_fd(previous)
+        os.close(read)
+        os.close(write)
+        return None
+    signal.signal(signal.SIGTERM, lambda number, frame: None)  # the watchdog acts on it
+    return read, write
+
+
+def _unwatch_sigterm(pipe: tuple[int, int]) -> None:
+    """Undo ``_watch_sigterm`` (a clean finish, on the main thread)."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for fd in pipe:
+        os.close(fd)
 
 
 def _exit() -> None:
