@@ -65,7 +65,7 @@ def run(model: Path, paths: list[Path], workers: int | None, tmp: Path, sentence
         from distributed import Client, LocalCluster
 
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)  # fmt: skip
+                               dashboard_address=":0")  # fmt: skip
         client = Client(cluster)
     try:
         warm = tmp / f"warm-{workers}"

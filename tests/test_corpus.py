@@ -31,7 +31,8 @@ except ImportError:  # pragma: no cover - the dask extra
 NO_DASK = "needs dask.distributed: pip install '.[dask]'"
 requires_dask = pytest.mark.skipif(db is None, reason=NO_DASK)
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
 
 
 def _text(path: Path, count: int, seed: int) -> Path:
@@ -141,12 +142,12 @@ def test_bad_corpus_options_are_one_line(capsys, tmp_path, tagger, corpus, optio
 def cluster():
     if db is None:
         pytest.skip(NO_DASK)
-    # the workers are new processes: birnn must be importable there too
+    # the workers are new processes: birnn (and corpus_support) must be importable there too
     old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), *([old] if old else [])])
-    try:
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), str(HERE), *([old] if old else [])])
+    try:  # the dashboard on a free port (":0"): another cluster may hold 8787
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as local:  # fmt: skip
+                          dashboard_address=":0") as local:  # fmt: skip
             yield local
     finally:
         if old is None:
@@ -198,6 +199,25 @@ def test_a_worker_killed_mid_run_changes_nothing(capsys, tmp_path, tagger, corpu
         killer.join()
     assert killed and 0 < killed[0] < 40, killed  # killed mid-run
     _same_as_one_process(capsys, tagger[0], many, out_dir, "json")
+
+
+@requires_dask
+def test_a_task_that_fails_half_written_is_retried(capsys, tmp_path, tagger, corpus, cluster):
+    import corpus_support
+
+    out_dir = tmp_path / "t"
+    sources = sorted(corpus.glob("*.txt"))  # tasks enough for both workers' first to fail
+    with Client(cluster) as client:
+        failed = client.run(corpus_support.fail_first_write)
+        try:
+            birnn.predict_corpus(tagger[0], sources, out_dir, client=client, base=corpus)
+        finally:
+            client.run(corpus_support.restore)
+    assert len(failed) == 2
+    for source in sources:  # retried in full: no half written output, no temporary file
+        want = _expected(capsys, tagger[0], source, "tsv")
+        assert (out_dir / source.name).read_text(encoding="utf-8") == want
+    assert sorted(p.name for p in out_dir.rglob(".*")) == []
 
 
 def test_import_birnn_needs_neither_mpi4py_nor_dask():

@@ -1,7 +1,7 @@
 """Data-parallel training over MPI on this machine: one epoch with K = 1, 2 ranks (1 thread each),
 the allreduce of the model's gradient alone, and the model on paper for K machines.
 
-    PYTHONPATH=src python3 benchmarks/distributed.py --sentences 1500 --ranks 1,2 \\
+    PYTHONPATH=src python3 benchmarks/mpi_scaling.py --sentences 1500 --ranks 1,2 \\
         --data ../shared/data/ud_english_ewt/en_ewt-ud-train.conllu.gz
 
 Each run is ``mpiexec -n K python -m birnn.cli train --task tag`` (the default tagger: BiLSTM
@@ -10,6 +10,8 @@ the epoch time is log.jsonl's (start-up and data reading excluded). Prints the e
 tokens per second and the speed-up; then times ``Allreduce`` of a float32 buffer of the
 model's size on 2 ranks (``--allreduce``, this script under mpiexec), and the model on paper.
 ``--equality`` prints instead how far 2 ranks end from one process (tests' tiny tagger).
+
+(Not named distributed.py: that would hide dask's ``distributed`` from the scripts beside it.)
 """
 
 from __future__ import annotations
