@@ -135,6 +135,19 @@ def test_bad_corpus_options_are_one_line(capsys, tmp_path, tagger, corpus, optio
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("model", ["missing", "empty"])
+def test_a_bad_model_is_refused_as_birnn_predict_refuses_it(capsys, tmp_path, corpus, model):
+    path = tmp_path / model
+    if model == "empty":
+        path.mkdir()
+    _, _, alone = cli(capsys, f"predict --model {path} --input {corpus}/big.txt")
+    code, out, err = cli(capsys, f"predict --model {path} --input '{corpus}/*.txt' "
+                                 f"--out-dir {tmp_path / 'o'}")  # fmt: skip
+    assert_refused(code, out, err)
+    assert err == alone
+    assert not (tmp_path / "o").exists()
+
+
 # -- on a Dask cluster --------------------------------------------------------------------------
 
 

@@ -198,11 +198,11 @@ def _texts(args: argparse.Namespace, task: Task) -> Iterator[Text]:
 
 
 def predict(args: argparse.Namespace) -> int:
-    predictor = load_predictor(args.model)
-    predict_io.check_output(predictor.task, args.output)
     corpus_command.check(args)
     if args.out_dir is not None:  # a corpus of files, here or on a Dask cluster
-        return corpus_command.run(args, predictor)
+        return corpus_command.run(args)
+    predictor = load_predictor(args.model)
+    predict_io.check_output(predictor.task, args.output)
     texts = counted(_texts(args, predictor.task), "texts", not args.no_progress)
     predict_io.write_predictions(sys.stdout, predictor, texts, args.output, flush=True)
     return 0

@@ -69,7 +69,7 @@ def predict_corpus(
         raise ValueError("out_dir is needed for a list of files (where the outputs go)")
     if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be an integer >= 1; received {chunk_bytes!r}")
-    task = work.predictor(ref).task  # loaded here too: a bad model fails before any task
+    task = work.predictor(ref).task  # loaded by model_ref
     check_output(task, output)
     sources = [existing_file(path) for path in corpus]
     outs = targets(sources, as_path(out_dir), None if base is None else as_path(base))

@@ -17,7 +17,6 @@ from typing import Any
 from birnn.corpus import predict_corpus
 from birnn.corpus.layout import expand
 from birnn.data._files import STDIN
-from birnn.predictor import Predictor
 
 CONNECT_TIMEOUT = 20  # seconds to reach the scheduler of --dask
 
@@ -32,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "without it, this process runs them")  # fmt: skip
 
 
-def run(args: argparse.Namespace, predictor: Predictor) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.input is None or args.input == STDIN:
         raise ValueError("--out-dir reads files: give --input a file or a glob pattern")
     sources, base = expand(str(args.input))

@@ -36,9 +36,18 @@ class ModelRef:
 
 
 def model_ref(path: str | Path, threads: int = 1) -> ModelRef:
-    """The reference the tasks load ``path`` (a checkpoint or a run's ``--out``) by."""
+    """The reference the tasks load ``path`` (a checkpoint or a run's ``--out``) by.
+
+    The model is loaded here, once: a bad one is refused as ``birnn predict`` refuses it,
+    before any task, and this process's tasks use it (unless it changed while it was read).
+    """
     directory = checkpoint_dir(path)
-    return ModelRef(str(directory.resolve()), _config_sha256(directory), threads)
+    before = _config_sha256(directory) if (directory / CONFIG_FILE).is_file() else None
+    model = load_predictor(path)
+    ref = ModelRef(str(directory.resolve()), _config_sha256(directory), threads)
+    if ref.sha256 == before:
+        _LOADED[ref] = model
+    return ref
 
 
 def _config_sha256(directory: Path) -> str:
