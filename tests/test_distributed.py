@@ -115,7 +115,9 @@ def test_mpirun_birnn_train_equals_birnn_train(tmp_path, files, capsys):
 
 
 def test_resume_under_mpirun(tmp_path, files):
-    options = f"--task tag --train {files['train']} --dev {files['dev']}" + TINY
+    # dropout and word dropout on: each rank draws its own masks, from (seed, rank, step)
+    options = (f"--task tag --train {files['train']} --dev {files['dev']}" + TINY
+               + " --dropout 0.3 --word-dropout 0.1")  # fmt: skip
     whole, split = tmp_path / "whole", tmp_path / "split"
     assert birnn_train(2, f"{options} --epochs 3 --out {whole}")[0] == 0
     assert birnn_train(2, f"{options} --epochs 1 --out {split}")[0] == 0
