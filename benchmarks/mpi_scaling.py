@@ -8,7 +8,10 @@ Each run is ``mpiexec -n K python -m birnn.cli train --task tag`` (the default t
 2 x 128, char BiLSTM 50, batches of 32) on the first ``--sentences`` sentences for one epoch;
 the epoch time is log.jsonl's (start-up and data reading excluded). Prints the epoch time,
 tokens per second and the speed-up; then times ``Allreduce`` of a float32 buffer of the
-model's size on 2 ranks (``--allreduce``, this script under mpiexec), and the model on paper.
+model's size on 2 ranks (``--allreduce``, this script under mpiexec); then the CPU time of one
+rank's share of a global batch of 32 for K = 1, 2, 4, 8, 16 (in this process: load-proof), and
+from it the model on paper for K machines (``--paper-model``: count that model's parameters,
+e.g. the full EWT tagger's, whose embedding is larger than the subset's).
 ``--equality`` prints instead how far 2 ranks end from one process (tests' tiny tagger).
 
 (Not named distributed.py: that would hide dask's ``distributed`` from the scripts beside it.)
@@ -101,20 +104,64 @@ def equality() -> None:
             print(f"| {dtype} | {epochs} | {batch} | {n} | {worst:.1e} |", flush=True)
 
 
-def paper(params: int, step_s: float) -> None:
-    """Ring allreduce: each rank sends and receives 2 (K-1)/K of the buffer per step."""
+def shard_seconds(run: Path, data: Path, ranks: list[int], batch: int = 32) -> dict[int, float]:
+    """CPU seconds of one rank's forward + backward on its share (batch / K sentences) of a
+    global batch, mean over an epoch's batches: per-rank compute, whatever else the machine
+    runs (CPU time, not wall time)."""
+    from birnn import pipeline, set_num_threads
+    from birnn.tasks.base import batches
+
+    set_num_threads(1)  # as each rank of the runs above (birnn train --threads 1)
+    tm = pipeline.load(run)
+    encoded = tm.encode(pipeline.read(tm.task, data, tm.options))
+    rng = np.random.default_rng(0)
+    out = {}
+    for k in ranks:
+        shares = [b for b in batches(encoded, tm.forms, batch, np.random.default_rng(1), True,
+                                     lambda rows, k=k: rows[::k]) if b is not None]  # fmt: skip
+        tm.model.loss_and_grads(shares[0], rng)  # warm-up
+        start = time.process_time()
+        for share in shares:
+            tm.model.loss_and_grads(share, rng)
+        out[k] = (time.process_time() - start) / len(shares)
+    return out
+
+
+def optimizer_seconds(params: dict[str, np.ndarray], repeats: int = 10) -> float:
+    """CPU seconds of one Adam step over ``params`` (every rank takes it whole, whatever K)."""
+    from birnn import set_num_threads
+    from birnn.optim.factory import make_optimizer
+
+    set_num_threads(1)
+    values = {name: np.array(a, dtype=np.float32) for name, a in params.items()}
+    grads = {name: np.full_like(a, 1e-3) for name, a in values.items()}
+    adam = make_optimizer("adam", values, lr=1e-3)
+    adam.step(grads)  # warm-up
+    start = time.process_time()
+    for _ in range(repeats):
+        adam.step(grads)
+    return (time.process_time() - start) / repeats
+
+
+def paper(params: int, shares: dict[int, float], update: float) -> None:
+    """K machines, one rank each, a global batch of 32: a step costs one rank's share
+    (``shares[K]``, measured), the optimizer's update (``update``, measured; the same on every
+    rank) and a ring allreduce of the gradient, in which each rank sends and receives
+    2 (K-1)/K of the buffer, in 2 (K-1) messages."""
     size = 4 * params
     print(f"\nmodel on paper: {params:,} parameters -> {size / 1e6:.1f} MB allreduced per step; "
-          f"compute {1000 * step_s:.0f} ms per step of 32 sentences on 1 rank")  # fmt: skip
-    print("| link | K = 2 | K = 4 | K = 8 | K = 16 |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+          f"compute {1000 * shares[1]:.0f} ms per step of 32 sentences on 1 rank, Adam update "
+          f"{1000 * update:.0f} ms")  # fmt: skip
+    ks = [k for k in shares if k > 1]
+    print("| link | " + " | ".join(f"K = {k}" for k in ks) + " |")
+    print("| --- |" + " ---: |" * len(ks))
     for name, bandwidth, latency in (("10 Gb/s Ethernet", 1.25e9, 50e-6),
                                      ("100 Gb/s InfiniBand", 12.5e9, 5e-6)):  # fmt: skip
         cells = []
-        for k in (2, 4, 8, 16):
+        for k in ks:
             comm = 2 * (k - 1) / k * size / bandwidth + 2 * (k - 1) * latency
-            step = step_s / k + comm
-            cells.append(f"{step_s / step:.2f}x ({1000 * comm:.0f} ms comm)")
+            speedup = (shares[1] + update) / (shares[k] + update + comm)
+            cells.append(f"{speedup:.2f}x ({1000 * comm:.0f} ms comm)")
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
@@ -147,14 +194,20 @@ def main() -> None:
             print(f"| {k} | {r['seconds']:.1f} | {r['items_per_s']:.0f} | "
                   f"{base / r['seconds']:.2f} | {r['wall']:.1f} |")  # fmt: skip
         counted = args.paper_model or tmp / f"k{min(runs)}"
-        params = sum(a.size for a in load_checkpoint(checkpoint_dir(counted)).params.values())
+        weights = load_checkpoint(checkpoint_dir(counted)).params
+        params = sum(a.size for a in weights.values())
         child = [mpiexec(), "-n", "2", sys.executable, __file__, "--allreduce", str(params)]
         done = subprocess.run(child, check=True, capture_output=True, text=True)
         measured = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"\nallreduce of {measured['bytes'] / 1e6:.1f} MB on 2 ranks here (shared memory): "
               f"{1000 * measured['allreduce_s']:.1f} ms")  # fmt: skip
-        steps = -(-args.sentences // 32)
-        paper(params, runs[min(runs)]["seconds"] / steps)
+        shares = shard_seconds(tmp / f"k{min(runs)}", data, [1, 2, 4, 8, 16])
+        print("\none rank's share of a global batch of 32 (CPU ms, forward + backward):")
+        print("| K | sentences per rank | CPU ms | compute speed-up bound t(32) / t(32/K) |")
+        print("| ---: | ---: | ---: | ---: |")
+        for k, seconds in shares.items():
+            print(f"| {k} | {32 // k} | {1000 * seconds:.0f} | {shares[1] / seconds:.2f} |")
+        paper(params, shares, optimizer_seconds(weights))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

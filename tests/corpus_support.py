@@ -1,6 +1,6 @@
 """Run on Dask workers by tests/test_corpus.py (``client.run``), so importable there: make each
 worker's first corpus task fail half way through writing its output, as a full disk or a lost
-network file system would, and undo it.
+network file system would, and undo it; list the models a worker keeps.
 """
 
 from __future__ import annotations
@@ -26,3 +26,10 @@ def fail_first_write() -> None:
 
 def restore() -> None:
     predict_io.write_predictions = _REAL
+
+
+def loaded_models() -> list[str]:
+    """The checkpoint directories of the models this process keeps for its tasks."""
+    from birnn.corpus import work
+
+    return sorted(ref.path for ref in work._LOADED)

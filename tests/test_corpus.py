@@ -176,6 +176,13 @@ def test_dask_cli_equals_one_process(capsys, tmp_path, tagger, corpus, cluster):
                                f"--dask {cluster.scheduler_address}")  # fmt: skip
     assert code == 0, err
     _same_as_one_process(capsys, tagger[0], corpus, tmp_path / "t", "conllu")
+    import corpus_support
+
+    with Client(cluster) as client:  # each worker loaded the model once, for all its tasks
+        kept = client.run(corpus_support.loaded_models)
+    checkpoint = str(birnn.pipeline.checkpoint_dir(tagger[0]).resolve())
+    assert all(models in ([], [checkpoint]) for models in kept.values()), kept
+    assert [checkpoint] in kept.values(), kept
 
 
 @requires_dask
