@@ -201,23 +201,20 @@ def test_a_killed_rank_ends_the_job_with_the_checkpoint_intact(tmp_path, files):
     _resumable(job.out, files)
 
 
-def test_a_terminated_rank_is_named_in_one_line(tmp_path, files):
-    # SIGTERM (kill PID, a batch system): the rank's watchdog reports it even while its main
-    # thread is blocked in a collective
-    job = _stop_rank_one(tmp_path, files, signal.SIGTERM)
+# SIGTERM (kill PID, a batch system): the rank's watchdog reports it even while its main thread
+# is blocked in a collective. SIGSTOP: the process is alive to the launcher but answers
+# nothing; the others' watchdogs find it after --peer-timeout (6 s).
+@pytest.mark.parametrize(
+    ("sig", "line"),
+    [(signal.SIGTERM, "rank 1 of 2 was terminated (SIGTERM)"),
+     (signal.SIGSTOP, "rank 1 of 2 stopped answering")],
+    ids=["terminated", "hung"],
+)  # fmt: skip
+def test_a_terminated_or_hung_rank_is_named_in_one_line(tmp_path, files, sig, line):
+    job = _stop_rank_one(tmp_path, files, sig)
     assert job.code == 2, job
     lines = _error_lines(job.err)
-    assert len(lines) == 1 and "rank 1 of 2 was terminated (SIGTERM)" in lines[0], job
-    assert job.took < 30, job.took
-    _resumable(job.out, files)
-
-
-def test_a_hung_rank_is_named_in_one_line(tmp_path, files):
-    # SIGSTOP: the process is alive to the launcher but answers nothing; the watchdog finds it
-    job = _stop_rank_one(tmp_path, files, signal.SIGSTOP)
-    assert job.code == 2, job
-    lines = _error_lines(job.err)
-    assert len(lines) == 1 and "rank 1 of 2 stopped answering" in lines[0], job
+    assert len(lines) == 1 and line in lines[0], job
     assert job.took < 6 + 30, job.took
     _resumable(job.out, files)
 
