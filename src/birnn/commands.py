@@ -12,10 +12,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from birnn import pipeline, predict_io
+from birnn import pipeline, predict_io, transfer
 from birnn.corpus import command as corpus_command
 from birnn.data import DataError, write_cloze
 from birnn.data._files import existing_file
+from birnn.data.pretrained import Pretrained
 from birnn.demo import run as demo_run
 from birnn.demo.grammar import generate
 from birnn.distributed import command as distributed_command
@@ -65,6 +66,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "head": args.head,
         "pooling": args.pooling,
         "seed": args.seed,
+        "constraints": not args.no_constraints,
     }
 
 
@@ -76,15 +78,40 @@ def _from_args(config: type[C], args: argparse.Namespace, **fields: Any) -> C:
     return config(**(given | fields))
 
 
-def _encoder_config(args: argparse.Namespace, vocabs: Vocabs) -> EncoderConfig:
-    """The encoder the options describe, sized for ``vocabs``."""
+def _encoder_config(
+    args: argparse.Namespace, vocabs: Vocabs, vectors: Pretrained | None
+) -> EncoderConfig:
+    """The encoder the options describe, sized for ``vocabs`` (and the pretrained vectors)."""
+    words = {"word_dim": 100 if args.word_dim is None else args.word_dim}
+    if vectors is not None:
+        words = transfer.encoder_fields(vectors, args.word_dim, "--word-dim")
     return _from_args(
         EncoderConfig,
         args,
         vocab_size=len(vocabs.words),
         char_vocab_size=vocabs.char_vocab_size,
         bidirectional=not args.unidirectional,
+        **words,
     )
+
+
+def _pretrained(
+    args: argparse.Namespace, vocabs: Vocabs, splits: dict[str, list[Any]],
+    say: Callable[[str], None],
+) -> tuple[Vocabs, Pretrained | None, dict[str, Any] | None]:  # fmt: skip
+    """--embeddings: the vocabularies with the file's words, the vectors and their report
+    (``say``: how the report's line is printed)."""
+    if args.embeddings is None:
+        return vocabs, None, None
+    if args.embeddings_max_words < 0:
+        raise ValueError(
+            f"--embeddings-max-words must be >= 0; received {args.embeddings_max_words}"
+        )
+    path = existing_file(args.embeddings)
+    vocabs, vectors = transfer.with_vectors(vocabs, path, args.embeddings_max_words)
+    report = transfer.vector_report(vectors, splits)
+    say(transfer.describe_vectors(report))
+    return vocabs, vectors, report
 
 
 def _warn_unseen(args: argparse.Namespace, task: Task, vocabs: Vocabs, path: Path,
@@ -98,8 +125,13 @@ def _warn_unseen(args: argparse.Namespace, task: Task, vocabs: Vocabs, path: Pat
                     f"{sum(unseen.values())} {what}, scored as errors")  # fmt: skip
 
 
+def _silent(line: str) -> None:
+    """What a rank > 0 of an MPI job prints: nothing (rank 0 prints the same line)."""
+
+
 def train(args: argparse.Namespace) -> int:
     parallel = distributed_command.parallel(args)  # under mpirun: this rank's share of the work
+    say: Callable[[str], None] = print if parallel.writes else _silent  # rank 0 alone speaks
     task = pipeline.get_task(args.task)
     options = _options(args)
     out: Path = args.out
@@ -114,10 +146,18 @@ def train(args: argparse.Namespace) -> int:
         raise ValueError(f"--schedule {args.schedule} follows the dev score: it needs --dev")
     chars = args.char_hidden > 0
     vocabs = task.build_vocabs(train_records, args.min_count, args.lowercase, chars)
+    splits = {"train": train_records} | {k: v for k, v in (("dev", dev), ("test", test)) if v}
+    vocabs, vectors, vector_report = _pretrained(args, vocabs, splits, say)
     for path, records in ((args.dev, dev), (args.test, test)):
-        if records is not None:
+        if records is not None and parallel.writes:
             _warn_unseen(args, task, vocabs, path, records)
-    model = pipeline.create(task, vocabs, _encoder_config(args, vocabs), options, args.seed)
+    model = pipeline.create(
+        task, vocabs, _encoder_config(args, vocabs, vectors), options, args.seed
+    )
+    if vectors is not None:
+        transfer.use_vectors(model, vectors)
+    if args.init_from is not None:
+        say(str(pipeline.init_from(model, args.init_from)))
     data = {"train": list(args.train)} | {
         split: [getattr(args, split)] for split in ("dev", "test") if getattr(args, split)
     }
@@ -145,6 +185,8 @@ def train(args: argparse.Namespace) -> int:
                                  around_step=trace.around_step if trace else None,
                                  parallel=parallel)  # fmt: skip
         results: dict[str, Any] = {"train": summary}
+        if vector_report is not None:
+            results["embeddings"] = vector_report
         best = pipeline.load(out) if dev is not None else model
         if dev is not None:
             results["dev"] = best.evaluate(dev)
