@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from birnn.cli import main
+from birnn.data import TaggedSentence
 from birnn.train import load_checkpoint
 from birnn.train.parallel import SingleProcess
 from cli_support import pos_sentences, write_conllu
@@ -227,6 +228,21 @@ def test_an_error_on_every_rank_is_reported_once(tmp_path, files):
     lines = _error_lines(err)
     assert len(lines) == 1 and f"{bad}:2" in lines[0], err
     assert "Traceback" not in err
+
+
+def test_rank_0_alone_prints_reports_and_warnings(tmp_path, files):
+    # every rank reads the same data and vectors: the lines about them come once
+    dev = [TaggedSentence(["the", "dog", "barks", "!"], ["DET", "NOUN", "VERB", "INTJ"])]
+    write_conllu(tmp_path / "dev.conllu", dev)  # INTJ: a label never seen in training
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("the 0.1 0.2 0.3 0.4\ndog 0.5 0.6 0.7 0.8\n", encoding="utf-8")
+    options = (f"--task tag --train {files['train']} --dev {tmp_path / 'dev.conllu'} --epochs 1"
+               f" --embeddings {vectors} --out {tmp_path / 'o'}"
+               + TINY.replace("--word-dim 8", ""))  # fmt: skip
+    code, out, err = birnn_train(2, options)
+    assert code == 0, err
+    assert err.count("labels never seen in training") == 1, err
+    assert out.count("vectors.txt") == 1, out
 
 
 def test_an_error_of_rank_0_alone_is_reported_once(tmp_path, files):
