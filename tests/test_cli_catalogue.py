@@ -220,6 +220,8 @@ CASES: dict[str, Case] = {
     "seed negative": Case(TRAIN + " --seed -1", ["seed", "-1"]),
     "min count 0": Case(TRAIN + " --min-count 0", ["min_count", "0"]),
     "threads 0": Case(TRAIN + " --threads 0", ["--threads", "integer >= 1; received 0"]),
+    "peer timeout 0": Case(TRAIN + " --peer-timeout 0", ["--peer-timeout", "> 0; received 0"]),
+    "peer timeout infinite": Case(TRAIN + " --peer-timeout inf", ["--peer-timeout", "inf"]),
     "threads not a number": Case("predict --model {out} --text a --threads x", ["--threads"]),
     "unknown task": Case("train --task foo --train {train} --out {out}", ["--task", "foo"]),
     "unknown cell": Case(TRAIN + " --cell foo", ["--cell", "foo"]),

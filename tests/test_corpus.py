@@ -148,6 +148,17 @@ def test_a_bad_model_is_refused_as_birnn_predict_refuses_it(capsys, tmp_path, co
     assert not (tmp_path / "o").exists()
 
 
+@requires_dask
+def test_an_unreachable_scheduler_is_one_line(capsys, monkeypatch, tmp_path, tagger, corpus):
+    from birnn.corpus import command
+
+    monkeypatch.setattr(command, "CONNECT_TIMEOUT", 1)  # nobody listens: no use waiting 20 s
+    line = f"--input '{corpus}/*.txt' --out-dir {tmp_path / 'o'} --dask tcp://127.0.0.1:9"
+    code, out, err = cli(capsys, f"predict --model {tagger[0]} {line}")
+    assert_refused(code, out, err, "--dask tcp://127.0.0.1:9: cannot reach the scheduler")
+    assert not (tmp_path / "o").exists()
+
+
 # -- on a Dask cluster --------------------------------------------------------------------------
 
 
