@@ -77,22 +77,33 @@ def birnn_train(ranks: int, options: str, **kw: Any) -> tuple[int, str, str]:
     return run(ranks, ["-m", "birnn.cli", "train", *options.split()], **kw)
 
 
+def parent_pid(pid: int) -> int:
+    """The PID of process ``pid``'s parent (/proc/PID/stat's fourth field)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def rank_pid(rank: int, marker: str, timeout: float = 60) -> int:
-    """The PID of rank ``rank`` of the job whose command line contains ``marker``."""
+    """The PID of rank ``rank``'s worker (the process that trains, forked by the one the
+    launcher started) in the job whose command line contains ``marker``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        ranks: dict[int, int] = {}  # the processes of that rank: PID -> parent's PID
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
                 environ = (entry / "environ").read_bytes().split(b"\0")
-            except OSError:
+                parent = parent_pid(int(entry.name))
+            except (OSError, ValueError, IndexError):
                 continue
             if marker.encode() in cmdline and f"PMI_RANK={rank}".encode() in environ:
-                return int(entry.name)
+                ranks[int(entry.name)] = parent
+        workers = [pid for pid, parent in ranks.items() if parent in ranks]
+        if workers:
+            return workers[0]
         time.sleep(0.05)
-    raise AssertionError(f"no rank {rank} of a job with {marker!r} in its command line")
+    raise AssertionError(f"no worker of rank {rank} of a job with {marker!r} in its command line")
 
 
 # -- the tiny training run ------------------------------------------------------------------------

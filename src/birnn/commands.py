@@ -130,6 +130,8 @@ def _silent(line: str) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
+    if (status := distributed_command.supervise(args)) is not None:
+        return status  # under mpirun: this process watched the rank's worker, which has ended
     parallel = distributed_command.parallel(args)  # under mpirun: this rank's share of the work
     say: Callable[[str], None] = print if parallel.writes else _silent  # rank 0 alone speaks
     task = pipeline.get_task(args.task)

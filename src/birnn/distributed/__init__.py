@@ -6,6 +6,9 @@
                       and the others stop
     data_parallel.py  the trainer's strategy: shards of every batch, one allreduce per step,
                       a random stream per rank, rank 0 writes
+    launcher.py       what mpirun tells each process (how many, which one)
+    supervisor.py     under mpirun, ``birnn train`` forks its worker and watches it: a worker
+                      killed outright (SIGKILL) is named in one line
     command.py        ``birnn train``'s option group for it
 
 From Python (under ``mpirun -n K python script.py``)::
@@ -18,6 +21,7 @@ mpi4py (and an MPI library: ``pip install 'birnn[mpi]'``) is imported by ``world
 """
 
 from birnn.distributed.data_parallel import DataParallel
-from birnn.distributed.group import Group, launched_size, report, world
+from birnn.distributed.group import Group, report, world
+from birnn.distributed.launcher import launched_size
 
 __all__ = ["DataParallel", "Group", "launched_size", "report", "world"]

@@ -2,8 +2,9 @@
 
 ``mpirun -n K birnn train ...`` starts K copies of the same command; each finds out from its
 environment that a launcher started it (``launched_size``) and trains as one rank of K
-(``DataParallel``). Rank 0 does what a single ``birnn train`` does to ``--out``; the others
-only compute. Started any other way, ``birnn train`` is the one process it always was.
+(``DataParallel``), in a worker process it forks and supervises (``supervise``). Rank 0 does
+what a single ``birnn train`` does to ``--out``; the others only compute. Started any other
+way, ``birnn train`` is the one process it always was.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from birnn.distributed.group import TIMEOUT, launched_size, world
+from birnn.distributed import supervisor
+from birnn.distributed.group import TIMEOUT, world
+from birnn.distributed.launcher import launched_size
 from birnn.train.parallel import Parallel, SingleProcess
 
 
@@ -20,6 +23,15 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--peer-timeout", type=_seconds, default=TIMEOUT, metavar="SECONDS",
                    help="a rank silent this long counts as gone: the others stop, naming "
                    "it")  # fmt: skip
+
+
+def supervise(args: argparse.Namespace) -> int | None:
+    """Under an MPI launcher, this process becomes the supervisor of a worker it forks
+    (``supervisor.py``): the worker's exit status once it has ended; None in the worker, and
+    in a process no launcher started (it trains itself)."""
+    if launched_size() is None:
+        return None
+    return supervisor.supervise(f"birnn {args.command}: error: ")
 
 
 def parallel(args: argparse.Namespace) -> Parallel:

@@ -22,23 +22,13 @@ import sys
 from types import TracebackType
 from typing import Any
 
+from birnn.distributed.launcher import launched_size
 from birnn.distributed.watchdog import Watchdog
 from birnn.optim.base import check_hyper
 
 TIMEOUT = 30.0  # seconds of silence after which a peer counts as gone (birnn train --peer-timeout)
-# what the MPI launchers in use put in each process's environment: the number of processes
-SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 PREFIX = "birnn: error: "  # how the line naming a silent peer starts
 INSTALL_HINT = "pip install 'birnn[mpi]' (mpi4py and MPICH)"
-
-
-def launched_size() -> int | None:
-    """The number of processes when this one was started by an MPI launcher, else None."""
-    for name in SIZE_VARIABLES:
-        value = os.environ.get(name, "")
-        if value.isdigit():
-            return int(value)
-    return None
 
 
 class Group:

@@ -20,9 +20,9 @@ The thread keeps, for each peer, when it last heard anything from it. It ends it
   blocked in a collective, where a Python handler would never run.
 
 A rank killed outright (SIGKILL: ``kill -9``, the kernel's out-of-memory killer) can say
-nothing: the peers' watchdogs name it after ``timeout``, unless the launcher ends the job
-first (MPICH's ``mpirun`` does, at once, with a box naming the dead process's PID: ``run.json``
-maps PIDs to ranks, see ``Group.processes``).
+nothing: the peers' watchdogs name it after ``timeout``, unless the launcher ends the job first
+(MPICH's ``mpirun`` does, at once); ``birnn train``'s supervisor process names it then
+(supervisor.py). A worker whose supervisor is gone ends itself.
 
 The report rule keeps it to one line for the whole job, however many ranks see the failure.
 A rank that has something to report (its own error, or a silent peer) writes it unless a
@@ -46,9 +46,11 @@ import threading
 import time
 from typing import Any
 
+from birnn.distributed.launcher import EXIT_FAILED
+from birnn.distributed.supervisor import orphaned
+
 INTERVAL = 0.5  # seconds between heartbeats (and between looks at what arrived)
 GRACE = 2.0  # seconds a rank > 0 waits for a lower rank's FAIL before it reports
-EXIT_FAILED = 2  # the exit status of a rank stopped by a failure (birnn's status for errors)
 BEAT, FAIL = 1, 2  # message tags
 
 
@@ -104,6 +106,8 @@ class Watchdog:
 
     def _watch(self) -> None:
         while not self._stop.is_set():
+            if orphaned():
+                _exit()  # the launcher ended this rank's supervisor: the job is over
             self._send(BEAT, b"")
             self._receive()
             silent = self._silent()
