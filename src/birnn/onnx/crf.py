@@ -1,0 +1,119 @@
+"""The linear-chain CRF inside the graph: Viterbi decoding and the marginals, as ``Scan`` loops
+over time that transcribe ``birnn.heads.crf`` (same symbols: emissions E, transitions A, start
+s, end e; forbidden moves of a constrained CRF are -inf in A, s, e, as ``CRF._scores`` gives).
+
+Viterbi (ties go to the lowest tag, as NumPy's and ONNX's ArgMax both do)::
+
+    δ_0 = s + E_0;  for t >= 1, t < L:  back_t[j] = argmax_i δ_{t-1}[i] + A[i, j]
+                                        δ_t[j] = max_i (δ_{t-1}[i] + A[i, j]) + E_t[j]
+    y_{L-1} = argmax_j δ_{L-1}[j] + e[j];   y_t = back_{t+1}[y_{t+1}]   (t < L - 1)
+
+Marginals μ_t[j] = exp(α_t[j] + β_t[j] - log Z), with α (forward) and β (backward) in log
+space; past its length a sequence carries α unchanged and has β = e, exactly as birnn does.
+Emissions are time-major (T, N, C); the step masks are ``Lengths.mask()`` shifted by one step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from birnn.onnx._graph import BOOL, FLOAT, INT64, Graph, value
+from birnn.onnx.module import Lengths
+
+BIG = np.iinfo(np.int64).max
+
+
+def _first_and_rest(g: Graph, seq: str) -> tuple[str, str]:
+    """seq[0] and seq[1:] of a time-major value."""
+    first = g.op("Gather", seq, g.const(np.array(0, np.int64)), axis=0)
+    rest = g.op("Slice", seq, g.ints(1), g.ints(BIG), g.ints(0))
+    return first, rest
+
+
+def _logsumexp(g: Graph, x: str, axis: int) -> str:
+    """log Σ exp over ``axis`` (dropped), shifted by the max, by 0 where the max is -inf (as
+    ``birnn.functional.logsumexp``), so an all -inf slice gives -inf and not NaN."""
+    axes = g.ints(axis)
+    m = g.op("ReduceMax", x, axes, keepdims=1)
+    m = g.op("Where", g.op("IsInf", m), g.scalar(0.0), m)
+    total = g.op("ReduceSum", g.op("Exp", g.op("Sub", x, m)), axes, keepdims=1)
+    return g.op("Squeeze", g.op("Add", g.op("Log", total), m), axes)
+
+
+def viterbi(g: Graph, em: str, lens: Lengths, scores: tuple[NDArray, ...]) -> str:
+    """The best tag path of each sequence, (N, T) int64, -1 on padding."""
+    a, s, e = (g.const(v.astype(np.float32), n) for v, n in zip(scores, ("A", "s", "e")))
+    em0, em_rest = _first_and_rest(g, em)
+    mask = lens.mask()
+    _, active = _first_and_rest(g, mask)  # (T-1, N, 1): step t + 1 < len
+
+    b = g.sub()
+    delta, em_t, m_t = (b.name(n) for n in ("delta", "em_t", "m_t"))
+    cand = b.op("Add", b.op("Unsqueeze", delta, b.ints(2)), a)  # (N, C_prev, C)
+    back = b.op("ArgMax", cand, axis=1, keepdims=0)
+    best = b.op("Add", b.op("ReduceMax", cand, b.ints(1), keepdims=0), em_t)
+    new = b.op("Where", m_t, best, delta)
+    forward = b.body(
+        "viterbi_forward",
+        [value(delta, FLOAT, ["N", "C"]), value(em_t, FLOAT, ["N", "C"]),
+         value(m_t, BOOL, ["N", 1])],
+        [value(new, FLOAT, ["N", "C"]), value(back, INT64, ["N", "C"])],
+    )  # fmt: skip
+    last, backs = g.op("Scan", g.op("Add", em0, s), em_rest, active, outputs=2, body=forward,
+                       num_scan_inputs=2)  # fmt: skip
+    tag = g.op("ArgMax", g.op("Add", last, e), axis=1, keepdims=1)  # (N, 1): y_{L-1}
+
+    b = g.sub()
+    y, back_t, m_t = (b.name(n) for n in ("y", "back_t", "m_t"))
+    prev = b.op("Where", m_t, b.op("GatherElements", back_t, y, axis=1), y)
+    out = b.op("Identity", prev)
+    backward = b.body(
+        "viterbi_backward",
+        [value(y, INT64, ["N", 1]), value(back_t, INT64, ["N", "C"]), value(m_t, BOOL, ["N", 1])],
+        [value(prev, INT64, ["N", 1]), value(out, INT64, ["N", 1])],
+    )
+    _, path = g.op("Scan", tag, backs, active, outputs=2, body=backward, num_scan_inputs=2,
+                   scan_input_directions=[1, 1], scan_output_directions=[1])  # fmt: skip
+    path = g.op("Concat", path, g.op("Unsqueeze", tag, g.ints(0)), axis=0)  # (T, N, 1)
+    path = g.op("Where", mask, path, g.const(np.array(-1, np.int64)))
+    return g.op("Transpose", g.op("Squeeze", path, g.ints(2)), perm=[1, 0])
+
+
+def marginals(g: Graph, em: str, lens: Lengths, scores: tuple[NDArray, ...]) -> str:
+    """p(y_t = j | x), (N, T, C): rows sum to 1 on real tokens, 0 on padding."""
+    a, s, e = (g.const(v.astype(np.float32), n) for v, n in zip(scores, ("A", "s", "e")))
+    em0, em_rest = _first_and_rest(g, em)
+    mask = lens.mask()
+    _, active = _first_and_rest(g, mask)
+
+    b = g.sub()
+    alpha, em_t, m_t = (b.name(n) for n in ("alpha", "em_t", "m_t"))
+    nxt = b.op("Add", _logsumexp(b, b.op("Add", b.op("Unsqueeze", alpha, b.ints(2)), a), 1), em_t)
+    new = b.op("Where", m_t, nxt, alpha)
+    out = b.op("Identity", new)
+    step = [value(alpha, FLOAT, ["N", "C"]), value(em_t, FLOAT, ["N", "C"]),
+            value(m_t, BOOL, ["N", 1])]  # fmt: skip
+    body = b.body("crf_alpha", step, [value(new, FLOAT, ["N", "C"]), value(out, FLOAT, ["N", "C"])])
+    alpha0 = g.op("Add", em0, s)
+    last, alphas = g.op("Scan", alpha0, em_rest, active, outputs=2, body=body, num_scan_inputs=2)
+    alphas = g.op("Concat", g.op("Unsqueeze", alpha0, g.ints(0)), alphas, axis=0)  # (T, N, C)
+    log_z = _logsumexp(g, g.op("Add", last, e), 1)  # (N,)
+
+    b = g.sub()
+    beta, em_t, m_t = (b.name(n) for n in ("beta", "em_t", "m_t"))
+    # β_t[i] = logsumexp_j(A[i, j] + E_{t+1}[j] + β_{t+1}[j]); em_t here is E_{t+1}
+    rec = _logsumexp(b, b.op("Add", a, b.op("Unsqueeze", b.op("Add", em_t, beta), b.ints(1))), 2)
+    new = b.op("Where", m_t, rec, e)
+    out = b.op("Identity", new)
+    step = [value(beta, FLOAT, ["N", "C"]), value(em_t, FLOAT, ["N", "C"]),
+            value(m_t, BOOL, ["N", 1])]  # fmt: skip
+    body = b.body("crf_beta", step, [value(new, FLOAT, ["N", "C"]), value(out, FLOAT, ["N", "C"])])
+    beta_last = g.op("Expand", e, g.op("Shape", em0))  # β_{T-1} = e, (N, C)
+    _, betas = g.op("Scan", beta_last, em_rest, active, outputs=2, body=body, num_scan_inputs=2,
+                    scan_input_directions=[1, 1], scan_output_directions=[1])  # fmt: skip
+    betas = g.op("Concat", betas, g.op("Unsqueeze", beta_last, g.ints(0)), axis=0)
+    log_z = g.op("Unsqueeze", log_z, g.ints(0, 2))  # (1, N, 1)
+    mu = g.op("Exp", g.op("Sub", g.op("Add", alphas, betas), log_z))
+    mu = g.op("Where", mask, mu, g.scalar(0.0))
+    return g.op("Transpose", mu, perm=[1, 0, 2])
