@@ -23,6 +23,7 @@ from birnn.data.tokenize import sentences
 from birnn.demo import run as demo_run
 from birnn.demo.grammar import generate
 from birnn.explain import command as explain_command
+from birnn.onnx import command as export_command
 from birnn.models.encoder import EncoderConfig
 from birnn.predictor import Prediction, Predictor
 from birnn.predictor import load as load_predictor
@@ -261,4 +262,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "evaluate": evaluate,
     "predict": predict,
     "explain": explain_command.run,
+    "export": export_command.run,
 }

@@ -86,7 +86,9 @@ def save(proto: Any, path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(err, OSError):  # name the file asked for, not the temporary one
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise

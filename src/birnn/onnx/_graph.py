@@ -61,7 +61,8 @@ class Graph:
         """An initializer holding ``value`` (a NumPy array or what ``np.asarray`` takes)."""
         arr = np.asarray(value, dtype=dtype)
         name = self.name(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        # (np.ascontiguousarray would make a 0-d array 1-d: scalars must stay scalars)
+        self.initializers.append(numpy_helper.from_array(arr.copy(order="C"), name))
         return name
 
     def ints(self, *values: int) -> str:
