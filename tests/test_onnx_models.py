@@ -139,7 +139,9 @@ def test_tagger_tags_and_probabilities_equal_birnn(tmp_path: Path, name: str):
         labels = tm.vocabs.labels
         for i, words in enumerate(batch):
             assert got["tags"][i, : len(words)].tolist() == predicted[i]
-            assert got["tags"][i, len(words) :].tolist() == [-1] * (got["tags"].shape[1] - len(words))
+            assert got["tags"][i, len(words) :].tolist() == [-1] * (
+                got["tags"].shape[1] - len(words)
+            )
             assert got["tag_names"][i, : len(words)].tolist() == labels.decode(predicted[i])
         model = tm.model
         scores = model._emissions(b)
@@ -237,7 +239,7 @@ def test_vocabularies_travel_in_the_metadata(tmp_path: Path):
     assert meta["birnn.inputs"] == "tokens,lengths,chars"
 
 
-# ---- the command line ------------------------------------------------------------------------------
+# ---- the command line -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -283,7 +285,7 @@ def test_cli_export_bad_input_is_one_line_and_no_file(trained_run: Path, tmp_pat
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "m.onnx")]
     before = sorted(tmp_path.rglob("*"))
-    code, stdout, err = run_cli(argv)
+    code, _, err = run_cli(argv)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert "Traceback" not in err

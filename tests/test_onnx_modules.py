@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import random_lengths, randomize_parameters
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import birnn
+from helpers import random_lengths, randomize_parameters
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -135,7 +135,10 @@ def modules(draw: Any) -> Any:
     kind = draw(st.sampled_from(["RNN", "GRU", "LSTM"]))
     opts = draw(cell_options(kind))
     input_size = draw(st.integers(1, 4))
-    kw = {"batch_first": draw(st.booleans()), "init_state": draw(st.sampled_from(["zeros", "learned", 0.3]))}
+    kw = {
+        "batch_first": draw(st.booleans()),
+        "init_state": draw(st.sampled_from(["zeros", "learned", 0.3])),
+    }
     style = draw(st.sampled_from(["one-call", "pair", "stack"]))
     if style == "one-call":
         m = draw(one_call(kind, input_size, opts, **kw))
@@ -228,7 +231,7 @@ def test_float64_modules_export_as_float32(tmp_path: Path):
 
 
 def test_refuses_what_it_cannot_export(tmp_path: Path):
-    with pytest.raises(TypeError, match="recurrent module .* received"):
+    with pytest.raises(TypeError, match=r"recurrent module .* received"):
         export(np.zeros(3), tmp_path / "m.onnx")
     with pytest.raises(TypeError, match="initial_states must be a bool"):
         export(birnn.GRU(2, 3), tmp_path / "m.onnx", initial_states="yes")

@@ -22,9 +22,9 @@ from typing import Any, NoReturn
 from birnn import __version__, backend, commands
 from birnn.data import SCHEMES
 from birnn.explain import command as explain_command
-from birnn.onnx import command as export_command
 from birnn.models.encoder import CELLS
 from birnn.models.tagger import HEADS
+from birnn.onnx import command as export_command
 from birnn.optim import OPTIMIZERS
 from birnn.tasks.registry import TASKS
 from birnn.tasks.tagging import FORMATS

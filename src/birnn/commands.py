@@ -23,8 +23,8 @@ from birnn.data.tokenize import sentences
 from birnn.demo import run as demo_run
 from birnn.demo.grammar import generate
 from birnn.explain import command as explain_command
-from birnn.onnx import command as export_command
 from birnn.models.encoder import EncoderConfig
+from birnn.onnx import command as export_command
 from birnn.predictor import Prediction, Predictor
 from birnn.predictor import load as load_predictor
 from birnn.tasks.base import Vocabs

@@ -2,7 +2,7 @@
 
     import birnn, birnn.onnx
     m = birnn.LSTM(100, 128, num_layers=2, bidirectional=True, batch_first=True)
-    birnn.onnx.export(m, "lstm.onnx")                    # inputs x, lengths; outputs output, h_n, c_n
+    birnn.onnx.export(m, "lstm.onnx")           # inputs x, lengths; outputs output, h_n, c_n
     birnn.onnx.export(m, "lstm.onnx", initial_states=True)   # also inputs h0, c0
     birnn.onnx.export(birnn.load("runs/pos"), "pos.onnx")    # a whole trained model (docs/ONNX.md)
 
@@ -39,8 +39,8 @@ def export(obj: Any, path: str | os.PathLike[str], *, initial_states: bool = Fal
     The file is written to a temporary name and renamed, so a failure leaves nothing behind.
     Raises TypeError for an object it cannot export, ImportError without the onnx package.
     """
-    from birnn.predictor import Predictor
     from birnn.pipeline import TaskModel
+    from birnn.predictor import Predictor
     from birnn.recurrent.module import RecurrentModule
 
     if not isinstance(initial_states, bool):

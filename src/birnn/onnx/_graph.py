@@ -73,7 +73,10 @@ class Graph:
         return self.const(np.array(value, dtype=np.float32), "scalar")
 
     def body(
-        self, hint: str, inputs: Sequence[onnx.ValueInfoProto], outputs: Sequence[onnx.ValueInfoProto]
+        self,
+        hint: str,
+        inputs: Sequence[onnx.ValueInfoProto],
+        outputs: Sequence[onnx.ValueInfoProto],
     ) -> onnx.GraphProto:
         """This graph's nodes as the body of a loop (call it on a ``Graph`` made by ``sub``)."""
         return helper.make_graph(

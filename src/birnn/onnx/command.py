@@ -34,5 +34,7 @@ def run(args: argparse.Namespace) -> int:
     proto = export(task_model, args.out)
     inputs = ", ".join(i.name for i in proto.graph.input)
     outputs = ", ".join(o.name for o in proto.graph.output)
-    print(f"{task_model.task.name} model exported to {args.out} (inputs {inputs}; outputs {outputs})")
+    print(
+        f"{task_model.task.name} model exported to {args.out} (inputs {inputs}; outputs {outputs})"
+    )
     return 0

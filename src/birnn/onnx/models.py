@@ -16,7 +16,8 @@ The encoder, as ``birnn.models.encoder`` (inference: dropout is the identity)::
 and the heads on top (``birnn.models.tagger`` / ``classifier`` / ``fill``)::
 
     tagger      s = y W^T + b       tags = argmax_j s (softmax) | Viterbi (CRF); -1 on padding
-                                    probabilities = softmax(s) | the CRF's marginals (N, T, C), 0 on padding
+                                    probabilities = softmax(s) | the CRF's marginals, (N, T, C),
+                                    0 on padding
     classifier  p = pool(y)         final (forward at L-1, backward at 0) | mean | max, joined by +
     fill        p = y[blank]        the position of the token ``___``
                 s = p W^T + b       label = argmax s; probabilities = softmax(s) (N, C)
@@ -151,8 +152,11 @@ def fill_head(g: Graph, model_: Any, y: str, lens: Lengths, vocabs: Any) -> list
 def _at_steps(g: Graph, y: str, steps: str) -> str:
     """y[steps[n], n, :] for each row n: (N, W) from y (T, N, W) and steps (N,) int64."""
     rows_and_width = g.op("Slice", g.op("Shape", y), g.ints(1), g.ints(3))  # [N, W]
-    index = g.op("Expand", g.op("Reshape", steps, g.ints(1, -1, 1)),
-                 g.op("Concat", g.ints(1), rows_and_width, axis=0))  # fmt: skip  (1, N, W)
+    index = g.op(
+        "Expand",
+        g.op("Reshape", steps, g.ints(1, -1, 1)),
+        g.op("Concat", g.ints(1), rows_and_width, axis=0),
+    )  # fmt: skip  (1, N, W)
     return g.op("Squeeze", g.op("GatherElements", y, index, axis=0), g.ints(0))
 
 

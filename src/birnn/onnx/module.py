@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn.onnx._graph import FLOAT, INT64, Graph, value
+from birnn.onnx._graph import FLOAT, INT64, Dim, Graph, value
 from birnn.onnx.operators import CellSpec, cell_spec, recurrent_op, scan_lstm
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.module import RecurrentModule
@@ -83,7 +83,9 @@ class Lengths:
             g = self.g
             steps = g.op("Gather", g.op("Shape", self.x), g.const(np.array(0, np.int64)))
             t = g.op("Range", g.const(np.array(0, np.int64)), steps, g.const(np.array(1, np.int64)))
-            less = g.op("Less", g.op("Unsqueeze", t, g.ints(1)), g.op("Unsqueeze", self.int64, g.ints(0)))
+            less = g.op(
+                "Less", g.op("Unsqueeze", t, g.ints(1)), g.op("Unsqueeze", self.int64, g.ints(0))
+            )
             self._mask = g.op("Unsqueeze", less, g.ints(2))
         return self._mask
 
@@ -108,8 +110,8 @@ def run_layer(
     cells = spec.cells
     if len(cells) == 2 and cells[0] == cells[1] and not cells[0].proj:
         initial = [
-            None if init[0][s] is None else g.op("Concat", init[0][s], init[1][s], axis=0)
-            for s in range(cells[0].states)
+            None if a is None or b is None else g.op("Concat", a, b, axis=0)
+            for a, b in zip(init[0], init[1])
         ]
         y, finals = recurrent_op(g, cells[0], spec.params, x, lens.int32, initial, "bidirectional")
         halves = g.op("Split", y, g.ints(1, 1), outputs=2, axis=1)
@@ -196,7 +198,8 @@ def module_graph(module: RecurrentModule, initial: bool) -> tuple[Graph, list[An
     Outputs: ``output`` shaped like birnn's ``out``, ``h_n`` (and ``c_n``) like its states.
     """
     g = Graph()
-    n, t = "batch", "time"
+    n: Dim = "batch"
+    t: Dim = "time"
     x_shape = [n, t, module.input_size] if module.batch_first else [t, n, module.input_size]
     inputs = [value("x", FLOAT, x_shape), value("lengths", INT64, [n])]
     x = g.op("Transpose", "x", perm=[1, 0, 2]) if module.batch_first else "x"
@@ -222,7 +225,9 @@ def module_graph(module: RecurrentModule, initial: bool) -> tuple[Graph, list[An
     y, finals = run_stack(g, module, x, lens, given)
     width = module.output_size
     out_shape = [n, t, width] if module.batch_first else [t, n, width]
-    g.nodes.append(_identity(g.op("Transpose", y, perm=[1, 0, 2]) if module.batch_first else y, "output"))
+    g.nodes.append(
+        _identity(g.op("Transpose", y, perm=[1, 0, 2]) if module.batch_first else y, "output")
+    )
     outputs = [value("output", FLOAT, out_shape)]
     for s, name in enumerate(names):
         widths = module.layout.widths(s)

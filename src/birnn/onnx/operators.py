@@ -29,12 +29,13 @@ directions cannot share one ``direction="bidirectional"`` operator.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from birnn.cells import GRUCell, LSTMCell, OriginalGRUCell, RNNCell
-from birnn.onnx._graph import FLOAT, BOOL, Graph, value
+from birnn.onnx._graph import BOOL, FLOAT, Graph, value
 
 ONNX_BLOCKS = {"LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2), "RNN": (0,)}
 ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu"}
@@ -77,7 +78,9 @@ def reorder(rows: NDArray, spec: CellSpec) -> NDArray:
     return np.concatenate([blocks[k] for k in ONNX_BLOCKS[spec.op]], axis=0)
 
 
-def onnx_weights(params: list[dict[str, NDArray]], spec: CellSpec) -> tuple[NDArray, ...]:
+def onnx_weights(
+    params: list[dict[str, NDArray]], spec: CellSpec
+) -> tuple[NDArray, NDArray, NDArray | None]:
     """W, R and B (None without biases) of the directions ``params`` (PyTorch names without the
     layer suffix: ``weight_ih``, ...), stacked along ONNX's direction axis, float32."""
     w = np.stack([reorder(p["weight_ih"], spec) for p in params]).astype(np.float32)
@@ -106,7 +109,7 @@ def recurrent_op(
     w, r, b = onnx_weights(params, spec)
     inputs = [x, g.const(w, "W"), g.const(r, "R"), "" if b is None else g.const(b, "B"), lengths32]
     inputs += ["" if s is None else s for s in initial]
-    attrs: dict[str, object] = {"direction": direction, "hidden_size": spec.hidden}
+    attrs: dict[str, Any] = {"direction": direction, "hidden_size": spec.hidden}
     directions = len(params)
     if spec.op == "RNN":
         attrs["activations"] = [spec.activation] * directions

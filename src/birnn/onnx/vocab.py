@@ -47,6 +47,5 @@ def marks(g: Graph, strings: str, token: str) -> str:
 def _lower(g: Graph, strings: str) -> str:
     """StringNormalizer takes a 1-D tensor: flatten, fold, and give the shape back."""
     flat = g.op("Reshape", strings, g.ints(-1))
-    folded = g.op("StringNormalizer", flat, case_change_action="LOWER",
-                  locale=LOCALE)
+    folded = g.op("StringNormalizer", flat, case_change_action="LOWER", locale=LOCALE)
     return g.op("Reshape", folded, g.op("Shape", strings))
