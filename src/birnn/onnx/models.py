@@ -51,7 +51,10 @@ def _linear(g: Graph, x: str, layer: Any) -> str:
 
 def char_features(g: Graph, chars: Any, char_vocab: Any, tokens: str) -> str:
     """(N, T, 2 H) features of every token from its characters (``birnn.layers.CharFeatures``:
-    an embedding, then a one-layer BiRNN whose final states are the feature)."""
+    an embedding, then a one-layer BiRNN whose final states are the feature).
+
+    As in birnn, the network runs once per distinct form of the batch (``Unique`` over the
+    tokens), and the features are gathered back to every position."""
     ids = vocab.lookup(g, "chars", char_vocab, extra={"": -1})  # "" is padding: -1
     present = g.op("Cast", g.op("GreaterOrEqual", ids, g.const(np.array(0, np.int64))), to=INT64)
     counts = g.op("ReduceSum", present, g.ints(2), keepdims=0)  # (N, T) characters per token
@@ -60,11 +63,14 @@ def char_features(g: Graph, chars: Any, char_vocab: Any, tokens: str) -> str:
     ids = g.op("Max", ids, g.const(np.array(0, np.int64)))
     width = g.op("Slice", g.op("Shape", ids), g.ints(2), g.ints(3))  # [L]
     ids = g.op("Reshape", ids, g.op("Concat", g.ints(-1), width, axis=0))  # (N*T, L)
+    _, first, inverse, _ = g.op("Unique", g.op("Reshape", tokens, g.ints(-1)), outputs=4, sorted=0)
+    ids = g.op("Gather", ids, first, axis=0)  # (U, L): each distinct form once
+    counts = g.op("Gather", counts, first, axis=0)
     table = g.const(chars.embed.params["weight"].astype(np.float32), "char_embedding")
-    e = g.op("Transpose", g.op("Gather", table, ids), perm=[1, 0, 2])  # (L, N*T, char_dim)
+    e = g.op("Transpose", g.op("Gather", table, ids), perm=[1, 0, 2])  # (L, U, char_dim)
     _, finals = run_stack(g, chars.rnn, e, Lengths(g, e, counts))
     h_fwd, h_bwd = (g.op("Squeeze", chain[0], g.ints(0)) for chain in finals)
-    feats = g.op("Concat", h_fwd, h_bwd, axis=1)  # (N*T, 2H)
+    feats = g.op("Gather", g.op("Concat", h_fwd, h_bwd, axis=1), inverse, axis=0)  # (N*T, 2H)
     shape = g.op("Concat", g.op("Shape", tokens), g.ints(chars.output_size), axis=0)
     return g.op("Reshape", feats, shape)
 
