@@ -12,8 +12,8 @@ import pytest
 import birnn
 
 pytest.importorskip("onnxruntime")
-from birnn.onnx import export  # noqa: E402
-from test_onnx_models import make, tag_records  # noqa: E402
+from birnn.onnx import export
+from test_onnx_models import make, tag_records
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "ONNX.md"
 
