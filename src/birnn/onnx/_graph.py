@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OPSET = 18  # the default domain: reductions take their axes as an input from 18 on
+OPSET = 20  # the default domain: reductions take axes as an input (18), RegexFullMatch (20)
 ML_OPSET = 3  # ai.onnx.ml: LabelEncoder from strings to int64 and back
 ML = "ai.onnx.ml"
 FLOAT = TensorProto.FLOAT
@@ -107,7 +107,7 @@ def model(
     uses_ml = any(n.domain == ML for n in graph.nodes)
     opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid(ML, ML_OPSET)] * uses_ml)
     proto = helper.make_model(main, opset_imports=opsets, producer_name="birnn")
-    proto.ir_version = 8  # what onnxruntime of the last years reads (opset 18 needs >= 8)
+    proto.ir_version = 9  # what onnxruntime 1.17 and later read (opset 20 needs >= 9)
     helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     return proto
