@@ -51,7 +51,7 @@ def patterns() -> dict[str, str]:
     digits = _ranges(str.isdigit)
     upper = _ranges(lambda c: c.isalpha() and c.isupper())
     lower = _ranges(lambda c: c.isalpha() and c.islower())
-    u, w, cased = f"[{upper}]", f"[{lower}]", f"{upper}{lower}"
+    u, cased = f"[{upper}]", f"{upper}{lower}"
     return {
         "url": r"(?s)(?:[hH][tT][tT][pP][sS]?:|[wW][wW][wW]\.).*",
         "mention": "(?s)@.+",
