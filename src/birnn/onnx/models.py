@@ -15,7 +15,8 @@ The encoder, as ``birnn.models.encoder`` (inference: dropout is the identity)::
 
 and the heads on top (``birnn.models.tagger`` / ``classifier`` / ``fill``)::
 
-    tagger      s = y W^T + b       tags = argmax_j s (softmax) | Viterbi (CRF); -1 on padding
+    tagger      s = y W^T + b       tags = argmax_j s (softmax) | Viterbi (CRF; and a softmax
+                                    head with a scheme, over log softmax(s)); -1 on padding
                                     probabilities = softmax(s) | the CRF's marginals, (N, T, C),
                                     0 on padding
     classifier  p = pool(y)         final (forward at L-1, backward at 0) | mean | max, joined by +
@@ -75,13 +76,37 @@ def char_features(g: Graph, chars: Any, char_vocab: Any, tokens: str) -> str:
     return g.op("Reshape", feats, shape)
 
 
+def _table(g: Graph, embedding: Any, hint: str) -> str:
+    """An embedding's whole table: its trained rows, then its fixed ones (pretrained vectors of
+    words training never saw, ``Embedding.fixed``) if it has any."""
+    rows = [embedding.params[k] for k in ("weight", "fixed") if k in embedding.params]
+    return g.const(np.concatenate(rows).astype(np.float32), hint)
+
+
 def encoder(g: Graph, enc: Any, vocabs: Any) -> tuple[str, Lengths]:
-    """The encoder's output, time-major (T, N, W), and the lengths it was run with."""
+    """The encoder's output, time-major (T, N, W), and the lengths it was run with.
+
+    e_t stacks, in the encoder's order: the word embedding, the tuned word embedding (training
+    words only; the others read <unk>'s row), the case pattern embedding, character features.
+    """
     words = vocab.lookup(g, "tokens", vocabs.words)
-    table = g.const(enc.embed.params["weight"].astype(np.float32), "word_embedding")
-    x = g.op("Gather", table, words)  # (N, T, word_dim)
+    parts = [g.op("Gather", _table(g, enc.embed, "word_embedding"), words)]  # (N, T, word_dim)
+    tuned = getattr(enc, "tuned", None)
+    if tuned is not None:
+        known = g.op("Less", words, g.const(np.array(tuned.num, np.int64)))
+        ids = g.op("Where", known, words, g.const(np.array(vocabs.words.unk_index, np.int64)))
+        parts.append(g.op("Gather", _table(g, tuned, "tuned_embedding"), ids))
+    case = getattr(enc, "case", None)
+    if case is not None:
+        from birnn.data.casing import CASES
+        from birnn.onnx.casing import case_ids
+
+        parts.append(
+            g.op("Gather", _table(g, case, "case_embedding"), case_ids(g, "tokens", CASES))
+        )
     if enc.chars is not None:
-        x = g.op("Concat", x, char_features(g, enc.chars, vocabs.chars, "tokens"), axis=2)
+        parts.append(char_features(g, enc.chars, vocabs.chars, "tokens"))
+    x = g.op("Concat", *parts, axis=2) if len(parts) > 1 else parts[0]
     x = g.op("Transpose", x, perm=[1, 0, 2])
     lens = Lengths(g, x, "lengths")
     y, _ = run_stack(g, enc.rnn, x, lens)
@@ -99,11 +124,15 @@ def tagger_head(g: Graph, model_: Any, y: str, lens: Lengths, vocabs: Any) -> li
         tags = viterbi(g, scores, lens, crf_scores)
         probabilities = marginals(g, scores, lens, crf_scores)
     else:
-        best = g.op("ArgMax", scores, axis=2, keepdims=1)
-        best = g.op("Where", lens.mask(), best, g.const(np.array(-1, np.int64)))
-        tags = g.op("Transpose", g.op("Squeeze", best, g.ints(2)), perm=[1, 0])
         softmax = g.op("Where", lens.mask(), g.op("Softmax", scores, axis=2), g.scalar(0.0))
         probabilities = g.op("Transpose", softmax, perm=[1, 0, 2])
+        if getattr(model_, "masks", None) is not None:  # a scheme: the most probable valid
+            allowed = tuple(np.where(m, 0.0, -np.inf) for m in model_.masks)  # sequence
+            tags = viterbi(g, g.op("LogSoftmax", scores, axis=2), lens, allowed)
+        else:
+            best = g.op("ArgMax", scores, axis=2, keepdims=1)
+            best = g.op("Where", lens.mask(), best, g.const(np.array(-1, np.int64)))
+            tags = g.op("Transpose", g.op("Squeeze", best, g.ints(2)), perm=[1, 0])
     _output(g, tags, "tags")
     _output(g, vocab.names(g, tags, vocabs.labels), "tag_names")
     _output(g, probabilities, "probabilities")
