@@ -72,6 +72,10 @@ class Graph:
     def scalar(self, value: float) -> str:
         return self.const(np.array(value, dtype=np.float32), "scalar")
 
+    def output(self, source: str, name: str) -> None:
+        """Give the value ``source`` the graph output's ``name`` (an Identity node)."""
+        self.nodes.append(helper.make_node("Identity", [source], [name], name=f"out_{name}"))
+
     def body(
         self,
         hint: str,

@@ -133,9 +133,9 @@ def tagger_head(g: Graph, model_: Any, y: str, lens: Lengths, vocabs: Any) -> li
             best = g.op("ArgMax", scores, axis=2, keepdims=1)
             best = g.op("Where", lens.mask(), best, g.const(np.array(-1, np.int64)))
             tags = g.op("Transpose", g.op("Squeeze", best, g.ints(2)), perm=[1, 0])
-    _output(g, tags, "tags")
-    _output(g, vocab.names(g, tags, vocabs.labels), "tag_names")
-    _output(g, probabilities, "probabilities")
+    g.output(tags, "tags")
+    g.output(vocab.names(g, tags, vocabs.labels), "tag_names")
+    g.output(probabilities, "probabilities")
     return [value("tags", INT64, [N, T]), value("tag_names", STRING, [N, T]),
             value("probabilities", FLOAT, [N, T, c])]  # fmt: skip
 
@@ -164,9 +164,9 @@ def _pool(g: Graph, mode: str, y: str, lens: Lengths, split: int | None) -> str:
 def label_head(g: Graph, pooled: str, layer: Any, vocabs: Any) -> list[Any]:
     scores = _linear(g, pooled, layer)  # (N, C)
     label = g.op("ArgMax", scores, axis=1, keepdims=0)
-    _output(g, label, "label")
-    _output(g, vocab.names(g, label, vocabs.labels), "label_name")
-    _output(g, g.op("Softmax", scores, axis=1), "probabilities")
+    g.output(label, "label")
+    g.output(vocab.names(g, label, vocabs.labels), "label_name")
+    g.output(g.op("Softmax", scores, axis=1), "probabilities")
     return [value("label", INT64, [N]), value("label_name", STRING, [N]),
             value("probabilities", FLOAT, [N, len(vocabs.labels)])]  # fmt: skip
 
@@ -196,10 +196,6 @@ def _at_steps(g: Graph, y: str, steps: str) -> str:
 
 
 HEADS = {"tag": tagger_head, "classify": classifier_head, "fill": fill_head}
-
-
-def _output(g: Graph, source: str, target: str) -> None:
-    g.nodes.append(__import__("onnx").helper.make_node("Identity", [source], [target]))
 
 
 def model_proto(task_model: Any) -> Any:

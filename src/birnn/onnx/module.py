@@ -189,6 +189,48 @@ def _chain_names(module: RecurrentModule) -> list[str]:
     return [_suffix(k, d)[1:] for k, d in module.chains]  # "l0", "l0_reverse", ...
 
 
+N: Dim = "batch"  # the graph's dynamic dimensions
+T: Dim = "time"
+
+
+def _uniform(module: RecurrentModule, s: int) -> bool:
+    """Whether every chain's state s has one width (one tensor then, else one per chain)."""
+    return len(set(module.layout.widths(s))) == 1
+
+
+def _state_inputs(g: Graph, module: RecurrentModule, inputs: list[Any]) -> list[State]:
+    """The graph inputs ``h0`` (``c0``), appended to ``inputs``, as every chain's (1, N, w)."""
+    per_state: list[list[str]] = []
+    for s, name in enumerate(("h", "c")[: module.num_states]):
+        widths = module.layout.widths(s)
+        if _uniform(module, s):
+            inputs.append(value(f"{name}0", FLOAT, [len(widths), N, widths[0]]))
+            parts = g.op("Split", f"{name}0", g.ints(*[1] * len(widths)), outputs=len(widths),
+                         axis=0)  # fmt: skip
+            per_state.append(parts if len(widths) > 1 else [parts])
+        else:
+            chains = [f"{name}0_{c}" for c in _chain_names(module)]
+            inputs += [value(v, FLOAT, [N, w]) for v, w in zip(chains, widths)]
+            per_state.append([g.op("Unsqueeze", v, g.ints(0)) for v in chains])
+    return [[states[c] for states in per_state] for c in range(len(module.chains))]
+
+
+def _state_outputs(g: Graph, module: RecurrentModule, finals: list[list[str]]) -> list[Any]:
+    """The final states as graph outputs ``h_n`` (``c_n``), or one per chain."""
+    outputs = []
+    for s, name in enumerate(("h", "c")[: module.num_states]):
+        widths = module.layout.widths(s)
+        states = [chain[s] for chain in finals]
+        if _uniform(module, s):
+            g.output(g.op("Concat", *states, axis=0) if len(states) > 1 else states[0], f"{name}_n")
+            outputs.append(value(f"{name}_n", FLOAT, [len(widths), N, widths[0]]))
+            continue
+        for state, w, chain in zip(states, widths, _chain_names(module)):
+            g.output(g.op("Squeeze", state, g.ints(0)), f"{name}_n_{chain}")
+            outputs.append(value(f"{name}_n_{chain}", FLOAT, [N, w]))
+    return outputs
+
+
 def module_graph(module: RecurrentModule, initial: bool) -> tuple[Graph, list[Any], list[Any]]:
     """The graph of ``module``, its inputs and outputs (value infos).
 
@@ -198,57 +240,15 @@ def module_graph(module: RecurrentModule, initial: bool) -> tuple[Graph, list[An
     Outputs: ``output`` shaped like birnn's ``out``, ``h_n`` (and ``c_n``) like its states.
     """
     g = Graph()
-    n: Dim = "batch"
-    t: Dim = "time"
-    x_shape = [n, t, module.input_size] if module.batch_first else [t, n, module.input_size]
-    inputs = [value("x", FLOAT, x_shape), value("lengths", INT64, [n])]
+    f, w = module.input_size, module.output_size
+    inputs = [value("x", FLOAT, [N, T, f] if module.batch_first else [T, N, f]),
+              value("lengths", INT64, [N])]  # fmt: skip
     x = g.op("Transpose", "x", perm=[1, 0, 2]) if module.batch_first else "x"
-    lens = Lengths(g, x, "lengths")
-    names = ("h", "c")[: module.num_states]
-    chain_names = _chain_names(module)
-    uniform = [len(set(module.layout.widths(s))) == 1 for s in range(module.num_states)]
-    given: list[State] | None = None
-    if initial:
-        per_state: list[list[str]] = []
-        for s, name in enumerate(names):
-            widths = module.layout.widths(s)
-            if uniform[s]:
-                inputs.append(value(f"{name}0", FLOAT, [len(widths), n, widths[0]]))
-                split = g.ints(*[1] * len(widths))
-                parts = g.op("Split", f"{name}0", split, outputs=len(widths), axis=0)
-                per_state.append(parts if len(widths) > 1 else [parts])
-            else:
-                chain_inputs = [f"{name}0_{c}" for c in chain_names]
-                inputs += [value(v, FLOAT, [n, w]) for v, w in zip(chain_inputs, widths)]
-                per_state.append([g.op("Unsqueeze", v, g.ints(0)) for v in chain_inputs])
-        given = [[states[c] for states in per_state] for c in range(len(module.chains))]
-    y, finals = run_stack(g, module, x, lens, given)
-    width = module.output_size
-    out_shape = [n, t, width] if module.batch_first else [t, n, width]
-    g.nodes.append(
-        _identity(g.op("Transpose", y, perm=[1, 0, 2]) if module.batch_first else y, "output")
-    )
-    outputs = [value("output", FLOAT, out_shape)]
-    for s, name in enumerate(names):
-        widths = module.layout.widths(s)
-        states = [chain[s] for chain in finals]
-        if uniform[s]:
-            joined = g.op("Concat", *states, axis=0) if len(states) > 1 else states[0]
-            g.nodes.append(_identity(joined, f"{name}_n"))
-            outputs.append(value(f"{name}_n", FLOAT, [len(widths), n, widths[0]]))
-        else:
-            for c, (state, w) in enumerate(zip(states, widths)):
-                out = f"{name}_n_{chain_names[c]}"
-                g.nodes.append(_identity(g.op("Squeeze", state, g.ints(0)), out))
-                outputs.append(value(out, FLOAT, [n, w]))
-    return g, inputs, outputs
-
-
-def _identity(source: str, target: str) -> Any:
-    """A node giving ``source`` the graph output's name ``target``."""
-    from onnx import helper
-
-    return helper.make_node("Identity", [source], [target], name=f"out_{target}")
+    given = _state_inputs(g, module, inputs) if initial else None
+    y, finals = run_stack(g, module, x, Lengths(g, x, "lengths"), given)
+    g.output(g.op("Transpose", y, perm=[1, 0, 2]) if module.batch_first else y, "output")
+    outputs = [value("output", FLOAT, [N, T, w] if module.batch_first else [T, N, w])]
+    return g, inputs, outputs + _state_outputs(g, module, finals)
 
 
 def module_proto(module: RecurrentModule, initial: bool) -> Any:
