@@ -156,6 +156,16 @@ def data(tmp_path_factory) -> dict[str, Path]:
     return {
         "train": write_conllu(d / "train.conllu", pos_sentences(48, seed=0)),
         "dev": write_conllu(d / "dev.conllu", pos_sentences(16, seed=1)),
+        # another file than dev, with a tag never seen in training (always an error)
+        "test": write_conllu(
+            d / "test.conllu",
+            [
+                *pos_sentences(9, seed=2),
+                TaggedSentence(
+                    ["wow", "the", "dog", "runs", "."], ["INTJ", "DET", "NOUN", "VERB", "PUNCT"]
+                ),
+            ],
+        ),
         "raw": raw,
         "bad": bad,
         "empty": d / "empty.conllu",
@@ -174,7 +184,7 @@ def tagger(tmp_path_factory, data) -> tuple[Path, str]:
     """A POS tagger trained through the command line: (its --out, what train printed)."""
     out = tmp_path_factory.mktemp("tagger")
     printed = quietly(
-        "train --task tag --train {train} --dev {dev} --test {dev} --out {out} --epochs 5" + SMALL,
+        "train --task tag --train {train} --dev {dev} --test {test} --out {out} --epochs 5" + SMALL,
         out=out,
         **data,
     )

@@ -1,10 +1,19 @@
-"""pytest configuration: make ``birnn`` (src layout) and ``helpers`` importable, pin torch, and
-run the core suite once per time-loop backend ("numpy" and "native")."""
+"""pytest configuration: make ``birnn`` (src layout) and ``helpers`` importable, pin torch,
+run the core suite once per time-loop backend ("numpy" and "native"), and keep CI honest:
+
+* under ``CI=true`` tests marked ``slow`` are skipped, unless the run selects markers itself
+  (``pytest -m slow`` runs exactly them, anywhere);
+* tests marked ``install`` (a fresh venv and ``pip install .``) run only in CI or with
+  ``-m install``;
+* a test that reads ``../shared/data`` through ``shared_data.shared_file`` skips when the data
+  are absent, except under ``CI=true``, where it fails (CI always has the data beside it).
+
+See docs/TESTING.md.
+"""
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -16,6 +25,8 @@ if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 if importlib.util.find_spec("birnn") is None:  # not installed and not on PYTHONPATH
     sys.path.insert(0, str(ROOT / "src"))
+
+from shared_data import in_ci  # noqa: E402  (tests/ is on sys.path from here on)
 
 # The core equivalence suite runs against both backends (test ids end in -numpy / -native);
 # every other test uses the default backend (native when it was built).
@@ -29,14 +40,22 @@ CORE_TEST_FILES = {
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``install`` (a fresh venv and ``pip install .``: minutes, and the package
-    index) run in CI (CI=true) or when asked for with ``-m install``; otherwise they skip."""
-    if os.environ.get("CI") == "true" or "install" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="plain-install test: runs in CI (CI=true) or with -m install")
+    """Two markers that depend on where the suite runs (docs/TESTING.md).
+
+    ``slow`` (long evaluations on real data) skip in CI (CI=true) unless ``-m`` chose the tests;
+    ``install`` (a fresh venv and ``pip install .``: minutes, and the package index) run in CI
+    or when asked for with ``-m install``, and skip otherwise.
+    """
+    markexpr = config.getoption("markexpr") or ""
+    skip_slow = pytest.mark.skip(reason="slow: skipped in CI (CI=true); run them with -m slow")
+    skip_install = pytest.mark.skip(
+        reason="plain-install test: runs in CI (CI=true) or with -m install"
+    )
     for item in items:
-        if "install" in item.keywords:
-            item.add_marker(skip)
+        if item.get_closest_marker("slow") is not None and in_ci() and not markexpr:
+            item.add_marker(skip_slow)
+        if "install" in item.keywords and not (in_ci() or "install" in markexpr):
+            item.add_marker(skip_install)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -206,3 +206,106 @@ def test_crf_bad_input():
         CRF(3, np.random.default_rng(0), allowed=np.ones((2, 2), bool))
     with pytest.raises(TypeError, match=r"allowed_start.*boolean"):
         CRF(3, np.random.default_rng(0), allowed_start=np.ones(3))
+
+
+# -- constraints against an enumeration that applies them itself ---------------------------------
+
+
+def random_constraints(rng: np.random.Generator, c: int):
+    """Random allowed transitions, starts and ends (each about a third forbidden), such that
+    every length up to T has at least one allowed path (a self-loop on an allowed start+end)."""
+    allowed = rng.random((c, c)) > 0.35
+    allowed_start = rng.random(c) > 0.35
+    allowed_end = rng.random(c) > 0.35
+    keep = int(rng.integers(c))
+    allowed[keep, keep] = allowed_start[keep] = allowed_end[keep] = True
+    return allowed, allowed_start, allowed_end
+
+
+def constrained_paths(params, masks, em: np.ndarray, length: int):
+    """Every path of one sequence that the masks allow, with its score from the raw parameters.
+
+    Independent of the CRF's own handling of constraints: a path is kept only if its start,
+    every transition and its end are allowed in the masks the test made.
+    """
+    allowed, allowed_start, allowed_end = masks
+    a, s, e = params["transitions"], params["start"], params["end"]
+    kept = []
+    for p in itertools.product(range(len(s)), repeat=length):
+        if not (allowed_start[p[0]] and allowed_end[p[-1]]):
+            continue
+        if not all(allowed[i, j] for i, j in itertools.pairwise(p)):
+            continue
+        score = s[p[0]] + e[p[-1]] + sum(em[t, y] for t, y in enumerate(p))
+        kept.append((p, score + sum(a[i, j] for i, j in itertools.pairwise(p))))
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("which", ["all", "start", "end", "transitions"])
+def test_constraints_against_brute_force(seed, which):
+    """log Z, nll, marginals, Viterbi and the parameter gradients over the allowed paths only."""
+    rng = np.random.default_rng(40 + seed)
+    c = 4
+    masks = random_constraints(rng, c)
+    ones = (np.ones((c, c), bool), np.ones(c, bool), np.ones(c, bool))
+    names = ("transitions", "start", "end")
+    masks = tuple(m if which in ("all", n) else o for m, o, n in zip(masks, ones, names))
+    allowed, allowed_start, allowed_end = masks
+    crf = make_crf(
+        50 + seed,
+        c,
+        allowed=allowed.copy(),
+        allowed_start=allowed_start.copy(),
+        allowed_end=allowed_end.copy(),
+    )
+    emissions, _, lengths = make_batch(60 + seed, c)
+    emissions = emissions * 2.0  # sharp scores: the best unconstrained path is often forbidden
+    refs = []
+    for em, length in zip(emissions, lengths):
+        kept = constrained_paths(crf.params, masks, em, int(length))
+        scores = np.array([score for _, score in kept])
+        refs.append((kept, scores, float(logsumexp(scores))))
+    # gold: a random allowed path of each sequence
+    tags = np.full((N, T), -1)
+    for n, (kept, _, _) in enumerate(refs):
+        tags[n, : lengths[n]] = kept[int(rng.integers(len(kept)))][0]
+    loss, cache = crf.nll(emissions, tags, lengths, reduction="sum")
+    np.testing.assert_allclose(cache.log_z, [r[2] for r in refs], rtol=1e-12)
+    gold_scores = [dict(kept)[tuple(tags[n, : lengths[n]])] for n, (kept, _, _) in enumerate(refs)]
+    assert loss == pytest.approx(sum(r[2] - g for r, g in zip(refs, gold_scores)), rel=1e-12)
+
+    mu = np.zeros((N, T, c))
+    counts = {name: np.zeros(crf.params[name].shape) for name in names}
+    for n, (kept, scores, log_z) in enumerate(refs):
+        for (p, _), prob in zip(kept, np.exp(scores - log_z)):
+            mu[n, np.arange(len(p)), p] += prob
+            counts["start"][p[0]] += prob
+            counts["end"][p[-1]] += prob
+            for i, j in itertools.pairwise(p):
+                counts["transitions"][i, j] += prob
+        gold = tags[n, : lengths[n]]
+        counts["start"][gold[0]] -= 1
+        counts["end"][gold[-1]] -= 1
+        for i, j in itertools.pairwise(gold):
+            counts["transitions"][i, j] -= 1
+    np.testing.assert_allclose(crf.marginals(emissions, lengths), mu, atol=1e-12)
+    _, grads = crf.backward(cache)
+    for name in names:
+        np.testing.assert_allclose(grads[name], counts[name], atol=1e-12, err_msg=name)
+    assert not np.any(grads["transitions"][~allowed])
+    assert not np.any(grads["start"][~allowed_start]) and not np.any(grads["end"][~allowed_end])
+
+    paths = crf.decode(emissions, lengths)
+    for n, (kept, scores, _) in enumerate(refs):
+        assert tuple(paths[n, : lengths[n]]) == kept[int(np.argmax(scores))][0]
+
+    # a gold path through a forbidden piece is refused
+    forbidden = {"start": ~allowed_start, "end": ~allowed_end}
+    for name, bad_tags in forbidden.items():
+        if which in ("all", name) and bad_tags.any():
+            bad = tags.copy()
+            n = int(np.argmax(lengths))
+            bad[n, 0 if name == "start" else lengths[n] - 1] = int(np.flatnonzero(bad_tags)[0])
+            with pytest.raises(ValueError, match="forbidden start, transition or end"):
+                crf.nll(emissions, bad, lengths)

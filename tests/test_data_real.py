@@ -1,25 +1,17 @@
 """The readers on the real data sets of ``../shared/data``, against the counts in SOURCE.md.
 
-Each test skips when the data directory is absent (a checkout without the shared data).
+Each test skips when its file is absent (a checkout without the shared data), and fails under
+``CI=true`` instead (``shared_data.shared_file``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from birnn.data import read_classification, read_columns, read_conllu, to_spans
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def _data(relative: str) -> Path:
-    path = DATA / relative
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    return path
+from shared_data import shared_file as _data
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 import birnn
 from helpers import (
     F32_ATOL,
+    F32_GRAD_ATOL,
+    F32_GRAD_RTOL,
     F32_RTOL,
     TORCH_ATOL,
     TORCH_CLASSES,
@@ -205,7 +207,7 @@ def test_random_configurations_match_torch(
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_float32_forward_matches_torch(cell, bidirectional):
+def test_float32_forward_and_backward_match_torch(cell, bidirectional):
     kind = CELLS[cell][0]
     cfg = config(cell, num_layers=2, bidirectional=bidirectional, batch_first=True)
     m = make_module(kind, cfg, seed=3, dtype=np.float32)
@@ -218,7 +220,7 @@ def test_float32_forward_matches_torch(cell, bidirectional):
         batch_first=True,
         dtype=np.float32,
     )
-    out, state = m(p.x, p.hx, p.lengths)
+    out, state, tape = m.forward(p.x, p.hx, p.lengths)
     assert out.dtype == np.float32
     assert all(s.dtype == np.float32 for s in (state if kind == "LSTM" else [state]))
     ref = torch_reference(
@@ -226,6 +228,12 @@ def test_float32_forward_matches_torch(cell, bidirectional):
     )
     assert_tree_close(out, ref.out, rtol=F32_RTOL, atol=F32_ATOL, name="out")
     assert_tree_close(state, ref.state, rtol=F32_RTOL, atol=F32_ATOL, name="state")
+    dx, dhx, grads = m.backward(tape, p.g_out, p.g_state)
+    assert dx.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())
+    tol = {"rtol": F32_GRAD_RTOL, "atol": F32_GRAD_ATOL}
+    assert_tree_close(dx, ref.dx, name="dx", **tol)
+    assert_tree_close(dhx, ref.dhx, name="dhx", **tol)
+    assert_grads_close(grads, ref.grads, **tol)
 
 
 # --------------------------------------------------------------------------------------------

@@ -171,6 +171,8 @@ def test_resume_after_a_crash_bit_identically(tmp_path, monkeypatch, name):
 
 
 def test_seeds_repeat_runs(tmp_path):
+    """The seed is the only source of randomness (the values themselves are pinned against a
+    hand-written torch loop in test_trainer_reference.py)."""
     model_a, result_a = _fit(tmp_path / "a", 2, seed=5, **CONFIGS["adam-exponential"])
     model_b, result_b = _fit(tmp_path / "b", 2, seed=5, **CONFIGS["adam-exponential"])
     model_c, _ = _fit(tmp_path / "c", 2, seed=6, **CONFIGS["adam-exponential"])
