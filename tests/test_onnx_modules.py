@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import birnn
 from helpers import random_lengths, randomize_parameters
+from refusals import assert_refused
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -231,12 +232,15 @@ def test_float64_modules_export_as_float32(tmp_path: Path):
 
 
 def test_refuses_what_it_cannot_export(tmp_path: Path):
-    with pytest.raises(TypeError, match=r"recurrent module .* received"):
-        export(np.zeros(3), tmp_path / "m.onnx")
-    with pytest.raises(TypeError, match="initial_states must be a bool"):
-        export(birnn.GRU(2, 3), tmp_path / "m.onnx", initial_states="yes")
-    with pytest.raises(TypeError, match="path must be a file name"):
-        export(birnn.GRU(2, 3), 42)
+    gru = birnn.GRU(2, 3)
+    assert_refused(lambda: export(np.zeros(3), tmp_path / "m.onnx"), TypeError,
+                   "obj must be a birnn recurrent module (RNN, GRU, LSTM, Bidirectional, Stack) "
+                   "or a trained model (birnn.load(path)); received array of shape (3,) and "
+                   "dtype float64")  # fmt: skip
+    assert_refused(lambda: export(gru, tmp_path / "m.onnx", initial_states="yes"), TypeError,
+                   "initial_states must be a bool; received 'yes'")  # fmt: skip
+    assert_refused(lambda: export(gru, 42), TypeError,
+                   "path must be a file name (str or Path); received 42")  # fmt: skip
     assert list(tmp_path.iterdir()) == []
 
 
