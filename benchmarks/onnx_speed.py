@@ -176,7 +176,15 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=11)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--quiet",
+        type=float,
+        default=bench.QUIET,
+        help="bench.py's QUIET: a timed block is rerun when other processes used more "
+        "than this share of the CPUs (1: keep every block, on a machine never quiet)",
+    )
     args = p.parse_args()
+    bench.QUIET = args.quiet
     birnn.set_num_threads(THREADS)
     with tempfile.TemporaryDirectory() as tmp:
         if args.configs:
