@@ -507,6 +507,8 @@ def select_backend(name: str | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(THREADS)
+    if hasattr(birnn, "set_num_threads"):
+        birnn.set_num_threads(THREADS)  # birnn's default is 1 thread; both libraries get THREADS
     if args.memory_probe is not None:
         print(f"{memory_probe(args.memory_probe, args.seed):.3f}")
         return 0

@@ -17,11 +17,14 @@ sentences (classifier). torch packs each batch (``pack_padded_sequence``), as on
 Each measurement runs in a fresh child process (so peak resident memory is that library's
 alone, its own libraries included), alternating birnn and torch ``--runs`` times; the table
 gives medians and the birnn/torch ratio. Modes: ``train`` (``--batches`` batches, default one
-epoch), ``predict`` (tag the training sentences: inference in batches of 256, no tape).
+epoch), ``predict`` (tag the training sentences with a trained model ``--run``: birnn through
+``birnn predict ... --output conllu`` as a user runs it, torch through the same architecture in
+inference mode, batches of 256 sentences; both times include reading and encoding the file).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python3 benchmarks/whole_model.py
     PYTHONPATH=src python3 benchmarks/whole_model.py --model classifier --runs 3
     PYTHONPATH=src python3 benchmarks/whole_model.py --model tagger --head crf --batches 100
+    PYTHONPATH=src python3 benchmarks/whole_model.py --mode predict --run runs/ewt-upos
 
 Threads: 2 for both (torch.set_num_threads, NumPy's BLAS), unless ``--threads`` says otherwise.
 """
@@ -92,9 +95,19 @@ def birnn_train(task_model: Any, train: list[Any]) -> float:
     return time.perf_counter() - start
 
 
-def birnn_predict(task_model: Any, records: list[Any]) -> float:
+def birnn_predict(run: str, path: Path) -> float:
+    """``birnn predict --model RUN --input PATH --output conllu``, as a user runs it (reading,
+    streaming, writing CoNLL-U), output discarded."""
+    import contextlib
+
+    from birnn.cli import main
+
     start = time.perf_counter()
-    task_model.predict(records)
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        code = main(["predict", "--model", run, "--input", str(path), "--output", "conllu",
+                     "--threads", str(ARGS.threads)])  # fmt: skip
+    if code != 0:
+        sys.exit(f"birnn predict exited with {code}")
     return time.perf_counter() - start
 
 
@@ -221,15 +234,19 @@ def torch_train(task_model: Any, train: list[Any]) -> float:
     return time.perf_counter() - start
 
 
-def torch_predict(task_model: Any, data: Any) -> float:
+def torch_predict(task_model: Any, path: Path) -> float:
+    """Read and encode ``path`` (birnn's readers), then the torch model over it in batches."""
     import torch
 
+    from birnn import pipeline
     from birnn.data.batching import length_batches
     from birnn.tasks.base import make_batch
 
     model = torch_model(task_model).eval()
-    groups = list(length_batches(data.lengths, EVAL_BATCH, shuffle=False))
     start = time.perf_counter()
+    records = pipeline.read(task_model.task, path, task_model.options)
+    data = task_model.encode(records)
+    groups = list(length_batches(data.lengths, EVAL_BATCH, shuffle=False))
     with torch.inference_mode():
         for group in groups:
             batch = make_batch(data, list(group), task_model.forms, task_model.task.per_token)
@@ -245,16 +262,29 @@ def child() -> None:
         import torch
 
         torch.set_num_threads(ARGS.threads)
-    task_model, data, train, records = load_batches(ARGS.model, ARGS.batches)
-    tokens = sum(b.tokens for b in train) if ARGS.mode == "train" else int(data.lengths.sum())
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    else:
+        import birnn
+
+        birnn.set_num_threads(ARGS.threads)  # birnn's own default is 1 thread
     if ARGS.mode == "train":
+        task_model, _, train, _ = load_batches(ARGS.model, ARGS.batches)
+        tokens = sum(b.tokens for b in train)
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         run = birnn_train if ARGS.library == "birnn" else torch_train
         seconds = run(task_model, train)
-    elif ARGS.library == "birnn":
-        seconds = birnn_predict(task_model, records)
-    else:
-        seconds = torch_predict(task_model, data)
+    else:  # tag the training file with the trained model --run (torch: the same architecture)
+        from birnn import pipeline
+
+        task_model = pipeline.load(ARGS.run)
+        records = pipeline.read(task_model.task, FILES[ARGS.model], task_model.options)
+        tokens = sum(len(r.words) for r in records)
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        del records
+        if ARGS.library == "birnn":
+            del task_model  # the command loads its own
+            seconds = birnn_predict(ARGS.run, FILES[ARGS.model])
+        else:
+            seconds = torch_predict(task_model, FILES[ARGS.model])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "tokens": tokens, "peak_mib": peak / 1024,
                       "rise_mib": (peak - base) / 1024}))  # fmt: skip
@@ -293,6 +323,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batches", type=int, default=None, help="train on the first N (default all)")
     p.add_argument("--runs", type=int, default=2, help="child runs per library, alternating")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--run", help="predict: a trained model of --model's kind (birnn train --out)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--library", choices=["birnn", "torch"], help=argparse.SUPPRESS)
     return p.parse_args()

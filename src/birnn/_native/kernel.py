@@ -31,7 +31,14 @@ REAL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 SLOTS = 2  # extras and grads slots of scan_args
 
 
-def plan(chains: int, threads: int, pool: int) -> tuple[bool, int]:
+# Whether chains whose recurrent product runs in the packed kernel (float32, rgemm.c) go side
+# by side, per pass ("forward", "backward"): see plan
+PACKED_SIDE_BY_SIDE = {"forward": False, "backward": False}
+
+
+def plan(
+    chains: int, threads: int, pool: int, packed: bool = False, step: str = "forward"
+) -> tuple[bool, int]:
     """(run the two chains side by side, BLAS threads per chain) for ``threads`` threads, when
     NumPy's OpenBLAS has a pool of ``pool`` threads.
 
@@ -48,7 +55,8 @@ def plan(chains: int, threads: int, pool: int) -> tuple[bool, int]:
     inference loop 3.1 against 5.0 ms, e 27 against 36). With OPENBLAS_NUM_THREADS=1 there is no
     pool to spin, and ``set_num_threads(2)`` then runs the chains side by side.
     """
-    if chains == 2 and threads >= 2 and pool < threads:
+    side_by_side = pool < threads or (packed and PACKED_SIDE_BY_SIDE[step])
+    if chains == 2 and threads >= 2 and side_by_side:
         return True, threads // 2
     return False, threads
 
@@ -80,14 +88,22 @@ class Kernel:
         )
 
     def _args(
-        self, cell: Cell, w: Weights, batch: Batch, shape: tuple[int, ...], threads: int
+        self,
+        cell: Cell,
+        w: Weights,
+        batch: Batch,
+        shape: tuple[int, ...],
+        threads: int,
+        step: str = "forward",
     ) -> tuple[ScanArgs, NDArray[np.int64]]:
         """The struct fields every scan shares, and the lengths array it points to."""
         kind = self.kind(cell)
         assert kind is not None
         chains, steps, size = shape[:3]
         if self.library.threads_controlled:
-            concurrent, blas_threads = plan(chains, threads, self.lib.birnn_blas_threads())
+            packed = w.w_hh.dtype == np.float32 and self.lib.birnn_rgemm_use(-1) > 0
+            pool = self.lib.birnn_blas_threads()
+            concurrent, blas_threads = plan(chains, threads, pool, packed, step)
         else:
             concurrent, blas_threads = False, 1
         lengths = np.ascontiguousarray(batch.lengths, dtype=np.int64)
@@ -133,6 +149,7 @@ class Kernel:
         self,
         cell: Cell,
         w: Weights,
+        inputs: list[Array],
         a: Array,
         init: tuple[Array, ...],
         states: tuple[Array, ...],
@@ -141,10 +158,15 @@ class Kernel:
         threads: int,
         ws: Workspace | None = None,
     ) -> None:
-        """Fill ``states`` and ``extras`` (shapes as ``scan_forward`` allocates them)."""
+        """Fill ``a`` with the input projections of ``inputs``, then ``states`` and ``extras``
+        (shapes as ``scan_forward`` allocates them)."""
         init = tuple(_contiguous(s) for s in init)
+        inputs = [_contiguous(x) for x in inputs]
         args, lengths = self._args(cell, w, batch, a.shape, threads)
         w_hh = _contiguous(w.w_hh_t.transpose(0, 2, 1))  # the base array of the transposed view
+        w_in = _contiguous(w.w_ih_t.transpose(0, 2, 1))  # (D, G*H, F[+1])
+        _pairs(args.x, inputs)
+        args.x_width, args.w_in = inputs[0].shape[1], _ptr(w_in)
         b_hn = _contiguous(w.extra["b_hn"][:, 0, :]) if "b_hn" in w.extra else None
         args.kept = next(iter(extras.values())).shape[1] if extras else a.shape[1]
         scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
@@ -155,7 +177,7 @@ class Kernel:
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
         if self.lib.birnn_scan_forward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native forward failed for {type(cell).__name__}")
-        del lengths, init, w_hh, b_hn, scratch, packed  # alive until here: C read them
+        del lengths, init, inputs, w_hh, w_in, b_hn, scratch, packed  # alive until here
 
     def backward(
         self,
@@ -173,7 +195,7 @@ class Kernel:
         """Fill ``grads`` and ``carry`` (shapes as ``scan_backward`` allocates them)."""
         states, extras = tape.states, tape.extras
         init = tuple(_contiguous(s) for s in tape.init)
-        args, lengths = self._args(cell, w, batch, states[0].shape, threads)
+        args, lengths = self._args(cell, w, batch, states[0].shape, threads, "backward")
         w_true = _contiguous(w.w_hh)
         d_o = None if d_out is None else _contiguous(d_out)
         d_fin = [None if d is None else _contiguous(d) for d in d_final]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-ABI_VERSION = 3  # BIRNN_ABI_VERSION in native.h: the layout of ScanArgs
+ABI_VERSION = 4  # BIRNN_ABI_VERSION in native.h: the layout of ScanArgs
 
 c_int32, c_int64, c_void_p = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
 Pair = c_void_p * 2
@@ -57,6 +57,9 @@ class ScanArgs(ctypes.Structure):
         ("scratch", c_void_p),
         ("packed", c_void_p),
         ("packed_floats", c_int64),
+        ("x", Pair),
+        ("x_width", c_int64),
+        ("w_in", c_void_p),
     ]
 
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 3
+#define BIRNN_ABI_VERSION 4
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
@@ -33,7 +33,8 @@ typedef struct {
     int64_t grad_width[2];                /* numbers per row of each grads slot (0: none) */
     int64_t kept;                         /* steps of extras stored: T (training) or 1 */
     const int64_t *lengths;               /* (N,), sorted decreasing, each in [1, T] */
-    const void *a;                        /* (D, T, N, G*H) input projections, biases added */
+    void *a;                              /* (D, T, N, G*H) input projections, biases added:
+                                             computed here from x and w_in when x[0] is set */
     const void *w;                        /* (D, G*H, H) W_hh, sigmoid rows scaled by 1/2 */
     const void *w_true;                   /* (D, G*H, H) W_hh, true scale (backward) */
     const void *b_hn;                     /* (D, H) GRU reset_after: b_hh of the n block */
@@ -47,6 +48,9 @@ typedef struct {
     void *scratch;                        /* (D, N, G*H) working memory of the steps */
     void *packed;                         /* (D, packed_floats) room for W packed, or NULL */
     int64_t packed_floats;                /* per chain: birnn_packed_floats(rows, depth) */
+    const void *x[2];                     /* forward: (T*N, x_width) chain d's scan input */
+    int64_t x_width;                      /* F, or F + 1 with the ones column of the biases */
+    const void *w_in;                     /* (D, G*H, x_width) W_ih [| b], sigmoid rows / 2 */
 } scan_args;
 
 /* A matrix packed for the recurrent product (rgemm.c); data NULL: not packed, use the BLAS. */

@@ -39,6 +39,14 @@ static void forward_chain(const scan_args *p, int64_t d) {
     int64_t T = p->steps, N = p->batch, H = p->hidden, G = p->gates;
     int64_t n = N;
     packed_matrix packed = pack_chain(p, steps, d, p->w, 0);
+    if (p->x[0]) { /* a_d = x_d W_in_d^T: the input projections of every step, one GEMM */
+        int64_t F1 = p->x_width;
+        void *a = at(p->a, d * T * N * G, z), *w_in = at(p->w_in, d * G * F1, z);
+        if (p->real_size == 4)
+            gemm_f32(0, 1, T * N, G, F1, p->x[d], F1, w_in, F1, 0, a, G);
+        else
+            gemm_f64(0, 1, T * N, G, F1, p->x[d], F1, w_in, F1, 0, a, G);
+    }
     for (int64_t t = 0; t < T; t++) {
         while (n > 0 && p->lengths[n - 1] <= t) n--;
         if (n == 0) break; /* no sequence runs this long: nothing is left to do */

@@ -3,6 +3,7 @@
 Forward, for input x (T, N, F) with lengths (batch sorted by decreasing length):
 
     a_fwd = [x, 1] @ [W_ih, b].T           one GEMM over all steps, the bias as a column of ones
+                                            (``scan_forward`` does these GEMMs, chain by chain)
     a_bwd = [flip(x), 1] @ [W_ih', b'].T   flip = reverse each sequence within its length
     h_fwd = scan(a_fwd)    h_bwd' = scan(a_bwd)    (two independent chains)
     y_t   = merge(h_fwd_t, flip(h_bwd')_t)
@@ -75,7 +76,6 @@ class Layer:
 
         ``keep_tape=False`` (inference): the tape is only good for reading the outputs before
         the next call, and its arrays live in the workspaces."""
-        steps, size, _ = x.shape
         inputs = [self._scan_input(x, batch, d) for d in range(self.directions)]
         scans: list[tuple[Weights, ScanTape]] = []
         finals: list[State] = [()] * self.directions
@@ -86,12 +86,9 @@ class Layer:
             scratch = partial(ws.get, dtype=x.dtype)
             alloc = None if keep_tape else scratch
             w = cell.prepare([self.params[d] for d in group], alloc, forward_alloc=scratch)
-            gates = w.w_ih_t.shape[-1]
-            a = ws.get("a", (len(group), steps, size, gates), x.dtype)
-            for j, d in enumerate(group):
-                np.matmul(inputs[d], w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
             chain_init = tuple(np.stack([init[d][s] for d in group]) for s in range(len(init[0])))
-            tape = scan_forward(cell, w, a, chain_init, batch, keep_tape, ws)
+            chain_inputs = [inputs[d] for d in group]
+            tape = scan_forward(cell, w, chain_inputs, chain_init, batch, keep_tape, ws)
             scans.append((w, tape))
             for j, d in enumerate(group):
                 finals[d] = tuple(batch.last(s[j]) for s in tape.states)

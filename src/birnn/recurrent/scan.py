@@ -42,20 +42,26 @@ class ScanTape:
 def scan_forward(
     cell: Cell,
     w: Weights,
-    a: Array,
+    inputs: list[Array],
     init: tuple[Array, ...],
     batch: Batch,
     keep_tape: bool = True,
     ws: Workspace | None = None,
 ) -> ScanTape:
-    """Run ``cell`` over ``a`` (D, T, N, G*H), the input projections of every step.
+    """Run ``cell`` over the D chains' inputs, ``inputs[j]`` (T*N, F[+1]) in scan order.
+
+    First the input projections of every step, one GEMM per chain, a_j = inputs[j] @ w_ih_t[j]
+    (D, T, N, G*H), then the loop. The compiled loop does both per chain, so that with the
+    chains side by side each chain's GEMM runs on its own thread too.
 
     With ``keep_tape=False`` (inference) the per-step extras share one buffer and every array
     comes from the workspace ``ws``: the tape is only good for reading the states before the
     next call. With ``keep_tape=True`` the tape's arrays come from ``ws.tapes`` (when given).
     """
-    chains, steps, size, _ = a.shape
-    dtype = a.dtype
+    chains, gates = len(inputs), w.w_ih_t.shape[-1]
+    steps, size = batch.steps, batch.size
+    dtype = inputs[0].dtype
+    a = (ws or Workspace()).get("a", (chains, steps, size, gates), dtype)
     pool = ws if not keep_tape else None
     tapes = ws.tapes if keep_tape and ws is not None else None
 
@@ -79,8 +85,11 @@ def scan_forward(
     }
     kernel = backend.native_kernel(cell, dtype)
     if kernel is not None:
-        kernel.forward(cell, w, a, init, states, extras, batch, backend.get_num_threads(), ws)
+        threads = backend.get_num_threads()
+        kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws)
         return ScanTape(states=states, init=init, extras=extras)
+    for j, x in enumerate(inputs):
+        np.matmul(x, w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
     scratch = cell.workspace(chains, size, dtype)
     for t, n in enumerate(batch.batch_sizes):
         prev = tuple(s[:, t - 1, :n] for s in states) if t else tuple(s[:, :n] for s in init)
