@@ -185,6 +185,7 @@ def main() -> None:
     )
     args = p.parse_args()
     bench.QUIET = args.quiet
+    bench.torch.set_num_threads(THREADS)  # the three libraries get the same thread count
     birnn.set_num_threads(THREADS)
     with tempfile.TemporaryDirectory() as tmp:
         if args.configs:
