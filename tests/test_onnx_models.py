@@ -30,11 +30,12 @@ WORDS = "the a dog cat saw ran big small red quickly . , ! and of to".split()
 UNKNOWN = ["Zebra", "xylophone", "QUIXOTIC", "café", "Dog", "THE"]
 
 
-def texts(rng: np.random.Generator, n: int, longest: int) -> list[list[str]]:
-    """n texts of ragged length (1 and ``longest`` among them when n >= 2), some unknown words."""
+def texts(rng: np.random.Generator, n: int, longest: int,
+          pool: list[str] = WORDS + UNKNOWN) -> list[list[str]]:  # fmt: skip
+    """n texts of ragged length (1 and ``longest`` among them when n >= 2) of words from
+    ``pool`` (by default, some unknown)."""
     lengths = [longest] if n == 1 else [1, longest, *rng.integers(1, longest + 1, n - 2)]
     rng.shuffle(lengths)
-    pool = WORDS + UNKNOWN
     return [[pool[i] for i in rng.integers(0, len(pool), size=k)] for k in lengths]
 
 
@@ -130,9 +131,13 @@ def test_tagger_tags_and_probabilities_equal_birnn(tmp_path: Path, name: str):
     rng = np.random.default_rng(len(name))
     lowercase = encoder.pop("lowercase", False) if "lowercase" in encoder else False
     tm = make("tag", tag_records(rng), options, lowercase=lowercase, **dict(encoder))
-    sess = exported(tm, tmp_path)
-    for n, longest in SIZES:
-        batch = texts(rng, n, longest)
+    check_tagger(tm, exported(tm, tmp_path), [texts(rng, n, longest) for n, longest in SIZES])
+
+
+def check_tagger(tm: Any, sess: Any, batches: list[list[list[str]]]) -> None:
+    """onnxruntime's tags, tag names and probabilities are birnn's on each batch."""
+    for batch in batches:
+        n = len(batch)
         got = run(sess, batch)
         b = birnn_batch(tm, batch)
         predicted = tm.model.predict(b)
