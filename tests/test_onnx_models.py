@@ -18,7 +18,6 @@ from birnn import pipeline
 from birnn.cli import main
 from birnn.data import BLANK, ClozeItem, LabelledText, TaggedSentence
 from birnn.functional import softmax
-from birnn.models.encoder import EncoderConfig
 from birnn.tasks.base import FormTable, make_batch
 
 onnx = pytest.importorskip("onnx")
@@ -70,14 +69,17 @@ def run(sess: Any, batch: list[list[str]]) -> dict[str, np.ndarray]:
 
 def make(task_name: str, records: list[Any], options: dict[str, Any], seed: int = 0,
          lowercase: bool = False, **encoder: Any) -> Any:  # fmt: skip
-    task = pipeline.get_task(task_name)
-    chars = encoder.get("char_hidden", 0) > 0
-    vocabs = task.build_vocabs(records, 1, lowercase, chars)
-    config = EncoderConfig(vocab_size=len(vocabs.words), char_vocab_size=vocabs.char_vocab_size,
-                           word_dim=6, **({"char_dim": 4} | encoder))  # fmt: skip
-    tm = pipeline.create(task, vocabs, config, options, seed)
-    rng = np.random.default_rng(seed + 1)
-    for p in tm.model.params.values():  # large random values: decisions that are not ties
+    """A model of ``task_name`` built as ``birnn train`` builds it (``pipeline.build``), its
+    parameters then drawn at random. ``encoder``: EncoderConfig fields."""
+    fields = {"word_dim": 6, "char_dim": 4} | encoder
+    tm = pipeline.build(pipeline.get_task(task_name), records, fields, options, 1, lowercase, seed)
+    return randomized(tm, seed + 1)
+
+
+def randomized(tm: Any, seed: int) -> Any:
+    """``tm`` with every parameter drawn N(0, 0.8): large values, so decisions are not ties."""
+    rng = np.random.default_rng(seed)
+    for p in tm.model.params.values():
         p[...] = rng.normal(0.0, 0.8, p.shape)
     return tm
 
