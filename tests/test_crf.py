@@ -1,5 +1,5 @@
 """The linear-chain CRF against brute-force enumeration of every tag path on tiny inputs (log Z,
-nll, unary and pairwise marginals, Viterbi), its gradient against finite differences, IOB2
+nll, unary and pairwise marginals, Viterbi), its gradient against finite differences, BIOES
 constraints, and bad input."""
 
 from __future__ import annotations
@@ -10,12 +10,17 @@ import numpy as np
 import pytest
 
 from birnn.functional import logsumexp
-from birnn.heads import CRF, iob2_constraints
+from birnn.heads import CRF, scheme_constraints
 from gradcheck import check_gradients
 from helpers import random_lengths
 
 N, T, C = 5, 4, 3
-IOB2 = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+BIOES = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "E-LOC"]
+
+
+def bioes_masks() -> dict[str, np.ndarray]:
+    m = scheme_constraints(BIOES, "bioes")
+    return {"allowed": m.allowed, "allowed_start": m.start, "allowed_end": m.end}
 
 
 def make_crf(seed: int, num_tags: int = C, **constraints) -> CRF:
@@ -108,12 +113,11 @@ def test_gradient_is_expected_minus_gold_counts():
 
 @pytest.mark.parametrize("constrained", [False, True])
 def test_gradients_match_finite_differences(constrained):
-    allowed, allowed_start = iob2_constraints(IOB2)
-    kwargs = {"allowed": allowed, "allowed_start": allowed_start} if constrained else {}
-    crf = make_crf(4, len(IOB2), **kwargs)
-    emissions, tags, lengths = make_batch(5, len(IOB2))
+    masks = bioes_masks()
+    crf = make_crf(4, len(BIOES), **(masks if constrained else {}))
+    emissions, tags, lengths = make_batch(5, len(BIOES))
     if constrained:
-        tags = crf.decode(emissions + 3 * np.eye(len(IOB2))[np.maximum(tags, 0)], lengths)
+        tags = crf.decode(emissions + 3 * np.eye(len(BIOES))[np.maximum(tags, 0)], lengths)
     d_loss = 0.7
     _, cache = crf.nll(emissions, tags, lengths)
     d_em, grads = crf.backward(cache, d_loss)
@@ -127,7 +131,9 @@ def test_gradients_match_finite_differences(constrained):
         max_entries=40,
     )
     if constrained:
-        assert not np.any(grads["transitions"][~allowed])
+        assert not np.any(grads["transitions"][~masks["allowed"]])
+        assert not np.any(grads["start"][~masks["allowed_start"]])
+        assert not np.any(grads["end"][~masks["allowed_end"]])
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -141,17 +147,17 @@ def test_viterbi_is_the_best_path_and_pads_with_minus_one(seed):
         assert np.all(row[length:] == -1)
 
 
-def test_iob2_constraints_are_respected_and_enumeration_agrees():
-    allowed, allowed_start = iob2_constraints(IOB2)
-    assert allowed[1, 2] and allowed[2, 2] and not allowed[0, 2] and not allowed[3, 2]
-    assert not allowed[1, 4] and allowed[2, 0] and not allowed_start[2] and allowed_start[1]
-    crf = make_crf(8, len(IOB2), allowed=allowed, allowed_start=allowed_start)
-    emissions, _, lengths = make_batch(9, len(IOB2))
-    emissions[:, :, [2, 4]] += 4.0  # make I- tags tempting everywhere
+def test_constraints_are_respected_and_enumeration_agrees():
+    masks = bioes_masks()
+    allowed, allowed_start, allowed_end = masks.values()
+    crf = make_crf(8, len(BIOES), **masks)
+    emissions, _, lengths = make_batch(9, len(BIOES))
+    emissions[:, :, [1, 2, 5]] += 4.0  # make B- and I- tags tempting everywhere
     paths = crf.decode(emissions, lengths)
     for row, length in zip(paths, lengths):
         p = row[:length]
-        assert allowed_start[p[0]] and all(allowed[i, j] for i, j in itertools.pairwise(p))
+        assert allowed_start[p[0]] and allowed_end[p[-1]]
+        assert all(allowed[i, j] for i, j in itertools.pairwise(p))
     tags = paths
     _, cache = crf.nll(emissions, tags, lengths)
     for n, length in enumerate(lengths):

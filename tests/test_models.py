@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from birnn.data import BLANK, ClozeItem, LabelledText, TaggedSentence, Vocab
+from birnn.data.casing import CASES
 from birnn.models.batch import TokenBatch
 from birnn.models.classifier import Classifier, ClassifierConfig
 from birnn.models.encoder import EncoderConfig
@@ -28,7 +29,7 @@ from gradcheck import check_gradients
 
 LENGTHS = [3, 1, 5, 4, 2]  # ragged, unsorted, with 1
 KNOWN = ["the", "dog", "cat", "runs", "sees", "a", "big", "red", "bird", "eats"]
-UNKNOWN = ["zebra", "quux", "ox"]  # outside the word vocabulary: <unk>, each with its spelling
+UNKNOWN = ["Zebra", "QUUX", "ox"]  # outside the word vocabulary: <unk>, each with its spelling
 TAGS = ["DET", "NOUN", "VERB", "ADJ"]
 LABELS = ["neg", "neu", "pos"]
 ENTRIES = 3  # sampled entries per parameter array (every entry is in the directional check)
@@ -39,8 +40,8 @@ def sentences(rng: np.random.Generator, lengths: list[int]) -> list[list[str]]:
     pool = KNOWN + UNKNOWN
     out = [[pool[int(i)] for i in rng.integers(len(pool), size=n)] for n in lengths]
     out[2][1] = out[2][3] = "dog"  # a repeated form within one sentence
-    out[3][0] = "zebra"
-    out[2][0] = "quux"  # two different unknown words in the batch
+    out[3][0] = "Zebra"
+    out[2][0] = "QUUX"  # two different unknown words in the batch (other case patterns too)
     return out
 
 
@@ -127,16 +128,20 @@ def build(kind: str, chars: bool, seed: int = 0, **enc: Any) -> tuple[Any, Token
     return model, batch
 
 
-def gradcheck(model: Any, batch: TokenBatch, rng_seed: int = 3) -> None:
-    """Finite differences of ``loss_and_grads``'s loss against its gradients, every parameter.
+def gradcheck(
+    model: Any, batch: TokenBatch, rng_seed: int = 3, untrained: frozenset[str] = frozenset()
+) -> None:
+    """Finite differences of ``loss_and_grads``'s loss against its gradients, every parameter
+    but the ``untrained`` ones (which must get none).
 
     The closure gives the model a fresh Generator with the same seed on every call, so dropout
     masks (if any) are the same in every evaluation.
     """
-    params = model.params
+    params = {name: p for name, p in model.params.items() if name not in untrained}
     assert params, "a model without parameters"
     assert all(p.dtype == np.float64 for p in params.values())
     loss, grads, _ = model.loss_and_grads(batch, np.random.default_rng(rng_seed))
+    assert set(grads) == set(params), (sorted(grads), sorted(params))
     assert np.isfinite(loss)
     for name, g in grads.items():
         assert np.all(np.isfinite(g)), name
@@ -243,6 +248,82 @@ def test_gradients_with_dropout_and_word_dropout_under_fixed_masks(kind):
     b = model.loss_and_grads(batch, np.random.default_rng(2))[0]
     assert a != b  # dropout is on ...
     gradcheck(model, batch)  # ... and its backward uses the forward's masks
+
+
+@pytest.mark.parametrize("kind", ["tagger", "classifier", "fill"])
+def test_gradients_with_case_features(kind):
+    model, batch = build(kind, chars=kind != "fill", case_dim=3, dropout=0.2)
+    assert model.params["case.weight"].shape == (len(CASES), 3)
+    assert batch.casing is not None and len(set(batch.casing[batch.mask()].tolist())) >= 2
+    gradcheck(model, batch)
+
+
+def test_case_features_reach_the_output():
+    """The same words in other capitals: other case ids, other scores (and the same without)."""
+    model, batch = build("tagger", chars=False, case_dim=3)
+    other = dataclasses.replace(batch, casing=np.where(batch.mask(), CASES.index("upper"), 0))
+    y, _ = model.encoder.forward(batch)
+    y_other, _ = model.encoder.forward(other)
+    assert not np.allclose(y, y_other)
+    plain, batch = build("tagger", chars=False)
+    y, _ = plain.encoder.forward(batch)
+    y_other, _ = plain.encoder.forward(dataclasses.replace(batch, casing=other.casing))
+    np.testing.assert_array_equal(y, y_other)
+
+
+@pytest.mark.parametrize("kind", ["tagger", "classifier"])
+def test_fixed_words_read_their_rows_and_get_no_gradient(kind):
+    """The last ids read ``embed.fixed`` (pretrained words training never saw): used in the
+    forward pass, never trained; the others train as before."""
+    model, batch = build(kind, chars=True, fixed_words=4)
+    weight, fixed = model.params["embed.weight"], model.params["embed.fixed"]
+    assert weight.shape[0] + fixed.shape[0] == model.config.encoder.vocab_size
+    assert (batch.words >= weight.shape[0]).any()  # the batch reads fixed rows
+    y, _ = model.encoder.forward(batch)
+    fixed[...] += 1.0
+    assert not np.allclose(model.encoder.forward(batch)[0], y)
+    gradcheck(model, batch, untrained=frozenset({"embed.fixed"}))
+
+
+def test_frozen_embeddings_get_no_gradient():
+    model, batch = build("tagger", chars=True, fixed_words=2, freeze_embeddings=True)
+    gradcheck(model, batch, untrained=frozenset({"embed.weight", "embed.fixed"}))
+
+
+def test_a_tuned_word_table_beside_frozen_pretrained_vectors():
+    """U: trained rows for the training words; file-only words (the last ids) read <unk>'s."""
+    model, batch = build(
+        "tagger", chars=True, fixed_words=3, freeze_embeddings=True, tuned_word_dim=2, case_dim=2
+    )
+    tuned = model.params["tuned.weight"]
+    assert tuned.shape == (model.config.encoder.vocab_size - 3, 2)
+    gradcheck(model, batch, untrained=frozenset({"embed.weight", "embed.fixed"}))
+    _, grads, _ = model.loss_and_grads(batch, np.random.default_rng(0))
+    file_only = batch.words[batch.mask()] >= tuned.shape[0]
+    assert file_only.any() and np.any(grads["tuned.weight"][1])  # they train <unk>'s row
+
+
+def test_word_dropout_hides_words_from_the_tuned_table_only():
+    model, batch = build("tagger", chars=False, fixed_words=3, tuned_word_dim=2, word_dropout=0.9)
+    _, cache = model.encoder.forward(batch, training=True, rng=np.random.default_rng(0))
+    pretrained, tuned = (c.ids for c in cache.tables)
+    np.testing.assert_array_equal(pretrained, batch.words)
+    dropped = tuned[batch.mask()] == 1
+    assert dropped.mean() > 0.5
+    plain, batch = build("tagger", chars=False, word_dropout=0.9)
+    _, cache = plain.encoder.forward(batch, training=True, rng=np.random.default_rng(0))
+    assert (cache.tables[0].ids[batch.mask()] == 1).mean() > 0.5  # without one: the word table
+
+
+@pytest.mark.parametrize("init, std", [("uniform", 1 / np.sqrt(40)), ("normal", 1.0)])
+def test_embedding_initialisations(init, std):
+    enc = EncoderConfig(
+        vocab_size=3000, word_dim=40, char_vocab_size=2000, char_dim=40, word_init=init,
+        char_init=init, hidden=2, layers=1,
+    )  # fmt: skip
+    model = Tagger(TaggerConfig(enc, 3), np.random.default_rng(0))
+    for name in ("embed.weight", "chars.embed.weight"):
+        assert model.params[name][1:].std() == pytest.approx(std, rel=0.02), name
 
 
 # -- what the trainer and the tasks rely on ----------------------------------------------------
@@ -421,7 +502,8 @@ def test_word_counts_come_in_through_the_constructor(model_class, config_class):
     rng = np.random.default_rng(0)
     model = model_class(config, rng, word_counts=v.words.counts)
     np.testing.assert_array_equal(model.encoder.word_counts, v.words.counts)
-    batch = make_batch(label_batch(rng, False)[1], [0, 1, 2], FormTable(None), per_token=False)
+    _, data, forms = label_batch(rng, False)
+    batch = make_batch(data, [0, 1, 2], forms, per_token=False)
     model.encoder.forward(batch, training=True, rng=rng)  # rare words may now be dropped
     with pytest.raises(ValueError, match="rare_word_dropout needs the training counts"):
         model_class(config, rng).encoder.forward(batch, training=True, rng=rng)

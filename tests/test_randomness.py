@@ -116,7 +116,7 @@ def token_batch(rng: np.random.Generator) -> TokenBatch:
 def dropped_ids(enc: Encoder, batch: TokenBatch, seed: int) -> np.ndarray:
     """The word ids the encoder's embedding looked up in one training forward."""
     _, cache = enc.forward(batch, training=True, rng=np.random.default_rng(seed))
-    return cache.embed.ids
+    return cache.tables[0].ids  # the word table is the first (Encoder._tables)
 
 
 @pytest.mark.parametrize("alpha", [0.25, 1.0, 4.0])
@@ -166,7 +166,7 @@ def test_inference_drops_nothing():
     batch = token_batch(np.random.default_rng(12))
     enc = encoder(word_dropout=0.5, rare_word_dropout=3.0)
     _, cache = enc.forward(batch)
-    np.testing.assert_array_equal(cache.embed.ids, batch.words)
+    np.testing.assert_array_equal(cache.tables[0].ids, batch.words)
 
 
 # -- shuffling -------------------------------------------------------------------------------------

@@ -22,12 +22,14 @@ from typing import Any, NoReturn
 from birnn import __version__, backend, commands
 from birnn.data import SCHEMES
 from birnn.explain import command as explain_command
-from birnn.models.encoder import CELLS
+from birnn.layers.embedding import INITS
+from birnn.models.encoder import CELLS, CHAR_INIT
 from birnn.models.tagger import HEADS
 from birnn.onnx import command as export_command
 from birnn.optim import OPTIMIZERS
 from birnn.tasks.registry import TASKS
 from birnn.tasks.tagging import FORMATS
+from birnn.transfer import DEFAULT_MAX_WORDS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -80,6 +82,65 @@ def _demo(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _pretrained_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("pretrained knowledge, case features, initialisation, constraints")
+    g.add_argument(
+        "--embeddings",
+        type=Path,
+        metavar="PATH",
+        help="pretrained word vectors: GloVe, word2vec or fastText text (.gz too), "
+        "word2vec binary (*.bin)",
+    )
+    g.add_argument(
+        "--embeddings-max-words",
+        type=int,
+        default=DEFAULT_MAX_WORDS,
+        metavar="N",
+        help="how many of the file's first words the model keeps beyond the training words "
+        "(each costs 4 * dim bytes in the model)",
+    )
+    g.add_argument(
+        "--freeze-embeddings", action="store_true", help="never train the word embeddings"
+    )
+    g.add_argument(
+        "--tuned-word-dim",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a second, always trained word embedding of width N (with --freeze-embeddings: "
+        "frozen pretrained vectors plus trained ones); 0: none",
+    )
+    g.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="RUN_DIR",
+        help="start the encoder from another run's (a fill model trained on unlabelled text)",
+    )
+    g.add_argument(
+        "--case-dim",
+        type=int,
+        default=0,
+        help="width of the case pattern embedding (Title, UPPER, ...); 0: none",
+    )
+    g.add_argument(
+        "--word-init",
+        choices=sorted(INITS),
+        default="uniform",
+        help="random word embeddings: uniform U(+-sqrt(3/d)) or normal N(0, 1)",
+    )
+    g.add_argument(
+        "--char-init",
+        choices=sorted(INITS),
+        default=CHAR_INIT,
+        help="random character embeddings",
+    )
+    g.add_argument(
+        "--no-constraints",
+        action="store_true",
+        help="with --scheme: let the tagger emit invalid tag sequences",
+    )
+
+
 def _train(sub: Any) -> None:
     p = _subcommand(sub, "train", "train a model on your data",
                     "Train a tagger, classifier or fill-in-the-blank model; checkpoints go to "
@@ -106,7 +167,9 @@ def _train(sub: Any) -> None:
     g.add_argument("--hidden", type=int, default=128, help="units per direction")
     g.add_argument("--layers", type=int, default=2, help="recurrent layers")
     g.add_argument("--unidirectional", action="store_true", help="left-to-right only")
-    g.add_argument("--word-dim", type=int, default=100, help="word embedding width")
+    g.add_argument(
+        "--word-dim", type=int, help="word embedding width (default 100; --embeddings: the file's)"
+    )
     g.add_argument("--char-dim", type=int, default=30, help="character embedding width")
     g.add_argument("--char-hidden", type=int, default=50,
                    help="char BiLSTM units per direction; 0: none")  # fmt: skip
@@ -119,6 +182,8 @@ def _train(sub: Any) -> None:
                    help="classifier pooling: final | mean | max | final+max")  # fmt: skip
     g.add_argument("--min-count", type=int, default=1, help="rarer words become <unk>")
     g.add_argument("--lowercase", action="store_true", help="lowercase words (not characters)")
+
+    _pretrained_arguments(p)
 
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=20, help="most passes over the training data")

@@ -13,11 +13,12 @@ from typing import Any, TextIO, TypeVar
 
 import numpy as np
 
-from birnn import pipeline
+from birnn import pipeline, transfer
 from birnn.data import DataError, write_cloze
 from birnn.data._files import existing_file
 from birnn.data.conllu_reader import ConlluSentence, conllu_lines, conllu_sentences
 from birnn.data.formats import is_conllu_data
+from birnn.data.pretrained import Pretrained
 from birnn.data.texts import text_lines
 from birnn.data.tokenize import sentences
 from birnn.demo import run as demo_run
@@ -69,6 +70,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "head": args.head,
         "pooling": args.pooling,
         "seed": args.seed,
+        "constraints": not args.no_constraints,
     }
 
 
@@ -80,15 +82,38 @@ def _from_args(config: type[C], args: argparse.Namespace, **fields: Any) -> C:
     return config(**(given | fields))
 
 
-def _encoder_config(args: argparse.Namespace, vocabs: Vocabs) -> EncoderConfig:
-    """The encoder the options describe, sized for ``vocabs``."""
+def _encoder_config(
+    args: argparse.Namespace, vocabs: Vocabs, vectors: Pretrained | None
+) -> EncoderConfig:
+    """The encoder the options describe, sized for ``vocabs`` (and the pretrained vectors)."""
+    words = {"word_dim": 100 if args.word_dim is None else args.word_dim}
+    if vectors is not None:
+        words = transfer.encoder_fields(vectors, args.word_dim, "--word-dim")
     return _from_args(
         EncoderConfig,
         args,
         vocab_size=len(vocabs.words),
         char_vocab_size=vocabs.char_vocab_size,
         bidirectional=not args.unidirectional,
+        **words,
     )
+
+
+def _pretrained(
+    args: argparse.Namespace, vocabs: Vocabs, splits: dict[str, list[Any]]
+) -> tuple[Vocabs, Pretrained | None, dict[str, Any] | None]:
+    """--embeddings: the vocabularies with the file's words, the vectors and their report."""
+    if args.embeddings is None:
+        return vocabs, None, None
+    if args.embeddings_max_words < 0:
+        raise ValueError(
+            f"--embeddings-max-words must be >= 0; received {args.embeddings_max_words}"
+        )
+    path = existing_file(args.embeddings)
+    vocabs, vectors = transfer.with_vectors(vocabs, path, args.embeddings_max_words)
+    report = transfer.vector_report(vectors, splits)
+    print(transfer.describe_vectors(report))
+    return vocabs, vectors, report
 
 
 def _warn_unseen(args: argparse.Namespace, task: Task, vocabs: Vocabs, path: Path,
@@ -116,10 +141,18 @@ def train(args: argparse.Namespace) -> int:
         raise ValueError(f"--schedule {args.schedule} follows the dev score: it needs --dev")
     chars = args.char_hidden > 0
     vocabs = task.build_vocabs(train_records, args.min_count, args.lowercase, chars)
+    splits = {"train": train_records} | {k: v for k, v in (("dev", dev), ("test", test)) if v}
+    vocabs, vectors, vector_report = _pretrained(args, vocabs, splits)
     for path, records in ((args.dev, dev), (args.test, test)):
         if records is not None:
             _warn_unseen(args, task, vocabs, path, records)
-    model = pipeline.create(task, vocabs, _encoder_config(args, vocabs), options, args.seed)
+    model = pipeline.create(
+        task, vocabs, _encoder_config(args, vocabs, vectors), options, args.seed
+    )
+    if vectors is not None:
+        transfer.use_vectors(model, vectors)
+    if args.init_from is not None:
+        print(pipeline.init_from(model, args.init_from))
     data = {"train": list(args.train)} | {
         split: [getattr(args, split)] for split in ("dev", "test") if getattr(args, split)
     }
@@ -138,6 +171,8 @@ def train(args: argparse.Namespace) -> int:
                                  not args.no_progress, before_writing=before_writing,
                                  around_step=trace.around_step if trace else None)  # fmt: skip
         results: dict[str, Any] = {"train": summary}
+        if vector_report is not None:
+            results["embeddings"] = vector_report
         best = pipeline.load(out) if dev is not None else model
         if dev is not None:
             results["dev"] = best.evaluate(dev)

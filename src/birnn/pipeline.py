@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from birnn import transfer
 from birnn._checks import describe
 from birnn.data import DataError
 from birnn.data._files import existing_file
@@ -125,16 +126,34 @@ def build(
     min_count: int = 1,
     lowercase: bool = False,
     seed: int = 0,
+    embeddings: str | Path | None = None,
+    embeddings_max_words: int | None = transfer.DEFAULT_MAX_WORDS,
 ) -> TaskModel:
     """``create`` in one call: vocabularies from ``train``, then a model over them.
 
     ``encoder`` holds EncoderConfig fields but the vocabulary sizes, which come from the
-    vocabularies; characters are read when it asks for ``char_hidden`` > 0.
+    vocabularies; characters are read when it asks for ``char_hidden`` > 0. ``embeddings``: a
+    pretrained word vectors file (``birnn.transfer``); the word width follows it, and up to
+    ``embeddings_max_words`` of its words beyond the training words are kept.
     """
     chars = encoder.get("char_hidden", 0) > 0
     vocabs = task.build_vocabs(train, min_count, lowercase, chars)
+    vectors = None
+    fields = dict(encoder)
+    if embeddings is not None:
+        vocabs, vectors = transfer.with_vectors(vocabs, embeddings, embeddings_max_words)
+        fields |= transfer.encoder_fields(vectors, fields.pop("word_dim", None))
     sizes = {"vocab_size": len(vocabs.words), "char_vocab_size": vocabs.char_vocab_size}
-    return create(task, vocabs, EncoderConfig(**{**encoder, **sizes}), options, seed)
+    model = create(task, vocabs, EncoderConfig(**{**fields, **sizes}), options, seed)
+    if vectors is not None:
+        transfer.use_vectors(model, vectors)
+    return model
+
+
+def init_from(task_model: TaskModel, run: str | Path) -> transfer.Transfer:
+    """Start ``task_model``'s encoder from the encoder of the trained model in ``run``
+    (``birnn.transfer.init_from``: names and shapes must match)."""
+    return transfer.init_from(task_model, load(run), str(run))
 
 
 def _task_model(task: Task, config: Any, vocabs: Vocabs, options: Options, seed: int) -> TaskModel:

@@ -35,6 +35,9 @@ class Vocab:
 
     ``lowercase=True`` folds tokens to lower case when building *and* when looking up, so
     ``index("The") == index("the")``; ``decode`` gives the stored (lower-case) form.
+    ``fallback_lowercase=True`` keeps tokens as they are but looks a token up by its exact form,
+    then, if that is missing, by its lower-cased form (a cased vocabulary extended with the
+    lower-case words of a pretrained vectors file: ``birnn.data.pretrained``).
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class Vocab:
         unk: str | None = UNK,
         pad: str | None = PAD,
         lowercase: bool = False,
+        fallback_lowercase: bool = False,
     ) -> None:
         tokens = list(tokens)
         for i, token in enumerate(tokens):
@@ -68,6 +72,7 @@ class Vocab:
         self.unk = unk
         self.pad = pad
         self.lowercase = bool(lowercase)
+        self.fallback_lowercase = bool(fallback_lowercase)
 
     # -- building -----------------------------------------------------------------------------
 
@@ -163,12 +168,13 @@ class Vocab:
         return len(self._tokens)
 
     def __contains__(self, token: object) -> bool:
-        return isinstance(token, str) and self._key(token) in self._ids
+        return isinstance(token, str) and self._find(token) is not None
 
     def __repr__(self) -> str:
+        fallback = ", fallback_lowercase=True" if self.fallback_lowercase else ""
         return (
             f"Vocab({len(self)} tokens, unk={self.unk!r}, pad={self.pad!r}, "
-            f"lowercase={self.lowercase})"
+            f"lowercase={self.lowercase}{fallback})"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -194,11 +200,17 @@ class Vocab:
     def _key(self, token: str) -> str:
         return token.lower() if self.lowercase else token
 
+    def _find(self, token: str) -> int | None:
+        found = self._ids.get(self._key(token))
+        if found is None and self.fallback_lowercase:
+            found = self._ids.get(token.lower())
+        return found
+
     def index(self, token: str) -> int:
         """The id of ``token``: unknown tokens map to ``<unk>``, or to -1 without one."""
         if not isinstance(token, str):
             raise TypeError(f"token must be str; received {describe(token)}")
-        found = self._ids.get(self._key(token))
+        found = self._find(token)
         if found is not None:
             return found
         return -1 if self.unk is None else self._ids[self.unk]
@@ -233,28 +245,31 @@ class Vocab:
         """How often ``token`` occurred in the building data (0 for specials and unknowns)."""
         if not isinstance(token, str):
             raise TypeError(f"token must be str; received {describe(token)}")
-        found = self._ids.get(self._key(token))
+        found = self._find(token)
         return 0 if found is None else int(self.counts[found])
 
     # -- saving -------------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        """A plain dict (str, bool, lists) for ``json.dump``; ``from_json`` reads it back."""
-        return {
+        """A plain dict (str, bool, lists) for ``json.dump``; ``from_json`` reads it back.
+        ``fallback_lowercase`` is written only when set (older vocabularies lack it)."""
+        out = {
             "tokens": list(self._tokens),
             "counts": [int(c) for c in self.counts],
             "unk": self.unk,
             "pad": self.pad,
             "lowercase": self.lowercase,
         }
+        return out | ({"fallback_lowercase": True} if self.fallback_lowercase else {})
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Vocab:
-        """The vocabulary saved by ``to_json``; a missing or extra key is a ``ValueError``."""
+        """The vocabulary saved by ``to_json``; a missing or extra key is a ``ValueError``
+        (``fallback_lowercase`` may be missing: vocabularies saved before it existed)."""
         if not isinstance(data, Mapping):
             raise TypeError(f"data must be a dict from Vocab.to_json; received {describe(data)}")
-        expected = {"tokens", "counts", "unk", "pad", "lowercase"}
-        if set(data) != expected:
+        expected = {"tokens", "counts", "unk", "pad", "lowercase", "fallback_lowercase"}
+        if not expected - {"fallback_lowercase"} <= set(data) <= expected:
             raise ValueError(
                 f"a saved Vocab has the keys {sorted(expected)}; received {sorted(data)}"
             )
@@ -264,4 +279,5 @@ class Vocab:
             unk=data["unk"],
             pad=data["pad"],
             lowercase=data["lowercase"],
+            fallback_lowercase=data.get("fallback_lowercase", False),
         )

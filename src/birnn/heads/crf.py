@@ -32,12 +32,13 @@ Constraints (optional): ``allowed[i, j] = False`` forbids tag i followed by tag 
 ``allowed_start[j] = False`` forbids starting with j, ``allowed_end[j] = False`` ending with j.
 Forbidden scores become -inf: such paths have probability 0, are never decoded, their
 parameters get zero gradient, and a gold path using one is rejected (its nll would be +inf).
-``iob2_constraints`` builds them for IOB2 tags (I-x only after B-x or I-x, never first).
+``birnn.heads.constraints.scheme_constraints`` builds them for IOB1, IOB2 and BIOES tags.
+``viterbi`` is the decoder on its own, for any scores (a softmax tagger's log-probabilities
+under the same constraints).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -55,7 +56,7 @@ from birnn._checks import (
 )
 from birnn.functional import logsumexp
 
-__all__ = ["CRF", "CRFCache", "iob2_constraints"]
+__all__ = ["CRF", "CRFCache", "viterbi"]
 
 REDUCTIONS = ("mean", "sum")
 
@@ -85,23 +86,6 @@ def _bool_array(name: str, value: Any, shape: tuple[int, ...]) -> NDArray[np.boo
 def _forbid(scores: NDArray, allowed: NDArray[np.bool_] | None) -> NDArray:
     """A copy of scores with -inf where not allowed."""
     return scores.copy() if allowed is None else np.where(allowed, scores, -np.inf)
-
-
-def iob2_constraints(tags: Sequence[str]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """(allowed, allowed_start) for IOB2 tag names: "I-x" may only follow "B-x" or "I-x" and
-    may not start a sentence. Every other tag ("O", "B-x", anything else) is unconstrained."""
-    names = list(tags)
-    c = len(names)
-    allowed = np.ones((c, c), dtype=bool)
-    allowed_start = np.ones(c, dtype=bool)
-    for j, name in enumerate(names):
-        if not isinstance(name, str):
-            raise TypeError(f"tags must be strings; received {describe(name)} at index {j}")
-        if name.startswith("I-"):
-            kind = name[2:]
-            allowed[:, j] = [p in (f"B-{kind}", f"I-{kind}") for p in names]
-            allowed_start[j] = False
-    return allowed, allowed_start
 
 
 class CRF:
@@ -300,20 +284,30 @@ class CRF:
         ``[row[:L].tolist() for row, L in zip(paths, lengths)]`` gives lists of tag indices.
         """
         em, lens = self._inputs(emissions, lengths)
-        n, steps, c = em.shape
-        a, s, e = self._scores()
-        delta = s + em[:, 0]  # best score of a path ending in each tag
-        back = np.zeros((steps, n, c), dtype=np.intp)  # back[t, n, j]: best tag before j at t
-        for t in range(1, steps):
-            cand = delta[:, :, None] + a  # (N, C_prev, C)
-            back[t] = np.argmax(cand, axis=1)
-            best = np.take_along_axis(cand, back[t][:, None, :], axis=1)[:, 0] + em[:, t]
-            delta = np.where((t < lens)[:, None], best, delta)
-        rows = np.arange(n)
-        tag = np.argmax(delta + e, axis=1)  # the tag at each sequence's last step L-1
-        paths = np.full((n, steps), -1, dtype=np.intp)
-        for t in range(steps - 1, -1, -1):
-            if t < steps - 1:
-                tag = np.where(t < lens - 1, back[t + 1][rows, tag], tag)
-            paths[:, t] = np.where(t < lens, tag, -1)
-        return paths
+        return viterbi(em, lens, *self._scores())
+
+
+def viterbi(
+    emissions: NDArray, lengths: NDArray[np.intp], a: NDArray, s: NDArray, e: NDArray
+) -> NDArray[np.intp]:
+    """argmax over tag paths y of s[y_0] + Σ_t E[t, y_t] + Σ_t A[y_{t-1}, y_t] + e[y_{L-1}]:
+    (N, T) tag indices, -1 on padding; -inf entries of (A, s, e) are never used unless every
+    path needs one. ``emissions`` (N, T, C) and ``lengths`` (N,) are trusted (checked by the
+    caller)."""
+    em, lens = emissions, lengths
+    n, steps, c = em.shape
+    delta = s + em[:, 0]  # best score of a path ending in each tag
+    back = np.zeros((steps, n, c), dtype=np.intp)  # back[t, n, j]: best tag before j at t
+    for t in range(1, steps):
+        cand = delta[:, :, None] + a  # (N, C_prev, C)
+        back[t] = np.argmax(cand, axis=1)
+        best = np.take_along_axis(cand, back[t][:, None, :], axis=1)[:, 0] + em[:, t]
+        delta = np.where((t < lens)[:, None], best, delta)
+    rows = np.arange(n)
+    tag = np.argmax(delta + e, axis=1)  # the tag at each sequence's last step L-1
+    paths = np.full((n, steps), -1, dtype=np.intp)
+    for t in range(steps - 1, -1, -1):
+        if t < steps - 1:
+            tag = np.where(t < lens - 1, back[t + 1][rows, tag], tag)
+        paths[:, t] = np.where(t < lens, tag, -1)
+    return paths

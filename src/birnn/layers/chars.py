@@ -106,7 +106,8 @@ class CharFeatures:
     (num_chars, char_dim) and ``rnn.weight_ih_l0``, ``rnn.weight_hh_l0``, ``rnn.bias_ih_l0``,
     ``rnn.bias_hh_l0`` and their ``_reverse`` twins (PyTorch names). The recurrent layer's
     seed is drawn from ``rng``. The character padding value is irrelevant (never read past a
-    word's length); ``padding_idx`` only keeps that embedding row at zero.
+    word's length); ``padding_idx`` only keeps that embedding row at zero. ``init``: how the
+    character embeddings are drawn (``birnn.layers.embedding.INITS``).
     """
 
     def __init__(
@@ -118,12 +119,13 @@ class CharFeatures:
         dtype: Any = np.float32,
         cell: str = "lstm",
         padding_idx: int | None = None,
+        init: str = "uniform",
     ) -> None:
         self.hidden = check_int("hidden", hidden, 1)
         check_rng(rng)
         self.dtype = check_dtype(dtype)
         self.cell = check_choice("cell", cell, CELLS)
-        self.embed = Embedding(num_chars, char_dim, rng, self.dtype, padding_idx)
+        self.embed = Embedding(num_chars, char_dim, rng, self.dtype, padding_idx, init=init)
         seed = int(rng.integers(0, 2**63 - 1))
         self.rnn = CELLS[cell](
             char_dim, self.hidden, batch_first=True, bidirectional=True, dtype=self.dtype, seed=seed

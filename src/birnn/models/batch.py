@@ -36,6 +36,7 @@ class TokenBatch:
     chars: Chars | None = None  # None when the model has no character features
     targets: IntArray | None = None  # task-specific: (N, T) tags (-1 on padding) or (N,) labels
     positions: IntArray | None = None  # fill-in-the-blank: the blank's position in each row
+    casing: IntArray | None = None  # (N, T) case pattern ids (birnn.data.casing), 0 on padding
 
     @property
     def size(self) -> int:

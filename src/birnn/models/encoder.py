@@ -2,14 +2,23 @@
 
 Forward, for a batch of N sequences of at most T tokens:
 
-    e_t = [ E[w_t] , C[form_t] ]        word embedding, and character features of the word form
+    e_t = [ E[w_t] , U[w_t] , K[case_t] , C[form_t] ]   word embedding, a second trained word
+                                     embedding (if tuned_word_dim), case pattern embedding (if
+                                     case_dim), character features of the word form
     x_t = dropout(e_t)
     h   = RNN(x, lengths)               a stack of L bidirectional layers (dropout between them)
     y_t = dropout(h_t)                  (N, T, W), zero past each length
 
+E stacks the trained rows ``embed.weight`` and, with pretrained vectors, the rows
+``embed.fixed`` of words met only in the vectors file (never trained: ``fixed_words``). U has
+rows for the training words only (a file-only word reads ``<unk>``'s): with frozen pretrained
+vectors in E, it is what training adapts, while E keeps every word in the file's space; word
+dropout then replaces w_t by ``<unk>`` in U alone (E still reads the word, as it does for a
+word of the file that training never saw).
 Backward runs the same chain in reverse: dy -> dropout' -> RNN.backward -> dx -> dropout' ->
-split into dE (scattered into the embedding rows used) and dC (summed over every position of
-each distinct form, then through the character network).
+split into dE, dU, dK (each scattered into the table rows used; none for E with
+``freeze_embeddings``) and dC (summed over every position of each distinct form, then through
+the character network).
 """
 
 from __future__ import annotations
@@ -20,17 +29,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn._checks import check_int, describe
+from birnn._checks import check_choice, check_int, describe
+from birnn.data.casing import CASES
 from birnn.layers import prefixed
 from birnn.layers.chars import CharFeatures
 from birnn.layers.dropout import Dropout, word_dropout
-from birnn.layers.embedding import Embedding, scatter_add_rows
+from birnn.layers.embedding import INITS, Embedding, scatter_add_rows
 from birnn.models.batch import TokenBatch
 from birnn.modules import GRU, LSTM, RNN
 
 Array = NDArray[np.floating]
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 UNK = 1  # every word vocabulary reserves 0 for padding and 1 for the unknown word
+CHAR_INIT = "uniform"  # how character embeddings are drawn by default (see RESULTS.md)
 
 
 @dataclass
@@ -49,12 +60,29 @@ class EncoderConfig:
     # alpha: a word seen c times in training becomes unknown with probability alpha / (alpha + c),
     # so rare words often do and the model learns what to do with words it has never seen
     rare_word_dropout: float = 0.0
+    case_dim: int = 0  # width of the case pattern embedding (birnn.data.casing); 0: none
+    tuned_word_dim: int = 0  # width of a second, always trained word embedding (U); 0: none
+    # the last fixed_words word ids are words of a pretrained vectors file that training never
+    # saw: their vectors (embed.fixed) are kept as the file has them, never trained
+    fixed_words: int = 0
+    freeze_embeddings: bool = False  # True: the word embeddings are never trained
+    word_init: str = "uniform"  # word embeddings drawn U(-sqrt(3/d), sqrt(3/d)) | "normal" N(0, 1)
+    char_init: str = CHAR_INIT  # character embeddings: "uniform" | "normal" (see RESULTS.md)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}; received {self.cell!r}")
         for name in ("vocab_size", "word_dim", "hidden", "layers"):
             check_int(name, getattr(self, name), 1)
+        for name in ("case_dim", "tuned_word_dim", "fixed_words"):
+            check_int(name, getattr(self, name), 0)
+        if self.fixed_words > self.vocab_size - 2:
+            raise ValueError(
+                f"fixed_words must leave <pad> and <unk> trainable: at most {self.vocab_size - 2} "
+                f"of vocab_size {self.vocab_size}; received {self.fixed_words}"
+            )
+        for name in ("word_init", "char_init"):
+            check_choice(name, getattr(self, name), INITS)
         for name in ("dropout", "word_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -74,7 +102,7 @@ def as_encoder_config(value: EncoderConfig | dict[str, Any]) -> EncoderConfig:
 
 @dataclass
 class EncoderCache:
-    embed: Any  # the embedding's cache
+    tables: list[Any]  # the caches of the word-level tables, in the order of ``_tables``
     chars: Any  # the character network's cache, or None
     char_index: NDArray[np.int64] | None
     unique_forms: int
@@ -108,13 +136,29 @@ class Encoder:
         self.config = config
         self.dtype = np.dtype(dtype)
         c = config
-        self.embed = Embedding(c.vocab_size, c.word_dim, rng, dtype=dtype, padding_idx=0)
+        self.embed = Embedding(
+            c.vocab_size, c.word_dim, rng, dtype, padding_idx=0, init=c.word_init,
+            fixed=c.fixed_words,
+        )  # fmt: skip
         self.chars = (
-            CharFeatures(c.char_vocab_size, c.char_dim, c.char_hidden, rng, dtype=dtype)
+            CharFeatures(
+                c.char_vocab_size, c.char_dim, c.char_hidden, rng, dtype=dtype, init=c.char_init
+            )
             if c.char_vocab_size
             else None
         )
-        width = c.word_dim + (2 * c.char_hidden if self.chars else 0)
+        # drawn only when used: models without them keep the initialisation they always had
+        self.case = (
+            Embedding(len(CASES), c.case_dim, rng, dtype, padding_idx=0) if c.case_dim else None
+        )
+        trained_words = c.vocab_size - c.fixed_words
+        self.tuned = (
+            Embedding(trained_words, c.tuned_word_dim, rng, dtype, padding_idx=0, init=c.word_init)
+            if c.tuned_word_dim
+            else None
+        )
+        width = c.word_dim + c.tuned_word_dim + c.case_dim
+        width += 2 * c.char_hidden if self.chars else 0
         self.rnn = CELLS[c.cell](
             width,
             c.hidden,
@@ -143,9 +187,31 @@ class Encoder:
             words = np.where(drop, UNK, words)
         return words
 
+    def _tables(
+        self, batch: TokenBatch | None = None, words: Any = None
+    ) -> list[tuple[str, Embedding, Any]]:
+        """The word-level tables in the order of e_t: (parameter prefix, table, the ids it reads
+        in ``batch`` with word ids ``words``; None without a batch)."""
+        # with a tuned table, word dropout hides a word from it alone: the pretrained table
+        # still reads the word, as it does at prediction for a word training never saw
+        pretrained = batch.words if self.tuned is not None and batch is not None else words
+        out: list[tuple[str, Embedding, Any]] = [("embed", self.embed, pretrained)]
+        if self.tuned is not None:
+            ids = None if words is None else np.where(words < self.tuned.num, words, UNK)
+            out.append(("tuned", self.tuned, ids))
+        if self.case is not None:
+            if batch is not None and batch.casing is None:
+                raise ValueError("this model reads case patterns; the batch has none")
+            out.append(("case", self.case, None if batch is None else batch.casing))
+        return out
+
     @property
     def params(self) -> dict[str, Array]:
         out = prefixed("embed", self.embed.params)
+        if self.tuned is not None:
+            out |= prefixed("tuned", self.tuned.params)
+        if self.case is not None:
+            out |= prefixed("case", self.case.params)
         if self.chars is not None:
             out |= prefixed("chars", self.chars.params)
         return out | prefixed("rnn", self.rnn.params)
@@ -168,7 +234,11 @@ class Encoder:
         words = batch.words
         if training:
             words = self._drop_words(batch, rng)
-        x, embed_cache = self.embed.forward(words)
+        parts, table_caches = [], []
+        for _, table, ids in self._tables(batch, words):
+            v, table_cache = table.forward(ids)
+            parts.append(v)
+            table_caches.append(table_cache)
         char_cache = None
         if self.chars is not None:
             if batch.chars is None:
@@ -176,7 +246,8 @@ class Encoder:
             feats, char_cache = self.chars.forward(
                 batch.chars.ids, batch.chars.lengths, training=training
             )
-            x = np.concatenate([x, feats[batch.chars.index]], axis=-1)
+            parts.append(feats[batch.chars.index])
+        x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         x, drop_in = self.dropout.forward(x, training, rng)
         if training or keep_tape:
             h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
@@ -185,7 +256,7 @@ class Encoder:
             tape = None
         y, drop_out = self.dropout.forward(h, training, rng)
         cache = EncoderCache(
-            embed=embed_cache,
+            tables=table_caches,
             chars=char_cache,
             char_index=batch.chars.index if batch.chars is not None else None,
             unique_forms=int(batch.chars.ids.shape[0]) if batch.chars is not None else 0,
@@ -199,9 +270,14 @@ class Encoder:
         dh, _ = self.dropout.backward(cache.drop_out, dy)
         dx, _, rnn_grads = self.rnn.backward(cache.rnn, dh)
         dx, _ = self.dropout.backward(cache.drop_in, dx)
-        width = self.config.word_dim
-        _, embed_grads = self.embed.backward(cache.embed, dx[..., :width])
-        grads = prefixed("embed", embed_grads)
+        grads: dict[str, Array] = {}
+        width = 0
+        for (name, table, _), table_cache in zip(self._tables(), cache.tables):
+            d_part = dx[..., width : width + table.dim]
+            width += table.dim
+            if name == "embed" and self.config.freeze_embeddings:
+                continue
+            grads |= prefixed(name, table.backward(table_cache, d_part)[1])
         if self.chars is not None:
             assert cache.char_index is not None
             d_feats = scatter_add_rows(dx[..., width:], cache.char_index, cache.unique_forms)

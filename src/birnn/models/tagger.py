@@ -5,9 +5,14 @@
     softmax head:  loss = mean over real tokens of -log softmax(s_t)[tag_t]
     CRF head:      loss = (sum over sentences of -log p(tags | s)) / tokens   (forward algorithm)
 
-Prediction takes the argmax tag per token (softmax) or the best whole path (CRF, Viterbi). Its
-probabilities: softmax(s_t)[tag_t] per token, or with the CRF the marginal p(y_t = tag_t | s)
-(forward-backward), the probability that the token's tag is the one on the best path.
+Prediction takes the argmax tag per token (softmax) or the best whole path (CRF, Viterbi).
+With an entity ``scheme`` (and the tag names) only valid tag sequences come out
+(``birnn.heads.constraints``): the CRF's forbidden starts, transitions and ends score -inf in
+training and decoding, and the softmax head decodes with Viterbi over its log-probabilities
+under the same masks (the most probable valid sequence of independent token choices).
+Its probabilities: softmax(s_t)[tag_t] per token, or with the CRF the marginal
+p(y_t = tag_t | s) (forward-backward), the probability that the token's tag is the one on the
+best path.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from typing import Any
 import numpy as np
 from numpy.random import Generator
 
-from birnn._checks import check_int
-from birnn.functional import softmax
-from birnn.heads.crf import CRF
+from birnn._checks import check_int, describe
+from birnn.data.tags import SCHEMES
+from birnn.functional import log_softmax, softmax
+from birnn.heads.constraints import Constraints, scheme_constraints
+from birnn.heads.crf import CRF, viterbi
 from birnn.layers import prefixed
 from birnn.losses import softmax_cross_entropy
 from birnn.models.base import EncoderModel
@@ -35,12 +42,31 @@ class TaggerConfig:
     encoder: EncoderConfig
     num_tags: int  # size of the tag vocabulary
     head: str = "softmax"  # "softmax" (independent tokens) | "crf" (best whole tag path)
+    scheme: str | None = None  # "iob1" | "iob2" | "bioes": decode valid sequences only
+    tags: list[str] | None = None  # the tag names in id order (what the scheme constrains)
 
     def __post_init__(self) -> None:
         self.encoder = as_encoder_config(self.encoder)
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}; received {self.head!r}")
         check_int("num_tags", self.num_tags, 1)
+        if self.scheme is not None:
+            if self.scheme not in SCHEMES:
+                raise ValueError(
+                    f"scheme must be one of {sorted(SCHEMES)} or None; received {self.scheme!r}"
+                )
+            if not isinstance(self.tags, list) or len(self.tags) != self.num_tags:
+                raise ValueError(
+                    f"a scheme needs the names of the {self.num_tags} tags (tags=[...]); "
+                    f"received {describe(self.tags)}"
+                )
+
+    def constraints(self) -> Constraints | None:
+        """The scheme's masks over the tags, or None without a scheme."""
+        if self.scheme is None:
+            return None
+        assert self.tags is not None
+        return scheme_constraints(self.tags, self.scheme)
 
 
 class Tagger(EncoderModel):
@@ -53,7 +79,13 @@ class Tagger(EncoderModel):
     ) -> None:
         width = config.encoder.output_size
         super().__init__(config, config.num_tags, rng, dtype, word_counts, width)
-        self.crf = CRF(config.num_tags, rng, dtype=dtype) if config.head == "crf" else None
+        m = self.masks = config.constraints()
+        masks = (
+            {}
+            if m is None
+            else {"allowed": m.allowed, "allowed_start": m.start, "allowed_end": m.end}
+        )
+        self.crf = CRF(config.num_tags, rng, dtype, **masks) if config.head == "crf" else None
 
     @property
     def params(self) -> dict[str, Array]:
@@ -89,13 +121,19 @@ class Tagger(EncoderModel):
         return scores
 
     def _best(self, scores: Array, lengths: Any) -> Any:
-        """(N, T) tag ids: the Viterbi paths (CRF) or each token's argmax."""
-        return self.crf.decode(scores, lengths) if self.crf is not None else scores.argmax(-1)
+        """(N, T) tag ids: the Viterbi paths (CRF, or softmax under the scheme's masks) or each
+        token's argmax."""
+        if self.crf is not None:
+            return self.crf.decode(scores, lengths)
+        if self.masks is None:
+            return scores.argmax(-1)
+        a, s, e = (np.where(m, 0.0, -np.inf) for m in self.masks)
+        return viterbi(log_softmax(scores), np.asarray(lengths, dtype=np.intp), a, s, e)
 
     def predict(self, batch: TokenBatch) -> list[list[int]]:
         """The predicted tag ids of each sentence (its real tokens only)."""
         best = self._best(self._emissions(batch), batch.lengths)
-        return [best[i, :n].tolist() for i, n in enumerate(batch.lengths)]
+        return [list(map(int, best[i, :n])) for i, n in enumerate(batch.lengths)]
 
     def predict_probabilities(self, batch: TokenBatch) -> list[tuple[list[int], list[float]]]:
         """Per sentence: the predicted tag ids and the probability of each (module notes)."""
@@ -106,4 +144,7 @@ class Tagger(EncoderModel):
         else:
             p = softmax(scores.astype(np.float64))
         chosen = np.take_along_axis(p, np.maximum(best, 0)[..., None], axis=-1)[..., 0]
-        return [(best[i, :n].tolist(), chosen[i, :n].tolist()) for i, n in enumerate(batch.lengths)]
+        return [
+            (list(map(int, best[i, :n])), chosen[i, :n].tolist())
+            for i, n in enumerate(batch.lengths)
+        ]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from birnn.data import Vocab, length_batches, pad
+from birnn.data.casing import case_id
 from birnn.models.batch import IntArray, TokenBatch, gather_chars
 
 
@@ -53,12 +54,14 @@ def make_vocabs(
 
 
 class FormTable:
-    """Every distinct word form met so far -> an id, and its character ids."""
+    """Every distinct word form met so far -> an id, its character ids and its case pattern
+    (``birnn.data.casing``)."""
 
     def __init__(self, chars: Vocab | None):
         self.chars = chars
         self.ids: dict[str, int] = {}
         self.spellings: list[list[int]] = []
+        self.cases: list[int] = []
 
     def encode(self, words: Sequence[str]) -> list[int]:
         out = []
@@ -67,6 +70,7 @@ class FormTable:
             if form is None:
                 form = self.ids[w] = len(self.spellings)
                 self.spellings.append(self.chars.encode(list(w)) if self.chars else [])
+                self.cases.append(case_id(w))
             out.append(form)
         return out
 
@@ -101,6 +105,7 @@ def encode_words(
 def make_batch(data: Encoded, rows: Sequence[int], forms: FormTable, per_token: bool) -> TokenBatch:
     """The TokenBatch of the sequences ``rows`` of ``data``."""
     words, lengths = pad([data.words[i] for i in rows])
+    casing, _ = pad([[forms.cases[f] for f in data.forms[i]] for i in rows])
     chars = None
     if forms.chars is not None:
         form_ids, _ = pad([data.forms[i] for i in rows])
@@ -114,7 +119,7 @@ def make_batch(data: Encoded, rows: Sequence[int], forms: FormTable, per_token: 
         if data.positions is not None
         else None
     )
-    return TokenBatch(words, lengths.astype(np.int64), chars, targets, positions)
+    return TokenBatch(words, lengths.astype(np.int64), chars, targets, positions, casing)
 
 
 def predict_all(

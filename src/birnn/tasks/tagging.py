@@ -18,6 +18,7 @@ from typing import Any
 from birnn.data import (
     TaggedSentence,
     conllu_lines,
+    convert,
     read_columns,
     read_conllu,
     read_texts,
@@ -25,6 +26,7 @@ from birnn.data import (
 from birnn.data.formats import is_conllu_data
 from birnn.metrics import accuracy, span_f1
 from birnn.models.tagger import Tagger, TaggerConfig
+from birnn.tasks.base import Vocabs
 from birnn.tasks.task import Options, Task
 
 FORMATS = ("auto", "conllu", "columns")
@@ -51,13 +53,20 @@ class TaggingOptions:
 
 
 def read(path: str | Path, options: TaggingOptions) -> list[TaggedSentence]:
-    """The tagged sentences of ``path``; with a scheme, every tag is checked as it is read."""
+    """The tagged sentences of ``path``; with a scheme, every tag is checked as it is read and an
+    ill-formed tag sequence (an IOB2 ``I-`` after ``O``) is rewritten as conlleval reads it (same
+    spans, so the same entity scores), which is what a constrained tagger can learn and produce."""
     fmt = options.format
     if fmt == "auto":
         fmt = "conllu" if is_conllu_data(Path(path)) else "columns"
     if fmt == "conllu":
-        return read_conllu(path, column=options.column, scheme=options.scheme)
-    return read_columns(path, scheme=options.scheme)
+        sentences = read_conllu(path, column=options.column, scheme=options.scheme)
+    else:
+        sentences = read_columns(path, scheme=options.scheme)
+    if options.scheme is None:
+        return sentences
+    scheme = options.scheme
+    return [TaggedSentence(s.words, convert(s.tags, scheme, scheme)) for s in sentences]
 
 
 def _texts(path: Path) -> list[list[str]]:
@@ -106,6 +115,18 @@ def scores(
     }
 
 
+def head(options: Options, vocabs: Vocabs) -> dict[str, Any]:
+    """The tagger config beyond the encoder: with an entity scheme, the constraints of that
+    scheme over the tags (unless the option ``constraints`` is False)."""
+    scheme = options.get("scheme") if options.get("constraints", True) else None
+    return {
+        "num_tags": len(vocabs.labels),
+        "head": options.get("head", "softmax"),
+        "scheme": scheme,
+        "tags": vocabs.labels.tokens if scheme is not None else None,
+    }
+
+
 TASK = Task(
     name="tag",
     per_token=True,
@@ -113,10 +134,7 @@ TASK = Task(
     config=TaggerConfig,
     read=lambda path, options: read(path, TaggingOptions.of(options)),
     gold=lambda sentence: sentence.tags,
-    head=lambda options, vocabs: {
-        "num_tags": len(vocabs.labels),
-        "head": options.get("head", "softmax"),
-    },
+    head=lambda options, vocabs: head(options, vocabs),
     scores=lambda gold, predicted, vocabs, options: scores(gold, predicted, options.get("scheme")),
     unlabelled=_unlabelled,
     lines=lines,
