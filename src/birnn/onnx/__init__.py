@@ -13,8 +13,8 @@ only when ``export`` is called.
 Files (one idea each): ``_graph.py`` the graph builder; ``operators.py`` gate reordering and the
 ONNX operators of one chain (a ``Scan`` for proj_size); ``module.py`` a recurrent module;
 ``vocab.py`` strings to ids and back inside the graph; ``models.py`` taggers, classifiers and
-fill-in-the-blank models; ``crf.py`` the CRF's Viterbi decoding and marginals; ``casing.py`` case patterns;
-``command.py`` ``birnn export``. docs/ONNX.md says what each graph takes and gives.
+fill-in-the-blank models; ``crf.py`` the CRF's Viterbi decoding and marginals; ``casing.py``
+case patterns; ``command.py`` ``birnn export``. docs/ONNX.md says what each graph takes and gives.
 """
 
 from __future__ import annotations

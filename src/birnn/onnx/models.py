@@ -9,8 +9,11 @@ Inputs (N texts, padded to T tokens and L characters; the padding is ""):
 
 The encoder, as ``birnn.models.encoder`` (inference: dropout is the identity)::
 
-    w   = LabelEncoder(tokens)            word ids (<unk> outside the vocabulary)
-    e_t = [ E[w_t] ; charBiRNN(chars_t) ] the character network's final states [h_fwd ; h_bwd]
+    w   = LabelEncoder(tokens)            word ids (<unk> outside the vocabulary; vocab.py)
+    e_t = [ E[w_t] ; U[u_t] ; K[case_t] ; charBiRNN(chars_t) ]
+          E: trained rows then fixed ones (pretrained vectors); U: the tuned table (if any),
+          u_t = w_t for training words, else <unk>; K: case patterns (if any; casing.py);
+          the character network's final states [h_fwd ; h_bwd] (if any)
     y   = RNN stack over e                (module.py), zero past each length
 
 and the heads on top (``birnn.models.tagger`` / ``classifier`` / ``fill``)::
@@ -35,9 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from birnn.data.casing import CASES
 from birnn.data.records import BLANK
 from birnn.onnx import vocab
 from birnn.onnx._graph import FLOAT, INT64, STRING, Graph, model, value
+from birnn.onnx.casing import case_ids
 from birnn.onnx.crf import marginals, viterbi
 from birnn.onnx.module import Lengths, run_stack
 
@@ -91,19 +96,14 @@ def encoder(g: Graph, enc: Any, vocabs: Any) -> tuple[str, Lengths]:
     """
     words = vocab.lookup(g, "tokens", vocabs.words)
     parts = [g.op("Gather", _table(g, enc.embed, "word_embedding"), words)]  # (N, T, word_dim)
-    tuned = getattr(enc, "tuned", None)
+    tuned = enc.tuned
     if tuned is not None:
         known = g.op("Less", words, g.const(np.array(tuned.num, np.int64)))
         ids = g.op("Where", known, words, g.const(np.array(vocabs.words.unk_index, np.int64)))
         parts.append(g.op("Gather", _table(g, tuned, "tuned_embedding"), ids))
-    case = getattr(enc, "case", None)
-    if case is not None:
-        from birnn.data.casing import CASES
-        from birnn.onnx.casing import case_ids
-
-        parts.append(
-            g.op("Gather", _table(g, case, "case_embedding"), case_ids(g, "tokens", CASES))
-        )
+    if enc.case is not None:
+        cases = case_ids(g, "tokens", CASES)
+        parts.append(g.op("Gather", _table(g, enc.case, "case_embedding"), cases))
     if enc.chars is not None:
         parts.append(char_features(g, enc.chars, vocabs.chars, "tokens"))
     x = g.op("Concat", *parts, axis=2) if len(parts) > 1 else parts[0]
@@ -126,7 +126,7 @@ def tagger_head(g: Graph, model_: Any, y: str, lens: Lengths, vocabs: Any) -> li
     else:
         softmax = g.op("Where", lens.mask(), g.op("Softmax", scores, axis=2), g.scalar(0.0))
         probabilities = g.op("Transpose", softmax, perm=[1, 0, 2])
-        if getattr(model_, "masks", None) is not None:  # a scheme: the most probable valid
+        if model_.masks is not None:  # a scheme: the most probable valid
             allowed = tuple(np.where(m, 0.0, -np.inf) for m in model_.masks)  # sequence
             tags = viterbi(g, g.op("LogSoftmax", scores, axis=2), lens, allowed)
         else:

@@ -5,6 +5,11 @@
                          default = <unk>'s id)          birnn's ``Vocab.index``
     names = LabelEncoder(ids; keys = ids, values = tokens, default = "")   ``Vocab.decode``
 
+A vocabulary that falls back to the lower-cased form (``fallback_lowercase``: a cased one
+with pretrained vectors) looks each token up as it is, then folded where that found nothing::
+
+    ids = Where(exact >= 0, exact, LabelEncoder(lower(tokens)))   exact: default -1
+
 A lower-casing vocabulary (``--lowercase``) folds its input first with ``StringNormalizer``
 (LOWER) in the locale ``C.UTF-8``, which glibc systems have (onnxruntime refuses to load the
 model where that locale is missing). Its folding is Unicode's simple case mapping, as Python's
@@ -13,6 +18,8 @@ model where that locale is missing). Its folding is Unicode's simple case mappin
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from birnn.data.vocab import Vocab
 from birnn.onnx._graph import ML, Graph
@@ -23,11 +30,21 @@ LOCALE = "C.UTF-8"  # a UTF-8 locale with Unicode case mappings that glibc alway
 def lookup(g: Graph, strings: str, vocab: Vocab, extra: dict[str, int] | None = None) -> str:
     """int64 ids of a string tensor (any shape); tokens outside ``vocab`` get <unk>'s id (-1
     for a vocabulary without one). ``extra``: more keys, e.g. {"": -1} to spot padding."""
+    default = -1 if vocab.unk_index is None else vocab.unk_index
     if vocab.lowercase:
-        strings = _lower(g, strings)
+        return _encode(g, _lower(g, strings), vocab, extra, default)
+    if not vocab.fallback_lowercase:
+        return _encode(g, strings, vocab, extra, default)
+    exact = _encode(g, strings, vocab, extra, -1)
+    found = g.op("GreaterOrEqual", exact, g.const(np.array(0, np.int64)))
+    return g.op("Where", found, exact, _encode(g, _lower(g, strings), vocab, extra, default))
+
+
+def _encode(g: Graph, strings: str, vocab: Vocab, extra: dict[str, int] | None,
+            default: int) -> str:  # fmt: skip
+    """One ``LabelEncoder`` from the vocabulary's tokens (and ``extra``) to their ids."""
     keys = vocab.tokens + list(extra or {})
     values = list(range(len(vocab))) + list((extra or {}).values())
-    default = -1 if vocab.unk_index is None else vocab.unk_index
     return g.op("LabelEncoder", strings, domain=ML, keys_strings=keys, values_int64s=values,
                 default_int64=default)  # fmt: skip
 
