@@ -12,9 +12,9 @@ with pretrained vectors) looks each token up as it is, then folded where that fo
 
 A lower-casing vocabulary (``--lowercase``) folds its input first with ``StringNormalizer``
 (LOWER) in the locale ``C.UTF-8``, which glibc systems have (onnxruntime refuses to load the
-model where that locale is missing). Its folding is Unicode's simple case mapping, as Python's
-``str.lower`` that birnn uses, but for the few letters whose lower case is two code points
-("İ" -> "i̇" in Python, "i" here); the vocabulary's own tokens are already folded.
+model where that locale is missing). Its folding is Python's ``str.lower``, which birnn uses,
+for every code point but "İ" ("i̇" in Python, "i" here), and without Python's word-final sigma
+("ΟΔΟΣ" -> "οδος" in Python, "οδοσ" here); the vocabulary's own tokens are already folded.
 """
 
 from __future__ import annotations
