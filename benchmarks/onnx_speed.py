@@ -139,7 +139,8 @@ def model_check(run: Path, data: Path, tmp: Path, batch: int) -> None:
     decoded = f"{not_argmax} texts whose tags are not each token's most probable; "
     print(f"{run} on {data.name}: {len(texts)} texts, {tokens} tokens; export {exported:.1f} s; "
           f"{mismatched} texts decoded differently; max |p_onnx - p_birnn| = {worst:.1e}; "
-          f"{decoded if tm.task.per_token else ''}onnxruntime {ort_s:.2f} s, birnn predict {birnn_s:.2f} s "
+          f"{decoded if tm.task.per_token else ''}"
+          f"onnxruntime {ort_s:.2f} s, birnn predict {birnn_s:.2f} s "
           f"(batches of {batch}; {THREADS} threads)")  # fmt: skip
 
 
