@@ -109,8 +109,7 @@ def marginals(g: Graph, em: str, lens: Lengths, scores: tuple[NDArray, ...]) -> 
     Since Σ_j exp(α_t[j] + β_t[j]) = Z at every t, μ_t = softmax_j(α_t + β_t): each α_t and
     β_t may be shifted by any constant. The loops shift them by their max at every step, so
     no value grows with the length and float32 keeps its precision on long sentences (birnn's
-    float32 ``CRF.marginals``, which subtracts log Z at the end, loses some there: 4e-4 on
-    WNUT-17's test set, docs/ONNX.md).
+    ``CRF.marginals`` subtracts log Z at the end, and computes in float64 for that reason).
     """
     a, s, e = _crf_scores(g, scores)
     em0, em_next, active = _steps(g, em, lens)
