@@ -26,7 +26,7 @@ from birnn.onnx import export  # noqa: E402
 
 TOL = 1e-5
 WORDS = "the a dog cat saw ran big small red quickly . , ! and of to".split()
-UNKNOWN = ["Zebra", "xylophone", "QUIXOTIC", "café", "Dog", "THE"]
+UNKNOWN = ["Zebra", "xylophone", "QUIXOTIC", "café", "Dog", "THE", "Antidisestablishmentarianism"]
 
 
 def texts(rng: np.random.Generator, n: int, longest: int,

@@ -34,7 +34,8 @@ pytest.importorskip("onnxruntime")
 DIM = 5
 FILE_ONLY = ["obama", "london", "Paris", "nasa", "quickly"]  # "quickly" is a training word too
 # a word of every case pattern, as birnn.data.casing lists them (test_case_words_cover_...)
-CASE_WORDS = ["http://x.org", "WWW.A.B", "HTTPS:", "@user", "#tag", "@", "#", "2017", "3.5",
+CASE_WORDS = ["https://example.org/a/rather/long/path?q=1",  # longer than onnx.models.SHORT
+              "http://x.org", "WWW.A.B", "HTTPS:", "@user", "#tag", "@", "#", "2017", "3.5",
               "1,000", "3pm", "A4", "mp3", ",", "...", ":)", "北京", "don't", "USA", "NASA",
               "I", "Paris", "'Tis", "«Ab»", "-USA-", "iPhone", "McDonald", "eBay", "²", "Ⓐb",
               "ǅx", "ǅungla", "Straße"]  # fmt: skip

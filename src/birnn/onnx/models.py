@@ -55,12 +55,19 @@ def _linear(g: Graph, x: str, layer: Any) -> str:
     return g.op("Add", g.op("MatMul", x, w), g.const(layer.params["bias"].astype(np.float32), "b"))
 
 
+SHORT = 16  # characters: most words are shorter; the character network's short pass stops here
+
+
 def char_features(g: Graph, chars: Any, char_vocab: Any, tokens: str) -> str:
     """(N, T, 2 H) features of every token from its characters (``birnn.layers.CharFeatures``:
     an embedding, then a one-layer BiRNN whose final states are the feature).
 
     As in birnn, the network runs once per distinct form of the batch (``Unique`` over the
-    tokens), and the features are gathered back to every position."""
+    tokens), and the features are gathered back to every position. onnxruntime's recurrent
+    operators run every row for the longest one's steps, and one URL makes L hundreds of
+    characters; so the network runs twice: over every form's first SHORT characters (exact for
+    the forms no longer than that), and over the k longest forms whole, whose features replace
+    their short ones (k: how many are longer than SHORT, at least 1 so no pass is empty)."""
     ids = vocab.lookup(g, "chars", char_vocab, extra={"": -1})  # "" is padding: -1
     present = g.op("Cast", g.op("GreaterOrEqual", ids, g.const(np.array(0, np.int64))), to=INT64)
     counts = g.op("ReduceSum", present, g.ints(2), keepdims=0)  # (N, T) characters per token
@@ -72,13 +79,30 @@ def char_features(g: Graph, chars: Any, char_vocab: Any, tokens: str) -> str:
     _, first, inverse, _ = g.op("Unique", g.op("Reshape", tokens, g.ints(-1)), outputs=4, sorted=0)
     ids = g.op("Gather", ids, first, axis=0)  # (U, L): each distinct form once
     counts = g.op("Gather", counts, first, axis=0)
+
     table = g.const(chars.embed.params["weight"].astype(np.float32), "char_embedding")
+    short = g.const(np.array(SHORT, np.int64))
+    feats = _char_network(g, chars, table, g.op("Slice", ids, g.ints(0), g.ints(SHORT), g.ints(1)),
+                          g.op("Min", counts, short))  # fmt: skip
+    many = g.op("ReduceSum", g.op("Cast", g.op("Greater", counts, short), to=INT64), keepdims=1)
+    k = g.op("Max", many, g.ints(1))  # [k]
+    _, longest = g.op("TopK", counts, k, outputs=2, axis=0)  # (k,) the longest forms
+    whole = _char_network(g, chars, table, g.op("Gather", ids, longest, axis=0),
+                          g.op("Gather", counts, longest, axis=0))  # fmt: skip
+    feats = g.op("ScatterND", feats, g.op("Unsqueeze", longest, g.ints(1)), whole)
+    feats = g.op("Gather", feats, inverse, axis=0)  # (N*T, 2H)
+    shape = g.op("Concat", g.op("Shape", tokens), g.ints(chars.output_size), axis=0)
+    return g.op("Reshape", feats, shape)
+
+
+def _char_network(g: Graph, chars: Any, table: str, ids: str, counts: str) -> str:
+    """(U, 2 H) final states [h_fwd ; h_bwd] of the character BiRNN over ids (U, L) of lengths
+    ``counts`` (U,); ``table`` the character embedding. (Each call holds its own copy of the
+    BiRNN's weights: a character network's are small.)"""
     e = g.op("Transpose", g.op("Gather", table, ids), perm=[1, 0, 2])  # (L, U, char_dim)
     _, finals = run_stack(g, chars.rnn, e, Lengths(g, e, counts))
     h_fwd, h_bwd = (g.op("Squeeze", chain[0], g.ints(0)) for chain in finals)
-    feats = g.op("Gather", g.op("Concat", h_fwd, h_bwd, axis=1), inverse, axis=0)  # (N*T, 2H)
-    shape = g.op("Concat", g.op("Shape", tokens), g.ints(chars.output_size), axis=0)
-    return g.op("Reshape", feats, shape)
+    return g.op("Concat", h_fwd, h_bwd, axis=1)
 
 
 def _table(g: Graph, embedding: Any, hint: str) -> str:
