@@ -29,7 +29,9 @@ from test_onnx_models import (
     texts,
 )
 
+onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
+from birnn.onnx import export  # noqa: E402
 
 DIM = 5
 FILE_ONLY = ["obama", "london", "Paris", "nasa", "quickly"]  # "quickly" is a training word too
@@ -136,3 +138,17 @@ def test_case_ids_in_the_graph_are_birnns_on_random_unicode_words(tmp_path: Path
     want = [case_id(w) for w in words]
     wrong = [(w, CASES[a], CASES[b]) for w, a, b in zip(words, got, want) if a != b]
     assert not wrong, wrong[:10]
+
+
+def test_whole_models_pass_the_checker_with_full_shape_inference(tmp_path: Path):
+    options, lowercase, encoder = TAGGERS["softmax-iob2-cased-case-tuned-chars"]
+    tm = build(tmp_path, "tag", tag_records(np.random.default_rng(2)), options, lowercase,
+               **encoder)  # fmt: skip
+    export(tm, tmp_path / "m.onnx")
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    onnx.checker.check_model(proto, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
+    dims = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
+            for o in inferred.graph.output}  # fmt: skip
+    assert dims["probabilities"] == ["batch", "time", len(tm.vocabs.labels)]
+    assert dims["tags"] == dims["tag_names"] == ["batch", "time"]
