@@ -270,6 +270,15 @@ CASES: dict[str, Case] = {
                                              "--output conllu", ["for taggers"]),
     "fill text without a blank": Case("predict --model {filler} --text 'no blank'", ["___"]),
     "fill text with two blanks": Case("predict --model {filler} --text '___ and ___'", ["___"]),
+    # -- export
+    "export a missing model": Case("export --model {missing} --out {missing}.onnx",
+                                   ["no checkpoint"]),
+    "export into a missing directory": Case("export --model {out} --out {missing}/m.onnx",
+                                            ["No such file or directory", "m.onnx"]),
+    "export onto a directory": Case("export --model {out} --out {out}", ["Is a directory"]),
+    "export without onnx": Case("export --model {out} --out {missing}.onnx",
+                                ["needs the onnx package", "birnn[onnx]"],
+                                prepare=lambda out, mp: mp.setitem(sys.modules, "onnx", None)),
     # -- resources, simulated where they cannot be made
     "out of memory": Case(TRAIN + " --hidden 200000 --char-hidden 0",
                           ["out of memory", "Unable to allocate"], prepare=_no_overcommit),

@@ -1,4 +1,4 @@
-"""The ``birnn`` command line: demo, train, evaluate, predict, explain.
+"""The ``birnn`` command line: demo, train, evaluate, predict, explain, export.
 
 Each subcommand is one block below (``_demo``, ``_train``, ...), listed in ``SUBCOMMANDS``;
 every one gets the common options (``--threads``) from ``_subcommand``. What a command does is
@@ -27,6 +27,7 @@ from birnn.explain import command as explain_command
 from birnn.layers.embedding import INITS
 from birnn.models.encoder import CELLS, CHAR_INIT
 from birnn.models.tagger import HEADS
+from birnn.onnx import command as export_command
 from birnn.optim import OPTIMIZERS
 from birnn.tasks.registry import TASKS
 from birnn.tasks.tagging import FORMATS
@@ -238,7 +239,13 @@ def _explain(sub: Any) -> None:
     explain_command.add_arguments(_subcommand(sub, "explain", *explain_command.ABOUT))
 
 
-SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_demo, _train, _evaluate, _predict, _explain)
+def _export(sub: Any) -> None:
+    export_command.add_arguments(_subcommand(sub, "export", *export_command.ABOUT))
+
+
+SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
+    _demo, _train, _evaluate, _predict, _explain, _export
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

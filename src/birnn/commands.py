@@ -22,6 +22,7 @@ from birnn.demo.grammar import generate
 from birnn.distributed import command as distributed_command
 from birnn.explain import command as explain_command
 from birnn.models.encoder import EncoderConfig
+from birnn.onnx import command as export_command
 from birnn.predict_io import Text
 from birnn.predictor import load as load_predictor
 from birnn.tasks.base import Vocabs
@@ -258,4 +259,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "evaluate": evaluate,
     "predict": predict,
     "explain": explain_command.run,
+    "export": export_command.run,
 }
