@@ -8,10 +8,12 @@ The training stack on top (docs/TRAINING.md): models (``Tagger``, ``Classifier``
 each with its config dataclass), the generic ``Trainer`` and its ``TrainConfig``; the parts live
 in ``birnn.layers``, ``birnn.heads``, ``birnn.losses``, ``birnn.optim``, ``birnn.data``,
 ``birnn.metrics``, ``birnn.train`` and ``birnn.pipeline``; ``birnn.load(path)`` gives a trained
-model's ``Predictor``, whose ``predict(texts)`` tags or labels texts.
+model's ``Predictor``, whose ``predict(texts)`` tags or labels texts; ``predict_corpus`` does
+it for many files or a Dask bag (``birnn.corpus``); ``birnn.distributed`` trains over MPI.
 """
 
 from birnn.backend import get_backend, get_num_threads, set_backend, set_num_threads
+from birnn.corpus import predict_corpus
 from birnn.models.classifier import Classifier, ClassifierConfig
 from birnn.models.encoder import EncoderConfig
 from birnn.models.fill import FillConfig, FillModel
@@ -51,6 +53,7 @@ __all__ = [
     "get_backend",
     "get_num_threads",
     "load",
+    "predict_corpus",
     "set_backend",
     "set_num_threads",
 ]

@@ -1,4 +1,4 @@
-"""The ``birnn`` command line: demo, train, evaluate, predict, explain.
+"""The ``birnn`` command line: demo, train, evaluate, predict, explain, export.
 
 Each subcommand is one block below (``_demo``, ``_train``, ...), listed in ``SUBCOMMANDS``;
 every one gets the common options (``--threads``) from ``_subcommand``. What a command does is
@@ -19,12 +19,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from birnn import __version__, backend, commands
+from birnn import __version__, backend, commands, distributed
+from birnn.corpus import command as corpus_command
 from birnn.data import SCHEMES
+from birnn.distributed import command as distributed_command
 from birnn.explain import command as explain_command
 from birnn.layers.embedding import INITS
 from birnn.models.encoder import CELLS, CHAR_INIT
 from birnn.models.tagger import HEADS
+from birnn.onnx import command as export_command
 from birnn.optim import OPTIMIZERS
 from birnn.tasks.registry import TASKS
 from birnn.tasks.tagging import FORMATS
@@ -201,6 +204,7 @@ def _train(sub: Any) -> None:
     g.add_argument("--no-progress", action="store_true",
                    help="no progress bars (the one line per epoch stays)")  # fmt: skip
     explain_command.add_train_option(g)
+    distributed_command.add_train_options(p)
 
 
 def _evaluate(sub: Any) -> None:
@@ -228,13 +232,20 @@ def _predict(sub: Any) -> None:
                    "splitting)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (shown only when stderr is a terminal)")  # fmt: skip
+    corpus_command.add_arguments(p)
 
 
 def _explain(sub: Any) -> None:
     explain_command.add_arguments(_subcommand(sub, "explain", *explain_command.ABOUT))
 
 
-SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_demo, _train, _evaluate, _predict, _explain)
+def _export(sub: Any) -> None:
+    export_command.add_arguments(_subcommand(sub, "export", *export_command.ABOUT))
+
+
+SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
+    _demo, _train, _evaluate, _predict, _explain, _export
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = f"birnn {args.command}"
 
     def fail(message: str) -> int:
-        print(f"{name}: error: {message}", file=sys.stderr)
+        distributed.report(f"{name}: error: {message}")  # under mpirun: one line for the job
         return EXIT_USAGE
 
     try:
@@ -283,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 0
     except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
+        distributed.report(f"{name}: interrupted")
         return EXIT_INTERRUPTED
     except MemoryError as err:
         return fail(f"out of memory ({_first_line(err)}); try a smaller model or --batch-size")

@@ -7,25 +7,23 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from birnn import pipeline, transfer
+from birnn import pipeline, predict_io, transfer
+from birnn.corpus import command as corpus_command
 from birnn.data import DataError, write_cloze
 from birnn.data._files import existing_file
-from birnn.data.conllu_reader import ConlluSentence, conllu_lines, conllu_sentences
-from birnn.data.formats import is_conllu_data
 from birnn.data.pretrained import Pretrained
-from birnn.data.texts import text_lines
-from birnn.data.tokenize import sentences
 from birnn.demo import run as demo_run
 from birnn.demo.grammar import generate
+from birnn.distributed import command as distributed_command
 from birnn.explain import command as explain_command
 from birnn.models.encoder import EncoderConfig
-from birnn.predictor import Prediction, Predictor
+from birnn.onnx import command as export_command
+from birnn.predict_io import Text
 from birnn.predictor import load as load_predictor
 from birnn.tasks.base import Vocabs
 from birnn.tasks.task import Task
@@ -34,7 +32,7 @@ from birnn.train.config import TrainConfig
 from birnn.train.progress import counted
 
 C = TypeVar("C")
-OUTPUTS = ("tsv", "conllu", "json")  # predict --output
+OUTPUTS = predict_io.OUTPUTS  # predict --output
 
 
 def _warn(args: argparse.Namespace, message: str) -> None:
@@ -99,9 +97,11 @@ def _encoder_config(
 
 
 def _pretrained(
-    args: argparse.Namespace, vocabs: Vocabs, splits: dict[str, list[Any]]
-) -> tuple[Vocabs, Pretrained | None, dict[str, Any] | None]:
-    """--embeddings: the vocabularies with the file's words, the vectors and their report."""
+    args: argparse.Namespace, vocabs: Vocabs, splits: dict[str, list[Any]],
+    say: Callable[[str], None],
+) -> tuple[Vocabs, Pretrained | None, dict[str, Any] | None]:  # fmt: skip
+    """--embeddings: the vocabularies with the file's words, the vectors and their report
+    (``say``: how the report's line is printed)."""
     if args.embeddings is None:
         return vocabs, None, None
     if args.embeddings_max_words < 0:
@@ -111,7 +111,7 @@ def _pretrained(
     path = existing_file(args.embeddings)
     vocabs, vectors = transfer.with_vectors(vocabs, path, args.embeddings_max_words)
     report = transfer.vector_report(vectors, splits)
-    print(transfer.describe_vectors(report))
+    say(transfer.describe_vectors(report))
     return vocabs, vectors, report
 
 
@@ -126,12 +126,21 @@ def _warn_unseen(args: argparse.Namespace, task: Task, vocabs: Vocabs, path: Pat
                     f"{sum(unseen.values())} {what}, scored as errors")  # fmt: skip
 
 
+def _silent(line: str) -> None:
+    """What a rank > 0 of an MPI job prints: nothing (rank 0 prints the same line)."""
+
+
 def train(args: argparse.Namespace) -> int:
+    if (status := distributed_command.supervise(args)) is not None:
+        return status  # under mpirun: this process watched the rank's worker, which has ended
+    parallel = distributed_command.parallel(args)  # under mpirun: this rank's share of the work
+    say: Callable[[str], None] = print if parallel.writes else _silent  # rank 0 alone speaks
     task = pipeline.get_task(args.task)
     options = _options(args)
     out: Path = args.out
     # everything is read and checked before anything is written to --out
-    outdir.check_out(out, args.resume, args.overwrite)
+    if parallel.writes:
+        outdir.check_out(out, args.resume, args.overwrite)
     config = _from_args(TrainConfig, args)
     train_records = [r for path in args.train for r in pipeline.read(task, path, options)]
     dev = pipeline.read(task, args.dev, options) if args.dev else None
@@ -141,9 +150,9 @@ def train(args: argparse.Namespace) -> int:
     chars = args.char_hidden > 0
     vocabs = task.build_vocabs(train_records, args.min_count, args.lowercase, chars)
     splits = {"train": train_records} | {k: v for k, v in (("dev", dev), ("test", test)) if v}
-    vocabs, vectors, vector_report = _pretrained(args, vocabs, splits)
+    vocabs, vectors, vector_report = _pretrained(args, vocabs, splits, say)
     for path, records in ((args.dev, dev), (args.test, test)):
-        if records is not None:
+        if records is not None and parallel.writes:
             _warn_unseen(args, task, vocabs, path, records)
     model = pipeline.create(
         task, vocabs, _encoder_config(args, vocabs, vectors), options, args.seed
@@ -151,12 +160,20 @@ def train(args: argparse.Namespace) -> int:
     if vectors is not None:
         transfer.use_vectors(model, vectors)
     if args.init_from is not None:
-        print(pipeline.init_from(model, args.init_from))
+        say(str(pipeline.init_from(model, args.init_from)))
     data = {"train": list(args.train)} | {
         split: [getattr(args, split)] for split in ("dev", "test") if getattr(args, split)
     }
     run = outdir.run_entry(["birnn", *args.argv], data)
+    if (ranks := distributed_command.ranks(parallel)) is not None:
+        run["ranks"] = ranks  # under mpirun
     trace = explain_command.training_trace(args, model)  # --trace-gradients
+    if trace is not None and parallel.world_size > 1:
+        raise ValueError("--trace-gradients traces one process: run it without mpirun")
+    if not parallel.writes:  # a rank > 0 of an MPI job computes its share, and that is all
+        pipeline.train(model, train_records, dev, config, out, args.resume, False,
+                       parallel=parallel)  # fmt: skip
+        return 0
 
     def before_writing() -> None:  # the run is about to change --out: first these
         outdir.record_run(out, run, fresh=not args.resume)
@@ -168,7 +185,8 @@ def train(args: argparse.Namespace) -> int:
         outdir.check_out(out, args.resume, args.overwrite)  # no other run came in between
         summary = pipeline.train(model, train_records, dev, config, out, args.resume,
                                  not args.no_progress, before_writing=before_writing,
-                                 around_step=trace.around_step if trace else None)  # fmt: skip
+                                 around_step=trace.around_step if trace else None,
+                                 parallel=parallel)  # fmt: skip
         results: dict[str, Any] = {"train": summary}
         if vector_report is not None:
             results["embeddings"] = vector_report
@@ -213,80 +231,25 @@ def _summary_line(metrics: dict[str, Any]) -> str:
 # -- predict ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Text:
-    """One text to predict on: its tokens, and the CoNLL-U sentence it came from (if any)."""
-
-    tokens: list[str]
-    sentence: ConlluSentence | None = None
-
-
-def _texts(args: argparse.Namespace, task: Task) -> Iterator[_Text]:
-    """What ``predict`` reads, as a stream: --text, a CoNLL-U file, or one text per line.
-
-    Raw text is tokenised (``birnn.data.tokenize``) unless --pretokenized; a tagger's texts
-    are split into sentences, each tagged on its own.
-    """
-
-    def split(text: str) -> Iterator[_Text]:
-        found = sentences(text, args.pretokenized)
-        if task.per_token:
-            yield from (_Text(words) for words in found)
-        elif found:
-            yield _Text([w for words in found for w in words])
-
-    if args.text is not None:
-        found = list(split(args.text))
-        if not found:
-            raise DataError("--text: the text is empty (no words)")
-        yield from found
+def _texts(args: argparse.Namespace, task: Task) -> Iterator[Text]:
+    """What ``predict`` reads, as a stream: --text, a CoNLL-U file, or one text per line."""
+    if args.text is None:
+        yield from predict_io.texts_of(existing_file(args.input), task, args.pretokenized)
         return
-    path = existing_file(args.input)
-    if task.per_token and is_conllu_data(path):
-        empty = True
-        for s in conllu_sentences(path):
-            empty = False
-            yield _Text(s.words, s)
-        if empty:
-            raise DataError(f"{path}: no sentences (the file is empty or has only blank lines)")
-        return
-    for _, text in text_lines(path):
-        yield from split(text)
-
-
-def _lines(predictor: Predictor, text: _Text, p: Prediction, output: str) -> Iterator[str]:
-    """The output lines of one prediction."""
-    task, options = predictor.task, predictor.options
-    if output == "json":
-        yield json.dumps(p.to_json(), ensure_ascii=False)
-    elif output == "conllu":
-        column = options.get("column", "upos")
-        assert p.tags is not None
-        if text.sentence is not None:  # the input's own lines, only the column changed
-            yield from text.sentence.with_column(column, p.tags)
-        else:
-            yield from conllu_lines(p.tokens, p.tags, column)
-        yield ""
-    else:
-        record = task.unlabelled(p.tokens)
-        yield from task.lines([record], [p.tags if task.per_token else p.label], options)
-
-
-def _write(stream: TextIO, lines: Iterator[str]) -> None:
-    for line in lines:
-        stream.write(line + "\n")
-    stream.flush()  # each text as soon as it is predicted (a pipe would hold it back)
+    found = list(predict_io.split(args.text, task, args.pretokenized))
+    if not found:
+        raise DataError("--text: the text is empty (no words)")
+    yield from found
 
 
 def predict(args: argparse.Namespace) -> int:
+    corpus_command.check(args)
+    if args.out_dir is not None:  # a corpus of files, here or on a Dask cluster
+        return corpus_command.run(args)
     predictor = load_predictor(args.model)
-    task = predictor.task
-    if args.output == "conllu" and not task.per_token:
-        raise ValueError(f"--output conllu is for taggers; this model is a {task.name} model "
-                         "(use tsv or json)")  # fmt: skip
-    texts = counted(_texts(args, task), "texts", not args.no_progress)
-    for text, p in predictor.stream(texts, lambda t: t.tokens):
-        _write(sys.stdout, _lines(predictor, text, p, args.output))
+    predict_io.check_output(predictor.task, args.output)
+    texts = counted(_texts(args, predictor.task), "texts", not args.no_progress)
+    predict_io.write_predictions(sys.stdout, predictor, texts, args.output, flush=True)
     return 0
 
 
@@ -296,4 +259,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "evaluate": evaluate,
     "predict": predict,
     "explain": explain_command.run,
+    "export": export_command.run,
 }

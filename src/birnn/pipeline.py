@@ -32,6 +32,7 @@ from birnn.tasks.registry import TASKS
 from birnn.tasks.task import Options, Task
 from birnn.train.checkpoint import CheckpointError, assign_params, load_checkpoint
 from birnn.train.config import TrainConfig
+from birnn.train.parallel import Parallel, SingleProcess
 from birnn.train.trainer import BEST, LAST, AroundStep, Trainer
 
 FORMAT = "birnn-model/1"  # config.json's "format": a checkpoint from another program is refused
@@ -172,17 +173,23 @@ def checkpoint_config(task_model: TaskModel) -> dict[str, Any]:
     }
 
 
+def checkpoint_dir(path: str | Path) -> Path:
+    """The checkpoint ``load`` reads for ``path``: a run's ``best/``, else its ``last/``, else
+    ``path`` itself."""
+    path = Path(path)
+    for name in (BEST, LAST):
+        if (path / name).is_dir():
+            return path / name
+    return path
+
+
 def load(path: str | Path) -> TaskModel:
     """Rebuild a trained model from its checkpoint directory.
 
     ``path`` is a checkpoint, or a training run's ``--out``: its ``best/`` (trained with dev
     data), else its ``last/`` (trained without: there is no best).
     """
-    path = Path(path)
-    if (path / BEST).is_dir():
-        path = path / BEST
-    elif (path / LAST).is_dir():
-        path = path / LAST
+    path = checkpoint_dir(path)
     ckpt = load_checkpoint(path)
     cfg = ckpt.config
     if cfg.get("format") != FORMAT:
@@ -209,28 +216,37 @@ def train(
     progress: bool = True,
     before_writing: Callable[[], None] | None = None,
     around_step: AroundStep | None = None,
+    parallel: Parallel | None = None,
 ) -> dict[str, Any]:
     """Train with the generic Trainer; returns the fit summary and the training time.
 
     ``around_step``: the trainer's hook around each step (``birnn train --trace-gradients``).
+    ``parallel``: the trainer's strategy (``birnn.distributed.DataParallel`` under mpirun):
+    each process then takes its shard of every training batch and of the dev records.
 
     ``resume=True`` continues ``out_dir/last``, which must hold this very model: same task,
     options, model config and vocabularies (vocabularies rebuilt from other training data would
     give the saved embeddings to other words). ``before_writing``: see ``Trainer.fit``.
     """
-    if resume:
+    parallel = SingleProcess() if parallel is None else parallel
+    if resume and parallel.writes:
         _check_resumable(task_model, Path(out_dir) / LAST)
     train_data = task_model.encode(train_records)
 
     def train_batches(rng: np.random.Generator) -> list[Any]:
-        return batches(
-            train_data, task_model.forms, config.batch_size, rng, task_model.task.per_token
-        )
+        return batches(train_data, task_model.forms, config.batch_size, rng,
+                       task_model.task.per_token, parallel.shard)  # fmt: skip
 
     evaluate: Callable[[Any], dict[str, Any]] | None = None
     if dev_records is not None:
-        dev_data = task_model.encode(dev_records)
-        evaluate = lambda model: task_model.evaluate(dev_records, dev_data)  # noqa: E731
+        mine = list(parallel.shard(dev_records))  # all of them in one process
+        dev_data = task_model.encode(mine)
+
+        def evaluate(model: Any) -> dict[str, Any]:
+            predicted = parallel.unshard(task_model.predict(mine, dev_data))
+            return task_model.task.scores(dev_records, predicted, task_model.vocabs,
+                                          task_model.options)  # fmt: skip
+
     trainer = Trainer(
         task_model.model,
         config,
@@ -239,6 +255,7 @@ def train(
         checkpoint_config=checkpoint_config(task_model),
         progress=progress,
         around_step=around_step,
+        parallel=parallel,
     )
     start = time.perf_counter()
     result = trainer.fit(train_batches, resume=resume, before_writing=before_writing)

@@ -5,16 +5,21 @@ by their magic bytes, whatever their name; ``\\r\\n`` line endings read like ``\
 decoded one at a time so that a byte sequence that is not UTF-8 is a ``DataError`` naming its exact
 line. The path ``-`` is standard input (``birnn predict --input -``), read as it arrives (once:
 nothing looks at its content beforehand, so it is read as plain texts).
+
+A ``Span`` reads one piece of an uncompressed file (``birnn.corpus`` cuts a large input into
+pieces at line boundaries, one task each), its lines numbered as in the whole file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
 import sys
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,6 +51,21 @@ def existing_file(path: Any) -> Path:
     return file
 
 
+@dataclass(frozen=True)
+class Span:
+    """Bytes ``[start, end)`` of a file, cut at line boundaries; its first line is line
+    ``first_line`` of the file."""
+
+    start: int
+    end: int
+    first_line: int
+
+
+def is_compressed(path: Path) -> bool:
+    with open(path, "rb") as probe:
+        return probe.read(2) == _GZIP_MAGIC
+
+
 def _open_binary(path: Path) -> BinaryIO:
     if path == STDIN:
         stream = sys.stdin.buffer
@@ -54,19 +74,34 @@ def _open_binary(path: Path) -> BinaryIO:
         if stream.peek(2)[:2] == _GZIP_MAGIC:
             return gzip.open(stream, "rb")  # type: ignore[return-value]
         return stream
-    with open(path, "rb") as probe:
-        compressed = probe.read(2) == _GZIP_MAGIC
-    if compressed:
+    if is_compressed(path):
         return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile reads bytes
     return open(path, "rb")
 
 
-def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line)`` pairs, 1-based, each line without its line ending."""
-    number = 0
-    with _open_binary(path) as binary:
+@contextlib.contextmanager
+def _open_span(path: Path, span: Span) -> Iterator[Iterator[bytes]]:
+    """The lines of ``span`` of the uncompressed file ``path``, as bytes."""
+
+    def lines(binary: BinaryIO) -> Iterator[bytes]:
+        position = span.start
+        while position < span.end and (raw := binary.readline()):
+            position += len(raw)
+            yield raw
+
+    with open(path, "rb") as binary:
+        binary.seek(span.start)
+        yield lines(binary)
+
+
+def numbered_lines(path: Path, span: Span | None = None) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` pairs, 1-based, each line without its line ending; with
+    ``span``, those of that piece of the (uncompressed) file."""
+    first = 1 if span is None else span.first_line
+    number = first - 1
+    with _open_binary(path) if span is None else _open_span(path, span) as lines:
         try:
-            for number, raw in enumerate(binary, start=1):
+            for number, raw in enumerate(lines, start=first):
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as err:

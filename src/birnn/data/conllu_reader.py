@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from birnn._checks import check_choice
-from birnn.data._files import as_path, numbered_lines
+from birnn.data._files import Span, as_path, numbered_lines
 from birnn.data.errors import located
 from birnn.data.formats import refuse_other
 from birnn.data.records import TaggedSentence
@@ -94,12 +94,13 @@ class ConlluSentence:
 
 
 def conllu_sentences(
-    path: str | Path, column: str = "upos", scheme: str | None = None
+    path: str | Path, column: str = "upos", scheme: str | None = None, span: Span | None = None
 ) -> Iterator[ConlluSentence]:
     """The sentences of a CoNLL-U file, one at a time (a stream: any size of file).
 
     The checks of ``read_conllu``, as each line is reached; ``scheme`` (iob1, iob2, bioes) is
-    checked on every tag of ``column``, with the line of a tag outside it.
+    checked on every tag of ``column``, with the line of a tag outside it. ``span``: only that
+    piece of the file (cut between sentences).
     """
     column = check_choice("column", column, TAG_COLUMNS)
     if scheme is not None:
@@ -110,7 +111,7 @@ def conllu_sentences(
     at = FIELDS.index(column)
     block: ConlluSentence | None = None
 
-    for number, line in numbered_lines(file):
+    for number, line in numbered_lines(file, span):
         if not line.strip():
             if block is not None:
                 yield _finished(file, block)

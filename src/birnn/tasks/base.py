@@ -8,7 +8,7 @@ distinct surface *form* (``FormTable``), so an unknown word still brings its own
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,7 +146,13 @@ def batches(
     batch_size: int,
     rng: np.random.Generator | None = None,
     per_token: bool = False,
-) -> list[TokenBatch]:
-    """Batches of similar length; shuffled with ``rng``, in length order without one."""
+    shard: Callable[[Sequence[int]], Sequence[int]] | None = None,
+) -> list[TokenBatch | None]:
+    """Batches of similar length; shuffled with ``rng``, in length order without one.
+
+    ``shard(rows)``: this process's rows of each batch (data parallelism,
+    ``birnn.train.parallel``); a batch of which it keeps none is None.
+    """
     groups = length_batches(data.lengths, batch_size, rng, shuffle=rng is not None)
-    return [make_batch(data, list(g), forms, per_token) for g in groups]
+    rows = [list(g) for g in groups] if shard is None else [list(shard(list(g))) for g in groups]
+    return [make_batch(data, r, forms, per_token) if r else None for r in rows]

@@ -35,6 +35,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from birnn._atomic import replacing
 from birnn.train.trainer import BEST, LAST, LOG
 
 RESULTS, RUN, LOCK, OWNER = "results.json", "run.json", ".lock", ".owner"
@@ -143,14 +144,5 @@ def record_run(out: Path, entry: dict[str, Any], fresh: bool) -> None:
 
 def write_json(path: Path, value: Any) -> None:
     """Atomically: a temporary file (flushed to disk), then a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    with replacing(path) as f:
+        f.write(json.dumps(value, indent=2, sort_keys=True) + "\n")

@@ -31,11 +31,19 @@ Without ``evaluate`` there is no dev score: no ``best/``, no early stopping.
 around each computation of loss and gradients (epoch and batch 0-based; step: optimizer steps
 taken so far): a way to watch training from outside, e.g. ``birnn.explain.GradientTrace``
 records dL/dh_t per chain there. It must not change the parameters.
+
+``parallel`` (optional) is how the work is shared with other processes (``train/parallel.py``):
+by default this process alone; ``birnn.distributed.DataParallel`` for the ranks of an MPI job,
+where ``train_batches`` yields each rank's share of every global batch (None for an empty
+share), ``parallel.combine`` turns the rank's loss and gradients into the global batch's, and
+only the writer (rank 0) touches ``out_dir`` and prints. A resumed run must have as many
+processes as the run it continues.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -60,6 +68,7 @@ from birnn.train.checkpoint import (
 )
 from birnn.train.config import TrainConfig, differences
 from birnn.train.log import MetricsLog
+from birnn.train.parallel import Parallel, SingleProcess, check_parallel
 from birnn.train.progress import EpochBar, report
 
 BEST, LAST, LOG = "best", "last", "log.jsonl"  # names inside out_dir
@@ -117,6 +126,7 @@ class Trainer:
         checkpoint_config: Mapping[str, Any] | None = None,
         progress: bool = True,
         around_step: AroundStep | None = None,
+        parallel: Parallel | None = None,
     ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig; received {describe(config)}")
@@ -146,6 +156,7 @@ class Trainer:
         self.checkpoint_config = dict(checkpoint_config)
         self.progress = progress
         self.around_step = around_step
+        self.parallel = SingleProcess() if parallel is None else check_parallel(parallel)
         self.optimizer: Optimizer | None = None  # set by fit
         self._before_writing: Callable[[], None] | None = None  # fit's hook, until called
         self.schedule: Schedule | None = None  # set by fit
@@ -181,15 +192,16 @@ class Trainer:
         log = MetricsLog(self.out_dir / LOG)
         # a fresh run's first epoch replaces what an earlier run left (see the module notes)
         self._before_writing = before_writing
-        if resume:
+        state = _Progress()
+        if resume and self.parallel.writes:
             state, log_position = self._restore(params, optimizer, schedule, rng, log)
             self._writing()
             try:
                 log.truncate(log_position)
             except (OSError, ValueError) as err:
                 raise CheckpointError(f"cannot resume from {self.out_dir / LAST}: {err}") from err
-        else:
-            state = _Progress()
+        if self.parallel.world_size > 1:
+            state = self._synchronise(state, params, optimizer, schedule, rng)
 
         while state.epoch < cfg.epochs and not self._patience_spent(state):
             self._epoch(train_batches, params, optimizer, schedule, rng, log, state)
@@ -198,7 +210,7 @@ class Trainer:
             best_epoch=state.best_epoch,
             best_score=state.best_score,
             stopped_early=state.epoch < cfg.epochs,
-            history=log.read(),
+            history=self.parallel.share(log.read() if self.parallel.writes else None),
         )
 
     def _writing(self) -> None:
@@ -223,20 +235,25 @@ class Trainer:
         state: _Progress,
     ) -> None:
         cfg = self.config
+        par = self.parallel
         epoch = state.epoch
         start = time.perf_counter()
         batches = list(train_batches(rng))
         n = len(batches)
         if n == 0:
             raise ValueError(f"train_batches(rng) yielded no batches in epoch {epoch + 1}")
-        bar = EpochBar(batches, n, f"epoch {epoch + 1}/{cfg.epochs}", self.progress)
+        bar = EpochBar(batches, n, f"epoch {epoch + 1}/{cfg.epochs}", self.progress and par.writes)
         loss_sum, items = 0.0, 0
         try:
             for i, batch in enumerate(bar):
                 optimizer.lr = cfg.lr * schedule(epoch + i / n)
                 watch = self.around_step or _no_watch
                 with watch(epoch, i, state.step):
-                    loss, grads, count = self._loss_and_grads(batch, rng, epoch, i)
+                    local = None
+                    if batch is not None:  # None: this rank's share of the batch is empty
+                        model_rng = par.model_rng(rng, cfg.seed, state.step)
+                        local = self._loss_and_grads(batch, model_rng, epoch, i)
+                    loss, grads, count = par.combine(local, params)
                 if cfg.clip:
                     clip_grad_norm(grads, cfg.clip)
                 optimizer.step(grads)
@@ -269,6 +286,16 @@ class Trainer:
         state.epoch = epoch + 1
         record["seconds"] = time.perf_counter() - start
         record["items_per_s"] = items / train_seconds if train_seconds > 0 else None
+        if par.writes:
+            self._save(record, improved, rng, log, state)
+
+    def _save(self, record: dict[str, Any], improved: bool, rng: np.random.Generator,
+              log: MetricsLog, state: _Progress) -> None:  # fmt: skip
+        """The end of an epoch in out_dir: the log line, best/ and last/, the summary line."""
+        cfg, params = self.config, self.model.params
+        optimizer, schedule = self.optimizer, self.schedule
+        assert optimizer is not None and schedule is not None  # set by fit
+        epoch = state.epoch - 1
         first = epoch == 0  # a fresh run's first epoch (a resumed run starts after it)
         if first:
             self._writing()
@@ -345,6 +372,7 @@ class Trainer:
             "log_position": log_position,
             "log_sha256": log_sha256,
             "train_config": self.config.to_dict(),
+            "world_size": self.parallel.world_size,
         }
 
     def _restore(
@@ -372,6 +400,12 @@ class Trainer:
             raise CheckpointError(
                 f"{where}: unreadable train_config in trainer.json ({err})"
             ) from err
+        saved_size, size = info.get("world_size", 1), self.parallel.world_size
+        if saved_size != size:
+            raise ValueError(
+                f"cannot resume {where}: it was trained by {saved_size} processes and this run "
+                f"has {size} (resume with as many: mpirun -n {saved_size})"
+            )
         changed = differences(saved, self.config, ignore=RESUMABLE_CHANGES)
         if changed:
             raise ValueError(
@@ -406,3 +440,28 @@ class Trainer:
         assign_params(params, ckpt.params, str(where))
         rng.bit_generator.state = info["rng"]
         return state, position
+
+    def _synchronise(
+        self,
+        state: _Progress,
+        params: Mapping[str, Array],
+        optimizer: Optimizer,
+        schedule: Schedule,
+        rng: np.random.Generator,
+    ) -> _Progress:
+        """Start every process from the writer's parameters, optimizer, schedule, Generator
+        and counters (those it resumed, or its fresh ones): the others need no out_dir."""
+        par = self.parallel
+        mine = None
+        if par.writes:
+            mine = (dict(params), optimizer.state_dict(), schedule.state_dict(),
+                    rng.bit_generator.state, dataclasses.asdict(state))  # fmt: skip
+        theirs = par.share(mine)
+        if par.writes:
+            return state
+        values, optimizer_state, schedule_state, rng_state, progress = theirs
+        assign_params(params, values, "the parameters of rank 0")
+        optimizer.load_state_dict(optimizer_state)
+        schedule.load_state_dict(schedule_state)
+        rng.bit_generator.state = rng_state
+        return _Progress(**progress)

@@ -1,0 +1,123 @@
+"""Predicting on a corpus: many files, or a Dask bag of texts; in this process or on a Dask
+cluster (``dask.distributed``, an optional extra: ``pip install 'birnn[dask]'``).
+
+    birnn predict --model RUN --input 'corpus/*.txt' --out-dir tagged/ [--dask ADDRESS]
+
+    birnn.predict_corpus(RUN, ["corpus/a.txt", "corpus/b.txt"], "tagged", client=client)
+        -> [Path("tagged/a.txt"), Path("tagged/b.txt")]
+    birnn.predict_corpus(RUN, bag)         -> a Dask bag of Predictions, one per text of ``bag``
+
+Files: each input file (or piece of a large one: ``layout.py``) is one task; each output file
+holds exactly what ``birnn predict --input FILE --output FORMAT`` prints, at the input's place
+in the layout. A task writes under a temporary name and renames, so an output is complete or
+absent, never half written. Dask runs a task again when it fails (``retries``) or when its
+worker dies (the scheduler gives it to another). Each worker loads the model once
+(``work.py``). An output that already exists is refused before anything runs.
+
+Without a ``client`` the same tasks run here, one after the other.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from birnn._checks import describe
+from birnn.corpus import work
+from birnn.corpus.layout import CHUNK_BYTES, Piece, pieces, targets
+from birnn.data._files import as_path, existing_file
+from birnn.predict_io import check_output, reads_conllu
+from birnn.tasks.task import Task
+
+RETRIES = 2  # more runs of a task that raised (a worker that dies does not count)
+
+
+def predict_corpus(
+    model: str | Path,
+    corpus: Any,
+    out_dir: str | Path | None = None,
+    *,
+    output: str = "tsv",
+    pretokenized: bool = False,
+    client: Any = None,
+    threads: int = 1,
+    base: str | Path | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Any:
+    """Predict with the model at ``model`` (a checkpoint or a run's ``--out``) on ``corpus``.
+
+    ``corpus`` is a list of file paths, written to ``out_dir`` (the paths relative to ``base``,
+    by default the inputs' common directory): returns the output paths, in the inputs' order.
+    Or it is a Dask bag of texts (strings, or token lists with ``pretokenized``): returns the
+    bag of their Predictions (lazy; ``out_dir`` must be None). ``client``: a
+    ``distributed.Client`` to run the file tasks on (None: this process); ``threads``: of each
+    task; files larger than ``chunk_bytes`` are cut into pieces (module notes).
+    """
+    ref = work.model_ref(model, threads)
+    if _is_bag(corpus):
+        if out_dir is not None:
+            raise ValueError("a bag of texts gives a bag of predictions: out_dir must be None")
+        return corpus.map_partitions(work.predict_partition, ref, pretokenized)
+    if isinstance(corpus, (str, Path)) or not isinstance(corpus, Sequence) or not corpus:
+        raise TypeError(
+            f"corpus must be a non-empty list of file paths or a Dask bag; received "
+            f"{describe(corpus)}"
+        )
+    if out_dir is None:
+        raise ValueError("out_dir is needed for a list of files (where the outputs go)")
+    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be an integer >= 1; received {chunk_bytes!r}")
+    task = work.predictor(ref).task  # loaded by model_ref
+    check_output(task, output)
+    sources = [existing_file(path) for path in corpus]
+    outs = targets(sources, as_path(out_dir), None if base is None else as_path(base))
+    _refuse_existing(outs)
+    tasks = [pieces(s, t, chunk_bytes, reads_conllu(s, task)) for s, t in zip(sources, outs)]
+    try:
+        if client is None:
+            _here(tasks, ref, task, output, pretokenized)
+        else:
+            _on_cluster(client, tasks, ref, task, output, pretokenized)
+    finally:
+        work.remove_leftovers(p for file in tasks for p in file)
+    return outs
+
+
+def _is_bag(value: Any) -> bool:
+    bag = sys.modules.get("dask.bag")  # not imported: it cannot be a bag
+    return bag is not None and isinstance(value, bag.Bag)
+
+
+def _refuse_existing(outs: list[Path]) -> None:
+    existing = [p for p in outs if p.exists()]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise ValueError(
+            f"{existing[0]} already exists{more}: outputs are never overwritten; remove them "
+            "or choose another output directory"
+        )
+
+
+def _here(tasks: list[list[Piece]], ref: work.ModelRef, task: Task, output: str,
+          pretokenized: bool) -> None:  # fmt: skip
+    for file in tasks:
+        texts = sum(work.predict_piece(ref, p, output, pretokenized) for p in file)
+        work.join(file, texts, task)
+
+
+def _on_cluster(client: Any, tasks: list[list[Piece]], ref: work.ModelRef, task: Task,
+                output: str, pretokenized: bool) -> None:  # fmt: skip
+    from distributed import KilledWorker
+
+    futures = [[client.submit(work.predict_piece, ref, p, output, pretokenized, pure=False,
+                              retries=RETRIES) for p in file] for file in tasks]  # fmt: skip
+    try:
+        for file, done in zip(tasks, futures):  # in the inputs' order, as they complete
+            work.join(file, sum(f.result() for f in done), task)
+    except KilledWorker as err:
+        raise OSError(f"the Dask workers died running a task ({err}); is the model too big "
+                      "for a worker's memory?") from err  # fmt: skip
+    finally:
+        client.cancel([f for done in futures for f in done])
