@@ -160,6 +160,11 @@ def test_thread_plan():
 
     assert plan(2, 2, 2) == (False, 2)  # the pool's threads are awake: give them the GEMMs
     assert plan(2, 2, 1) == (True, 1)  # OPENBLAS_NUM_THREADS=1, set_num_threads(2)
+    # the packed product: forward chains side by side only when each holds enough work
+    assert plan(2, 2, 2, packed=True, step="forward", work=5e8) == (True, 1)
+    assert plan(2, 2, 2, packed=True, step="forward", work=6e7) == (False, 2)
+    assert plan(2, 2, 2, packed=True, step="backward", work=5e8) == (False, 2)
+    assert plan(2, 2, 2, packed=False, step="forward", work=5e8) == (False, 2)
     assert plan(2, 4, 1) == (True, 2)
     assert plan(1, 4, 1) == (False, 4)  # one chain: nothing to run side by side
     assert plan(2, 1, 1) == (False, 1)

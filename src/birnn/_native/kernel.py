@@ -31,13 +31,20 @@ REAL_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 SLOTS = 2  # extras and grads slots of scan_args
 
 
-# Whether chains whose recurrent product runs in the packed kernel (float32, rgemm.c) go side
-# by side, per pass ("forward", "backward"): see plan
-PACKED_SIDE_BY_SIDE = {"forward": False, "backward": False}
+# Chains whose recurrent product runs in the packed kernel (float32, rgemm.c) go side by side in
+# the forward pass when a chain's recurrent products hold at least this many multiply-adds
+# (steps x batch x W_hh's size); never in the backward pass. See plan.
+PACKED_SIDE_BY_SIDE_WORK = 2e8
+PACKED_SIDE_BY_SIDE_BATCH = 32  # the largest batch measured with the packed product on 2 threads
 
 
 def plan(
-    chains: int, threads: int, pool: int, packed: bool = False, step: str = "forward"
+    chains: int,
+    threads: int,
+    pool: int,
+    packed: bool = False,
+    step: str = "forward",
+    work: float = 0.0,
 ) -> tuple[bool, int]:
     """(run the two chains side by side, BLAS threads per chain) for ``threads`` threads, when
     NumPy's OpenBLAS has a pool of ``pool`` threads.
@@ -54,8 +61,15 @@ def plan(
     after the other. Giving the GEMMs to the pool that is awake anyway is faster (config d
     inference loop 3.1 against 5.0 ms, e 27 against 36). With OPENBLAS_NUM_THREADS=1 there is no
     pool to spin, and ``set_num_threads(2)`` then runs the chains side by side.
+
+    With the packed recurrent product (single-threaded, no pool to spin: each chain computes
+    its own input projections) the forward chains go side by side when a chain's ``work``
+    (multiply-adds of its recurrent products) is at least PACKED_SIDE_BY_SIDE_WORK: measured
+    (BENCHMARKS.md, quiet machine, LSTM inference) e 42 -> 31 ms, b 89 -> 66-79 ms, but d
+    (25 steps, batch 16) 6.4 -> 7.2 ms; the backward pass was slower side by side in all three.
     """
-    side_by_side = pool < threads or (packed and PACKED_SIDE_BY_SIDE[step])
+    packed_side = packed and step == "forward" and work >= PACKED_SIDE_BY_SIDE_WORK
+    side_by_side = pool < threads or packed_side
     if chains == 2 and threads >= 2 and side_by_side:
         return True, threads // 2
     return False, threads
@@ -103,7 +117,10 @@ class Kernel:
         if self.library.threads_controlled:
             packed = w.w_hh.dtype == np.float32 and self.lib.birnn_rgemm_use(-1) > 0
             pool = self.lib.birnn_blas_threads()
-            concurrent, blas_threads = plan(chains, threads, pool, packed, step)
+            work = float(steps) * size * (w.w_hh.size // chains)
+            if size > PACKED_SIDE_BY_SIDE_BATCH:
+                work = 0.0
+            concurrent, blas_threads = plan(chains, threads, pool, packed, step, work)
         else:
             concurrent, blas_threads = False, 1
         lengths = np.ascontiguousarray(batch.lengths, dtype=np.int64)
@@ -136,7 +153,14 @@ class Kernel:
         ws: Workspace | None,
     ) -> Array | None:
         """Room for each chain's W packed for the recurrent product (float32; rgemm.c), from the
-        workspace (so it is not mapped anew at every call), or None: the steps use the BLAS."""
+        workspace (so it is not mapped anew at every call), or None: the steps use the BLAS.
+
+        The packed product runs on one thread: above batch 32, a chain given more BLAS threads
+        is faster on the BLAS (measured, quiet machine, LSTM config c inference on 2 threads:
+        987 ms packed against 836 ms on the BLAS; at batch 8-32 the two were within the noise
+        of the benchmark, BENCHMARKS.md)."""
+        if args.blas_threads > 1 and args.batch > PACKED_SIDE_BY_SIDE_BATCH:
+            return None
         per_chain = int(self.lib.birnn_packed_floats(rows, depth)) if dtype == np.float32 else 0
         if per_chain == 0:
             return None
