@@ -22,28 +22,10 @@ from birnn.demo.grammar import generate
 from birnn.tasks import fill, tagging
 from birnn.train.checkpoint import CheckpointError
 from birnn.train.config import TrainConfig
+from cli_support import LEXICON, pos_sentences
 
 ENCODER = {"word_dim": 8, "hidden": 8, "layers": 1, "char_dim": 4, "char_hidden": 4,
            "dropout": 0.1, "cell": "lstm"}  # fmt: skip
-LEXICON = {
-    "DET": ["the", "a", "this"],
-    "ADJ": ["big", "red", "old"],
-    "NOUN": ["dog", "cat", "bird", "man", "tree"],
-    "VERB": ["runs", "sees", "eats", "likes"],
-}
-
-
-def pos_sentences(count: int, seed: int) -> list[TaggedSentence]:
-    """DET (ADJ) NOUN VERB (DET NOUN) . : the tag follows from the word."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        pattern = ["DET"] + ["ADJ"] * int(rng.integers(0, 2)) + ["NOUN", "VERB"]
-        if rng.random() < 0.5:
-            pattern += ["DET", "NOUN"]
-        words = [LEXICON[t][int(rng.integers(len(LEXICON[t])))] for t in pattern]
-        out.append(TaggedSentence([*words, "."], [*pattern, "PUNCT"]))
-    return out
 
 
 def sentiment_texts(count: int, seed: int) -> list[LabelledText]:
