@@ -195,6 +195,37 @@ def test_thread_setting_changes_nothing_but_speed(kind, restore_settings):
 
 
 @needs_native
+def test_forward_only_threads_runs_the_chains_side_by_side_and_restores_the_pool(
+    restore_settings,
+):
+    """Prediction's setting: with 2 threads, NumPy's BLAS is on one thread inside (so the plan
+    puts the two directions side by side) and back on 2 after, even when the body raises;
+    with 1 thread, or on the NumPy backend, nothing changes. The outputs are the same."""
+    lib = _native.load().lib
+    m = birnn.LSTM(5, 17, num_layers=2, bidirectional=True, dtype=np.float64, seed=1)
+    x = np.random.default_rng(2).standard_normal((8, 40, 5))
+    lengths = random_lengths(np.random.default_rng(3), 40, 8)
+    birnn.set_backend("native")
+    birnn.set_num_threads(2)
+    in_turn, _ = m(x, lengths=lengths)
+    with backend.forward_only_threads():
+        assert lib.birnn_blas_threads() == 1
+        side_by_side, _ = m(x, lengths=lengths)
+    assert lib.birnn_blas_threads() == 2
+    np.testing.assert_allclose(side_by_side, in_turn, rtol=1e-13, atol=1e-13)
+    with pytest.raises(KeyError), backend.forward_only_threads():
+        raise KeyError("inside")
+    assert lib.birnn_blas_threads() == 2
+    birnn.set_backend("numpy")
+    with backend.forward_only_threads():
+        assert lib.birnn_blas_threads() == 2
+    birnn.set_backend("native")
+    birnn.set_num_threads(1)
+    with backend.forward_only_threads():
+        assert lib.birnn_blas_threads() == 1
+
+
+@needs_native
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_helper_thread_works_in_a_forked_child(restore_settings):
     """The helper thread is not copied by fork(): the child makes its own (no deadlock)."""

@@ -21,14 +21,21 @@ pools each want every core spin against each other and run many times slower
 (BENCHMARKS.md, "Threads when the machine is shared"). ``--threads 2`` is for a quiet machine.
 When the pool is smaller than ``n`` (NumPy's BLAS limited afterwards by someone else), a layer's
 two directions run side by side (``birnn._native.kernel.plan``).
+
+Prediction (``forward_only_threads``) uses that on purpose: with ``n >= 2`` it limits NumPy's
+BLAS to one thread while it runs, so every layer's two directions run side by side, each on one
+core, and no BLAS pool thread spins against them. Training keeps the shared pool: its weight
+gradients are NumPy GEMMs that need it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
 import os
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -117,6 +124,24 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"number of threads must be >= 1; received {n}")
     _settings.blas_limit = threadpool_limits(limits=n, user_api="blas")
     _settings.threads = n
+
+
+@contextlib.contextmanager
+def forward_only_threads() -> Iterator[None]:
+    """Within: NumPy's BLAS on one thread when birnn has ``n >= 2`` threads and runs natively,
+    so the time loop runs each layer's two directions side by side (one thread each).
+
+    For forward-only work (prediction, evaluation), where nearly every GEMM is inside the time
+    loop: measured (BENCHMARKS.md, quiet machine, 2 threads) ``birnn predict`` of EWT's training
+    text 8.2-8.9 s against 9.2-10.2 s with the 2-thread pool. Mixing the two does not work: after
+    a 2-thread NumPy GEMM, OpenBLAS's pool threads spin for a while and take the core the second
+    direction needs (side by side was then 1.1-1.5x slower than in turn).
+    """
+    if get_num_threads() < 2 or get_backend() != "native":
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def native_kernel(cell: Cell, dtype: np.dtype) -> Kernel | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from birnn.backend import forward_only_threads
 from birnn.data import Vocab, length_batches, pad
 from birnn.data.casing import case_id
 from birnn.models.batch import IntArray, TokenBatch, gather_chars
@@ -132,11 +133,14 @@ def predict_all(
 ) -> list[Any]:
     """``predict(batch)`` over all of ``data`` in batches of similar length, in data order.
 
-    Batches hold at most ``batch_size`` sequences and ``max_tokens`` padded tokens."""
+    Batches hold at most ``batch_size`` sequences and ``max_tokens`` padded tokens. With 2 or
+    more threads, each layer's two directions run side by side (``forward_only_threads``)."""
     out: list[Any] = [None] * len(data)
-    for group in length_batches(data.lengths, batch_size, shuffle=False, max_tokens=max_tokens):
-        for i, p in zip(group, predict(make_batch(data, list(group), forms, per_token))):
-            out[int(i)] = p
+    with forward_only_threads():
+        groups = length_batches(data.lengths, batch_size, shuffle=False, max_tokens=max_tokens)
+        for group in groups:
+            for i, p in zip(group, predict(make_batch(data, list(group), forms, per_token))):
+                out[int(i)] = p
     return out
 
 
