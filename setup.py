@@ -9,7 +9,7 @@ The library is loaded with ctypes, not imported, so it does not use the Python C
 -O3 vectorises the fused gate loops for the baseline instruction set (no -march=native: the
 result must run on any machine of the architecture); -fno-trapping-math lets the compiler
 evaluate both sides of a branch-free select (it changes floating-point exception flags, never
-results); no -ffast-math (NaN handling and the accuracy against NumPy must stay).
+results); -fno-math-errno lets it vectorise sqrt (errno is never read); no -ffast-math (NaN handling and the accuracy against NumPy must stay).
 """
 
 import sys
@@ -21,11 +21,12 @@ NATIVE = "src/birnn/_native/"
 if sys.platform == "win32":  # MSVC: no pthreads; the build fails and NumPy is used
     FLAGS: list[str] = ["/O2"]
 else:
-    FLAGS = ["-O3", "-std=gnu11", "-fvisibility=hidden", "-fno-trapping-math", "-pthread"]
+    FLAGS = ["-O3", "-std=gnu11", "-fvisibility=hidden", "-fno-trapping-math"]
+    FLAGS += ["-fno-math-errno", "-pthread"]
 
 kernel = Extension(
     "birnn._native._kernel",
-    sources=[NATIVE + name for name in ("blas.c", "cells.c", "rgemm.c", "scan.c", "worker.c")],
+    sources=[NATIVE + name for name in ("blas.c", "cells.c", "optim.c", "rgemm.c", "scan.c", "worker.c")],
     depends=[NATIVE + name for name in ("native.h", "cells.h", "vmath.h")],
     extra_compile_args=FLAGS,
     extra_link_args=[] if sys.platform == "win32" else ["-pthread"],

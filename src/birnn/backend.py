@@ -144,6 +144,12 @@ def forward_only_threads() -> Iterator[None]:
         yield
 
 
+def native_library() -> Kernel | None:
+    """The compiled library when the native backend is in use (the optimisers' loops), else
+    None."""
+    return _native.load() if get_backend() == "native" else None
+
+
 def native_kernel(cell: Cell, dtype: np.dtype) -> Kernel | None:
     """The kernel to run ``cell``'s loop in ``dtype``, or None for the NumPy loop."""
     if get_backend() != "native":

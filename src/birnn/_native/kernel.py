@@ -261,6 +261,24 @@ class Kernel:
             )
         )  # fmt: skip
 
+    def adam_step(
+        self, p: Array, g: Array, m: Array, v: Array, scalars: Sequence[float], decay: int
+    ) -> bool:
+        """One Adam step on ``p`` in place (optim.c; ``scalars`` and ``decay`` as documented
+        there), or False, touching nothing, where the arrays do not suit the loop (another
+        dtype, not C-contiguous, or not all of one dtype and shape)."""
+        arrays = (p, g, m, v)
+        if p.dtype not in REAL_TYPES or any(
+            a.dtype != p.dtype or a.shape != p.shape or not a.flags.c_contiguous for a in arrays
+        ):
+            return False
+        if not (p.flags.writeable and m.flags.writeable and v.flags.writeable):
+            return False
+        h = np.ascontiguousarray(scalars, dtype=np.float64)
+        fn = self.lib.birnn_adam_f32 if p.dtype == np.float32 else self.lib.birnn_adam_f64
+        fn(_ptr(p), _ptr(g), _ptr(m), _ptr(v), p.size, _ptr(h), decay)
+        return True
+
     def tanh_f32(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """The kernel's float32 tanh (for the accuracy test)."""
         x = np.ascontiguousarray(x, dtype=np.float32)

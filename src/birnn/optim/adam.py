@@ -20,6 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from birnn._checks import describe
+from birnn.backend import native_library
 from birnn.optim.base import Array, Optimizer, check_hyper
 
 
@@ -67,6 +68,17 @@ class Adam(Optimizer):
         step = self._state[f"step.{name}"]
         step += 1
         t = int(step)
+
+        # The compiled loop does the same operations in one pass (bit for bit: optim.c).
+        kernel = native_library()
+        if kernel is not None:
+            decay = (2 if self.decoupled else 1) if self.weight_decay else 0
+            scalars = (
+                1.0 - beta1, beta2, 1.0 - beta2, math.sqrt(1.0 - beta2**t), self.eps,
+                self.lr / (1.0 - beta1**t), self.weight_decay, 1.0 - self.lr * self.weight_decay,
+            )  # fmt: skip
+            if kernel.adam_step(p, g, m, v, scalars, decay):
+                return
 
         if self.weight_decay:
             if self.decoupled:
