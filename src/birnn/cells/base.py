@@ -156,10 +156,22 @@ class Cell:
         s[: self.sigmoid_blocks * self.hidden_size] = 0.5
         return s
 
+    def blocks(self) -> list[tuple[slice, slice]]:
+        """(internal rows, PyTorch rows) of each gate block: ``rows()`` as slices, so that moving
+        a matrix between the two orders is a few block copies, not a gather of every row."""
+        h = self.hidden_size
+        return [
+            (slice(k * h, (k + 1) * h), slice(b * h, (b + 1) * h)) for k, b in enumerate(self.order)
+        ]
+
     def to_torch_rows(self, grad: Array) -> Array:
-        """Put the gate rows (first axis) of an internal-order gradient back in PyTorch order."""
-        out = np.empty_like(grad)
-        out[self.rows()] = grad
+        """Put the gate rows (first axis) of an internal-order gradient back in PyTorch order (a
+        C-contiguous array of its own: the optimisers update gradients' owners in one pass)."""
+        if self.order == tuple(range(self.gates)):
+            return np.ascontiguousarray(grad) if grad.base is None else grad.copy()
+        out = np.empty(grad.shape, grad.dtype)
+        for internal, torch_rows in self.blocks():
+            out[torch_rows] = grad[internal]
         return out
 
     def prepare(
@@ -174,17 +186,18 @@ class Cell:
         dtype = params[0]["weight_ih"].dtype
         new: Alloc = alloc if alloc is not None else (lambda name, shape: np.empty(shape, dtype))
         new_forward = forward_alloc if forward_alloc is not None else new
-        rows = None if self.order == tuple(range(self.gates)) else self.rows()
+        reordered = self.order != tuple(range(self.gates))
         scale = self.scale(dtype)[:, None]
         chains, gh = len(params), self.gates * self.hidden_size
 
         def stacked(name: str) -> Array:  # the D chains' values, in internal gate order
             out = new(name, (chains, *params[0][name].shape))
             for j, p in enumerate(params):
-                if rows is None:
+                if not reordered:
                     out[j] = p[name]
-                else:
-                    np.take(p[name], rows, axis=0, out=out[j])
+                    continue
+                for internal, torch_rows in self.blocks():
+                    out[j, internal] = p[name][torch_rows]
             return out
 
         w_ih, w_hh = stacked("weight_ih"), stacked("weight_hh")
