@@ -212,6 +212,13 @@ class Case:
 BLOCK = 3  # timed calls per block of one library (see time_alternating)
 QUIET = 0.05  # a block is quiet if other processes used at most this share of the CPUs
 RETRIES = 4  # noisy blocks tolerated per kept block before noisy ones are kept too
+# Untimed calls open each block for at least this long: OpenBLAS's pool threads spin ~0.1 s after
+# a multithreaded call (2^28 cycles) and torch's OpenMP threads spin too, so a block started
+# right after the other library's ran against its spinning threads (measured: torch's LSTM d
+# inference 7.9-9.5 ms after birnn's 2-thread GEMMs, 3.5-5.5 ms alone in its own process).
+# Calls, not a sleep: after an idle pause this machine runs the next calls slower for a while
+# (birnn's d inference 4.5 ms back to back, 7.9 ms after a 0.2 s sleep).
+SETTLE = 0.15
 
 
 class OthersCpu:
@@ -244,9 +251,9 @@ def time_alternating(
 ) -> tuple[list[float], list[float], int]:
     """Warm both up, then time them in alternating blocks; fewer repeats if over ``budget`` s.
 
-    Each block is BLOCK + 1 consecutive calls of one library, and its first call is not kept:
-    the other library's thread pool (OpenMP in torch, OpenBLAS's in NumPy) spins for a while
-    after its last call and would slow that first call down. Blocks alternate ABBA.
+    Each block is BLOCK timed calls of one library after untimed ones filling at least SETTLE s
+    (the other library's thread pool, OpenMP in torch or OpenBLAS's in NumPy, spins for a while
+    after its last call; at least one untimed call). Blocks alternate ABBA.
 
     A block during which other processes used more than QUIET of the CPUs is dropped and run
     again (up to RETRIES times per kept block); past that, noisy blocks are kept and counted.
@@ -270,7 +277,9 @@ def time_alternating(
                 times = ours_s if fn is ours else theirs_s
                 others = OthersCpu()
                 start = time.perf_counter()
-                fn()  # settles the other library's spinning threads; not kept
+                fn()  # not kept: the other library's threads are still spinning
+                while time.perf_counter() - start < SETTLE:
+                    fn()
                 block = [fn() for _ in range(min(BLOCK, repeats - len(times)))]
                 if others.quiet(time.perf_counter() - start):
                     times.extend(block)

@@ -165,6 +165,10 @@ def test_thread_plan():
     assert plan(2, 2, 2, packed=True, step="forward", work=6e7) == (False, 2)
     assert plan(2, 2, 2, packed=True, step="backward", work=5e8) == (False, 2)
     assert plan(2, 2, 2, packed=False, step="forward", work=5e8) == (False, 2)
+    # inference: side by side from far less work (no NumPy GEMM between calls spins the pool)
+    assert plan(2, 2, 2, packed=True, step="infer", work=6e7) == (True, 1)
+    assert plan(2, 2, 2, packed=True, step="infer", work=1e6) == (False, 2)
+    assert plan(2, 2, 2, packed=False, step="infer", work=6e7) == (False, 2)
     assert plan(2, 4, 1) == (True, 2)
     assert plan(1, 4, 1) == (False, 4)  # one chain: nothing to run side by side
     assert plan(2, 1, 1) == (False, 1)

@@ -35,6 +35,9 @@ SLOTS = 2  # extras and grads slots of scan_args
 # the forward pass when a chain's recurrent products hold at least this many multiply-adds
 # (steps x batch x W_hh's size); never in the backward pass. See plan.
 PACKED_SIDE_BY_SIDE_WORK = 2e8
+# ... and in a forward pass that records no tape (inference), from this much work on: between
+# inference calls no NumPy GEMM runs, so no BLAS pool thread spins on the second core.
+PACKED_SIDE_BY_SIDE_INFER_WORK = 1e7
 PACKED_SIDE_BY_SIDE_BATCH = 32  # the largest batch measured with the packed product on 2 threads
 
 
@@ -67,8 +70,15 @@ def plan(
     (multiply-adds of its recurrent products) is at least PACKED_SIDE_BY_SIDE_WORK: measured
     (BENCHMARKS.md, quiet machine, LSTM inference) e 42 -> 31 ms, b 89 -> 66-79 ms, but d
     (25 steps, batch 16) 6.4 -> 7.2 ms; the backward pass was slower side by side in all three.
+    A forward pass for inference (``step="infer"``) goes side by side from
+    PACKED_SIDE_BY_SIDE_INFER_WORK on: re-measured on a quiet machine (bench.py, two runs each,
+    birnn's own times) LSTM a 10.4-12.2 -> 7.3-8.2 ms, d 6.1-10.0 -> 4.9-5.0, GRU d 4.8-5.0 ->
+    3.7-3.9, RNN d 2.2-2.3 -> 1.7-2.0; in training the forward stays in turn below
+    PACKED_SIDE_BY_SIDE_WORK (LSTM a 25.5-32.2 in turn against 28.0-32.4 side by side: the
+    backward's 2-thread GEMMs leave OpenBLAS's pool spinning into the next forward).
     """
-    packed_side = packed and step == "forward" and work >= PACKED_SIDE_BY_SIDE_WORK
+    threshold = PACKED_SIDE_BY_SIDE_INFER_WORK if step == "infer" else PACKED_SIDE_BY_SIDE_WORK
+    packed_side = packed and step in ("forward", "infer") and work >= threshold
     side_by_side = pool < threads or packed_side
     if chains == 2 and threads >= 2 and side_by_side:
         return True, threads // 2
@@ -181,12 +191,14 @@ class Kernel:
         batch: Batch,
         threads: int,
         ws: Workspace | None = None,
+        keep_tape: bool = True,
     ) -> None:
         """Fill ``a`` with the input projections of ``inputs``, then ``states`` and ``extras``
-        (shapes as ``scan_forward`` allocates them)."""
+        (shapes as ``scan_forward`` allocates them); ``keep_tape=False``: inference (``plan``)."""
         init = tuple(_contiguous(s) for s in init)
         inputs = [_contiguous(x) for x in inputs]
-        args, lengths = self._args(cell, w, batch, a.shape, threads)
+        step = "forward" if keep_tape else "infer"
+        args, lengths = self._args(cell, w, batch, a.shape, threads, step)
         w_hh = _contiguous(w.w_hh_t.transpose(0, 2, 1))  # the base array of the transposed view
         w_in = _contiguous(w.w_ih_t.transpose(0, 2, 1))  # (D, G*H, F[+1])
         _pairs(args.x, inputs)

@@ -86,7 +86,7 @@ def scan_forward(
     kernel = backend.native_kernel(cell, dtype)
     if kernel is not None:
         threads = backend.get_num_threads()
-        kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws)
+        kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws, keep_tape)
         return ScanTape(states=states, init=init, extras=extras)
     for j, x in enumerate(inputs):
         np.matmul(x, w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
