@@ -133,7 +133,7 @@ def forward_only_threads() -> Iterator[None]:
 
     For forward-only work (prediction, evaluation), where nearly every GEMM is inside the time
     loop: measured (BENCHMARKS.md, quiet machine, 2 threads) ``birnn predict`` of EWT's training
-    text 8.2-8.9 s against 9.2-10.2 s with the 2-thread pool. Mixing the two does not work: after
+    text 9.8-9.9 s against 11.3-11.8 s with the 2-thread pool. Mixing the two does not work: after
     a 2-thread NumPy GEMM, OpenBLAS's pool threads spin for a while and take the core the second
     direction needs (side by side was then 1.1-1.5x slower than in turn).
     """

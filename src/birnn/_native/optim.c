@@ -55,19 +55,18 @@ enum { DECAY_NONE = 0, DECAY_L2 = 1, DECAY_DECOUPLED = 2 };
         p[i] = pi - upd;                                                                        \
     }
 
-#define DEFINE_ADAM(NAME, REAL, SQRT)                                                           \
-    BIRNN_EXPORT ADAM_CLONES void NAME(REAL *restrict p, const REAL *restrict g,   \
-                                                    REAL *restrict m, REAL *restrict v,         \
-                                                    int64_t n, const double *h, int decay) {    \
-        const REAL c1 = (REAL)h[0], b2 = (REAL)h[1], c2 = (REAL)h[2], bc2 = (REAL)h[3];          \
-        const REAL eps = (REAL)h[4], step = (REAL)h[5], wd = (REAL)h[6], keep = (REAL)h[7];     \
-        if (decay == DECAY_L2) {                                                                \
-            ADAM_LOOP(REAL, SQRT, DECAY_L2)                                                     \
-        } else if (decay == DECAY_DECOUPLED) {                                                  \
-            ADAM_LOOP(REAL, SQRT, DECAY_DECOUPLED)                                              \
-        } else {                                                                                \
-            ADAM_LOOP(REAL, SQRT, DECAY_NONE)                                                   \
-        }                                                                                       \
+#define DEFINE_ADAM(NAME, REAL, SQRT)                                                              \
+    BIRNN_EXPORT ADAM_CLONES void NAME(REAL *restrict p, const REAL *restrict g, REAL *restrict m, \
+                                       REAL *restrict v, int64_t n, const double *h, int decay) {  \
+        const REAL c1 = (REAL)h[0], b2 = (REAL)h[1], c2 = (REAL)h[2], bc2 = (REAL)h[3];            \
+        const REAL eps = (REAL)h[4], step = (REAL)h[5], wd = (REAL)h[6], keep = (REAL)h[7];        \
+        if (decay == DECAY_L2) {                                                                   \
+            ADAM_LOOP(REAL, SQRT, DECAY_L2)                                                        \
+        } else if (decay == DECAY_DECOUPLED) {                                                     \
+            ADAM_LOOP(REAL, SQRT, DECAY_DECOUPLED)                                                 \
+        } else {                                                                                   \
+            ADAM_LOOP(REAL, SQRT, DECAY_NONE)                                                      \
+        }                                                                                          \
     }
 
 DEFINE_ADAM(birnn_adam_f32, float, sqrtf)
