@@ -3,9 +3,10 @@
 What it is
     The per-step loop of ``birnn.recurrent.scan`` (forward and backpropagation through time) for
     RNN (tanh, relu), GRU (both variants) and LSTM without projection, in float32 and float64,
-    written in C. Everything else (the input projections of all steps, the weight gradients,
-    merges, stacking) stays NumPy: those are already one large GEMM each. The NumPy loop
-    remains the readable reference; this one computes the same equations in the same order.
+    written in C, with each chain's input projections of all steps (one GEMM) before its loop.
+    Everything else (the weight gradients, merges, stacking) stays NumPy: those are already one
+    large GEMM each. The NumPy loop remains the readable reference; this one computes the same
+    equations in the same order. Besides the loop: Adam/AdamW's update in one pass (optim.c).
 
 Files
     native.h   the structs passed from Python (``scan_args``) and between the C files; the tape
@@ -16,8 +17,11 @@ Files
                in a table under the names the cells give as ``native_step``
     cells.c    cells.h instantiated for float32 and float64
     vmath.h    a tanh that vectorises (float32) and libm's (float64)
+    rgemm.c    the recurrent product against W_hh packed once per scan (float32, AVX-512 or
+               AVX2 chosen at load time; the BLAS otherwise)
     blas.c     GEMM through NumPy's own OpenBLAS; the BLAS thread count during a scan
     worker.c   the persistent helper thread that runs chain 1 when the chains run side by side
+    optim.c    one Adam / AdamW step in a single pass, the NumPy update's bits
     library.py loading the library and binding it to NumPy's BLAS (ctypes)
     kernel.py  marshalling the arrays of ``scan_forward`` / ``scan_backward`` into ``scan_args``
 
@@ -32,12 +36,13 @@ One step (per chain)
     keeps the plain layout.
 
 Threads
-    ``birnn.set_num_threads(n)``; the default is NumPy's BLAS thread count, at most
-    ``os.cpu_count()``: no oversubscription. A layer's two directions are independent chains;
-    they run in turn, each recurrent GEMM on n threads of NumPy's OpenBLAS pool, or, when birnn
-    has more threads than that pool (e.g. OPENBLAS_NUM_THREADS=1 and n = 2), side by side: chain
-    1 on a persistent helper thread (worker.c), each with n // 2 BLAS threads. ``kernel.plan``
-    says why that is the rule. OpenBLAS's thread count is process-wide, so it is set for the
+    ``birnn.set_num_threads(n)``; the default is 1 (``birnn.backend``). A layer's two directions
+    are independent chains; they run in turn, each recurrent GEMM on n threads of NumPy's
+    OpenBLAS pool, or side by side, chain 1 on a persistent helper thread (worker.c), each with
+    n // 2 BLAS threads: when birnn has more threads than that pool (e.g. within
+    ``backend.forward_only_threads``, which prediction uses), or when the packed product has
+    enough work (less for inference than for training). ``kernel.plan`` says why that is the
+    rule. OpenBLAS's thread count is process-wide, so it is set for the
     duration of a scan and restored after; NumPy's other GEMMs keep NumPy's setting.
 
 Building
