@@ -145,11 +145,6 @@ class Cell:
         }
 
     # ---- layout ------------------------------------------------------------------------------
-    def rows(self) -> NDArray[np.intp]:
-        """Internal row r of a gate-stacked matrix is PyTorch's row rows()[r]."""
-        h = self.hidden_size
-        return np.concatenate([np.arange(b * h, (b + 1) * h) for b in self.order])
-
     def scale(self, dtype: np.dtype) -> Array:
         """Per internal row: 1/2 for sigmoid gates, 1 otherwise."""
         s = np.ones(self.gates * self.hidden_size, dtype=dtype)
@@ -157,8 +152,8 @@ class Cell:
         return s
 
     def blocks(self) -> list[tuple[slice, slice]]:
-        """(internal rows, PyTorch rows) of each gate block: ``rows()`` as slices, so that moving
-        a matrix between the two orders is a few block copies, not a gather of every row."""
+        """(internal rows, PyTorch rows) of each gate block (internal block k holds PyTorch's block
+        order[k]): moving a matrix between the two orders is a few block copies."""
         h = self.hidden_size
         return [
             (slice(k * h, (k + 1) * h), slice(b * h, (b + 1) * h)) for k, b in enumerate(self.order)
