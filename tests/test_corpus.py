@@ -7,6 +7,7 @@ The Dask tests skip, with the reason, where dask.distributed is absent.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import birnn
@@ -83,13 +85,24 @@ def test_out_dir_holds_what_birnn_predict_prints(capsys, tmp_path, tagger, corpu
 
 
 def test_pieces_of_large_files_join_to_the_whole(capsys, tmp_path, tagger, corpus):
+    """Every sentence, token and tag as in one process; the probabilities to float32 rounding:
+    a piece's sentences share batches with other sentences than in the whole file, and
+    NumPy's OpenBLAS rounds a float32 product's row differently with the number of rows on
+    some CPUs (measured on an AVX2 EPYC: x[:m] @ w differs from (x @ w)[:m] in the last bit)."""
     sources, base = expand(str(corpus / "big.*"))
     outs = birnn.predict_corpus(tagger[0], sources, tmp_path / "t", output="json", base=base,
                                 chunk_bytes=2000)  # fmt: skip
     assert [o.name for o in outs] == ["big.conllu", "big.txt"]
     for source, out in zip(sources, outs):
         assert len(pieces(source, out, 2000, source.suffix == ".conllu")) > 5  # really cut
-        assert out.read_text(encoding="utf-8") == _expected(capsys, tagger[0], source, "json")
+        got = out.read_text(encoding="utf-8").splitlines()
+        want = _expected(capsys, tagger[0], source, "json").splitlines()
+        assert len(got) == len(want)
+        for line, expected in zip(got, want):
+            ours, theirs = json.loads(line), json.loads(expected)
+            assert ours.keys() == theirs.keys() and ours["tags"] == theirs["tags"]
+            assert ours["tokens"] == theirs["tokens"]
+            np.testing.assert_allclose(ours["probabilities"], theirs["probabilities"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("chunk_bytes", [1500, 1 << 30])  # in pieces, whole
@@ -202,7 +215,11 @@ def test_a_bag_of_texts_gives_a_bag_of_predictions(tagger, cluster):
     with Client(cluster) as client:
         bag = db.from_sequence(texts, npartitions=4)
         found = birnn.predict_corpus(tagger[0], bag).compute(scheduler=client.get)
-    assert found == birnn.load(tagger[0]).predict(texts)
+    expected = birnn.load(tagger[0]).predict(texts)  # other batches: see the pieces' test
+    assert len(found) == len(expected)
+    for ours, theirs in zip(found, expected):
+        assert (ours.tokens, ours.tags, ours.label) == (theirs.tokens, theirs.tags, theirs.label)
+        np.testing.assert_allclose(ours.probabilities, theirs.probabilities, rtol=1e-5)
 
 
 @requires_dask

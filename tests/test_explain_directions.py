@@ -177,7 +177,7 @@ def test_the_hook_receives_dl_dh_of_every_step_of_every_chain(kind, birnn_backen
     g = rng.standard_normal(out.shape)
     received = []
     m.state_grad_hook = lambda grads, lens: received.append((grads, lens))
-    dx_traced, _, grads_traced = m.backward(tape, g)
+    dx_traced, _, grads_traced = m.backward(tape, g, retain_tape=True)
     m.state_grad_hook = None
     dx, _, grads = m.backward(tape, g)
     ((state_grads, lens),) = received

@@ -296,19 +296,25 @@ def assert_results_equal(a, b) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_backward_twice_on_one_tape_is_identical(kind):
+def test_a_retained_tape_backpropagates_again_identically_then_is_consumed(kind):
+    """backward() consumes its tape (the compiled LSTM and GRU steps write the gradients over
+    the gates), on every backend alike; retain_tape=True keeps it for the next backward."""
     cfg = dict(input_size=INPUT, hidden_size=HIDDEN, num_layers=2, bidirectional=True)
     m = make_module(kind, {**cfg, "dropout": 0.3}, seed=11)
     p = problem(m, seed=11)
     g_out, g_state = p.g_out.copy(), tree_map(np.copy, p.g_state)
     _, _, tape = m.forward(p.x, p.hx, p.lengths, training=True)
-    first = m.backward(tape, p.g_out, p.g_state)
-    second = m.backward(tape, p.g_out, p.g_state)
+    first = m.backward(tape, p.g_out, p.g_state, retain_tape=True)
+    second = m.backward(tape, p.g_out, p.g_state, retain_tape=True)
+    last = m.backward(tape, p.g_out, p.g_state)
     assert_results_equal(first, second)
+    assert_results_equal(first, last)
     assert first[0] is not second[0]
     np.testing.assert_array_equal(p.g_out, g_out)  # upstream gradients not modified
     assert_tree_close(p.g_state, g_state, rtol=0, atol=0, name="d_state")
     assert np.any(first[0] != 0)
+    with pytest.raises(ValueError, match=r"consumed by an earlier backward.*retain_tape=True"):
+        m.backward(tape, p.g_out, p.g_state)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -403,7 +403,7 @@ def test_training_tapes_reuse_memory_without_mixing_up_live_ones():
     x1, x2 = rng.standard_normal((2, 5, 2, 3))
     d_out = rng.standard_normal((5, 2, 8))
     _, _, tape1 = m.forward(x1, training=True)
-    expected = m.backward(tape1, d_out)[2]
+    expected = m.backward(tape1, d_out, retain_tape=True)[2]
     _, _, tape2 = m.forward(x2, training=True)  # tape1 alive: tape2 gets other memory
     np.testing.assert_array_equal(
         m.backward(tape1, d_out)[2]["weight_hh_l0"], expected["weight_hh_l0"]
@@ -413,3 +413,20 @@ def test_training_tapes_reuse_memory_without_mixing_up_live_ones():
     for name, g in m.backward(tape3, d_out)[2].items():
         np.testing.assert_array_equal(g, expected[name])
     assert tape2 is not tape3
+
+
+@needs_native
+@pytest.mark.parametrize("kind,per_step", [("GRU", ["a", "d_hh_n"]), ("LSTM", ["a"])])
+def test_a_training_step_keeps_no_buffer_beside_the_tapes_gates(kind, per_step, restore_settings):
+    """Memory: in a training step the compiled loop needs no (D, T, N, G*H) array besides the
+    tape's gates (nor, for the GRU, one for dhh_n beside hh_n); a retained tape's backward
+    works on copies in the workspace."""
+    birnn.set_backend("native")
+    m = getattr(birnn, kind)(3, 4, bidirectional=True, dtype=np.float32, seed=0)
+    x = np.random.default_rng(0).standard_normal((6, 5, 3)).astype(np.float32)
+    d_out = np.ones((6, 5, 8), np.float32)
+    ws = m.layers[0].workspaces[0]
+    m.backward(m.forward(x, training=True)[2], d_out)
+    assert not {name for name, _ in ws._buffers} & set(per_step)
+    m.backward(m.forward(x, training=True)[2], d_out, retain_tape=True)
+    assert {name for name, _ in ws._buffers} >= set(per_step)

@@ -12,8 +12,8 @@ allocates nothing. ``sigmoid_from_half_tanh_`` rests on the identity
 
     sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)
 
-which lets one ``tanh`` call cover all gates of a cell at once when the sigmoid gates' weights
-are pre-scaled by 1/2 (an exact operation in binary floating point). It also cannot overflow,
+which lets one ``tanh`` call cover all gates of a cell at once when the sigmoid gates'
+pre-activations are halved (an exact operation in binary floating point). It also cannot overflow,
 unlike ``1 / (1 + exp(-x))`` for large negative ``x``.
 """
 

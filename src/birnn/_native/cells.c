@@ -43,6 +43,11 @@ BIRNN_EXPORT int birnn_cell_kind(const char *name) {
     return -1;
 }
 
+/* The cell's `in_place` bits (cell_steps), or -1 for an unknown kind. */
+BIRNN_EXPORT int birnn_cell_in_place(int kind) {
+    return kind >= 0 && kind < CELL_KINDS ? steps_f32[kind].in_place : -1;
+}
+
 /* For the tests: tanh_f32 over an array (its accuracy is checked against float64 tanh). */
 VECTOR_LOOPS static void tanh_loop(const float *restrict x, float *restrict y, int64_t len) {
     for (int64_t i = 0; i < len; i++) y[i] = tanh_f32(x[i]);

@@ -4,9 +4,9 @@
  * _f32 / _f64 suffix, and TANH and GEMM the matching functions. Each step is the recurrent
  * GEMM(s) into preallocated buffers followed by one fused pass over the n active rows: the same
  * equations, in the same order of operations, as the NumPy cells in birnn/cells/ (rnn.py, gru.py,
- * gru_original.py, lstm.py), whose docstrings derive them. Gate blocks are in the internal order (LSTM i, f, o, g; GRU r, z, n)
- * and the sigmoid rows of W_hh and of `a` are pre-scaled by 1/2:
- *     sigmoid(x) = 0.5 + 0.5 tanh(x / 2).
+ * gru_original.py, lstm.py), whose docstrings derive them. Gate blocks are in the internal
+ * order (LSTM i, f, o, g; GRU r, z, n), and a step halves the sigmoid gates' pre-activations
+ * (exact) so that one tanh serves every gate:  sigmoid(x) = 0.5 + 0.5 tanh(x / 2).
  * Derivatives are taken from outputs: sigmoid' = s - s*s, tanh' = 1 - t*t. */
 
 /* pre = the recurrent product of the n running rows, h_prev W^T, and its layout: with the
@@ -39,7 +39,7 @@ static void SUF(back_product)(const step_args *s, int64_t G, const REAL *d, REAL
         return;
     }
 #endif
-    GEMM(0, 0, n, H, G, d, G, s->w_true, H, accumulate, dh, H);
+    GEMM(0, 0, n, H, G, d, G, s->w, H, accumulate, dh, H);
 }
 
 /* dh += d_out: the gradient arriving at this step's output joins the carry (BPTT). */
@@ -96,15 +96,17 @@ static void SUF(rnn_relu_backward)(const step_args *s) { SUF(rnn_backward)(s, 1)
 /* ---- LSTM (cells/lstm.py), one row ---------------------------------------------------------
  * forward:  [i f o] = sigmoid, g = tanh of a + h_prev W_hh^T;  c = f c_prev + i g;  h = o tanh(c)
  * backward: tanh(c) again from c;  dc = dh o (1 - tanh(c)^2) + dc_next;  da_o = dh tanh(c) o'; da_i = dc g i';
- *           da_f = dc c_prev f';  da_g = dc i g';  dc_prev = dc f;  dh_prev = da W_hh */
+ *           da_f = dc c_prev f';  da_g = dc i g';  dc_prev = dc f;  dh_prev = da W_hh
+ * In place (cell_steps.in_place): the row g holds a on entry to the forward step and the gates
+ * after it; the backward step reads the gates from da's row and writes da over them. */
 
-VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a,
+VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, REAL *restrict g,
                                                const REAL *restrict pre, int64_t stride,
-                                               REAL *restrict g, const REAL *restrict c_prev,
-                                               REAL *restrict c, REAL *restrict h) {
+                                               const REAL *restrict c_prev, REAL *restrict c,
+                                               REAL *restrict h) {
     for (int64_t k = 0; k < 3 * H; k++)
-        g[k] = (REAL)0.5 * TANH(pre[k * stride] + a[k]) + (REAL)0.5;
-    for (int64_t k = 3 * H; k < 4 * H; k++) g[k] = TANH(pre[k * stride] + a[k]);
+        g[k] = (REAL)0.5 * TANH((REAL)0.5 * (pre[k * stride] + g[k])) + (REAL)0.5;
+    for (int64_t k = 3 * H; k < 4 * H; k++) g[k] = TANH(pre[k * stride] + g[k]);
     const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
     for (int64_t j = 0; j < H; j++) {
         REAL cj = f[j] * c_prev[j] + i[j] * gg[j];
@@ -113,42 +115,40 @@ VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, const REAL *restrict a
     }
 }
 
-VECTOR_LOOPS static void SUF(lstm_row_backward)(int64_t H, const REAL *restrict g,
+VECTOR_LOOPS static void SUF(lstm_row_backward)(int64_t H, REAL *restrict da,
                                    const REAL *restrict c, const REAL *restrict c_prev,
-                                   const REAL *restrict dh, REAL *restrict dc,
-                                   REAL *restrict da) {
-    const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
-    for (int64_t j = 0; j < H; j++) {
+                                   const REAL *restrict dh, REAL *restrict dc) {
+    for (int64_t j = 0; j < H; j++) { /* column j of each block: read the gates, write da */
+        REAL i = da[j], f = da[H + j], o = da[2 * H + j], gg = da[3 * H + j];
         REAL t = TANH(c[j]), d = dh[j]; /* tanh(c) recomputed: the tape keeps only c */
-        REAL dct = d * o[j] * (1 - t * t) + dc[j];
-        da[j] = dct * gg[j] * (i[j] - i[j] * i[j]);
-        da[H + j] = dct * c_prev[j] * (f[j] - f[j] * f[j]);
-        da[2 * H + j] = d * t * (o[j] - o[j] * o[j]);
-        da[3 * H + j] = dct * i[j] * (1 - gg[j] * gg[j]);
-        dc[j] = dct * f[j];
+        REAL dct = d * o * (1 - t * t) + dc[j];
+        da[j] = dct * gg * (i - i * i);
+        da[H + j] = dct * c_prev[j] * (f - f * f);
+        da[2 * H + j] = d * t * (o - o * o);
+        da[3 * H + j] = dct * i * (1 - gg * gg);
+        dc[j] = dct * f;
     }
 }
 
 static void SUF(lstm_forward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 4 * H;
-    REAL *gates = s->ex0, *c = s->c, *h = s->h;
-    const REAL *a = s->a, *c_prev = s->c_prev;
+    REAL *gates = s->ex0, *c = s->c, *h = s->h; /* gates: a on entry (in place) */
+    const REAL *c_prev = s->c_prev;
     REAL *pre = s->scratch;
     int64_t rs, cs;
     SUF(recurrent_product)(s, G, pre, &rs, &cs);
     for (int64_t b = 0; b < n; b++)
-        SUF(lstm_row_forward)(H, a + b * G, pre + b * rs, cs, gates + b * G, c_prev + b * H,
-                              c + b * H, h + b * H);
+        SUF(lstm_row_forward)(H, gates + b * G, pre + b * rs, cs, c_prev + b * H, c + b * H,
+                              h + b * H);
 }
 
 static void SUF(lstm_backward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 4 * H;
-    const REAL *gates = s->ex0, *c = s->c, *c_prev = s->c_prev;
-    REAL *dh = s->dh, *dc = s->dc, *da = s->da;
+    const REAL *c = s->c, *c_prev = s->c_prev;
+    REAL *dh = s->dh, *dc = s->dc, *da = s->da; /* da: the gates on entry (in place) */
     if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
     for (int64_t b = 0; b < n; b++)
-        SUF(lstm_row_backward)(H, gates + b * G, c + b * H, c_prev + b * H, dh + b * H,
-                               dc + b * H, da + b * G);
+        SUF(lstm_row_backward)(H, da + b * G, c + b * H, c_prev + b * H, dh + b * H, dc + b * H);
     SUF(back_product)(s, G, da, dh, 0);
 }
 
@@ -156,34 +156,34 @@ static void SUF(lstm_backward)(const step_args *s) {
  * forward:  hh = h_prev W_hh^T + [0, 0, b_hn];  [r z] = sigmoid(a + hh);
  *           n = tanh(a_n + r hh_n);  h = (h_prev - n) z + n   (the tape keeps hh_n only)
  * backward: da_z = dh (h_prev - n) z';  da_n = dh (1 - z) n';  da_r = da_n hh_n r';
- *           dhh = [da_r, da_z, da_n r];  dh_prev = dh z + dhh W_hh */
+ *           dhh = [da_r, da_z, da_n r];  dh_prev = dh z + dhh W_hh
+ * In place, as the LSTM: g holds a on entry to the forward step, the gates after it; the
+ * backward step reads the gates from da's row and hh_n from dhh_n's, and overwrites both. */
 
-VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, const REAL *restrict a,
+VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, REAL *restrict g,
                                               const REAL *restrict pre, int64_t stride,
                                               const REAL *restrict b_hn, REAL *restrict hh_n,
-                                              REAL *restrict g, const REAL *restrict h_prev,
-                                              REAL *restrict h) {
+                                              const REAL *restrict h_prev, REAL *restrict h) {
     for (int64_t k = 0; k < 2 * H; k++)
-        g[k] = (REAL)0.5 * TANH(a[k] + pre[k * stride]) + (REAL)0.5;
+        g[k] = (REAL)0.5 * TANH((REAL)0.5 * (g[k] + pre[k * stride])) + (REAL)0.5;
     for (int64_t j = 0; j < H; j++) hh_n[j] = pre[(2 * H + j) * stride] + b_hn[j];
     for (int64_t j = 0; j < H; j++) {
         REAL r = g[j], z = g[H + j];
-        REAL nn = TANH(r * hh_n[j] + a[2 * H + j]);
+        REAL nn = TANH(r * hh_n[j] + g[2 * H + j]);
         g[2 * H + j] = nn;
         h[j] = (h_prev[j] - nn) * z + nn;
     }
 }
 
-VECTOR_LOOPS static void SUF(gru_row_backward)(int64_t H, const REAL *restrict g,
-                                  const REAL *restrict hh_n, const REAL *restrict h_prev,
+VECTOR_LOOPS static void SUF(gru_row_backward)(int64_t H, const REAL *restrict h_prev,
                                   REAL *restrict dh, REAL *restrict da, REAL *restrict dhh,
                                   REAL *restrict dhh_n) {
-    for (int64_t j = 0; j < H; j++) {
-        REAL r = g[j], z = g[H + j], nn = g[2 * H + j], d = dh[j];
+    for (int64_t j = 0; j < H; j++) { /* column j of each block: read the gates and hh_n */
+        REAL r = da[j], z = da[H + j], nn = da[2 * H + j], hh_n = dhh_n[j], d = dh[j];
         REAL dz = (h_prev[j] - nn) * d;
         REAL direct = d * z; /* the path h_prev -> h; the GEMM adds the rest */
         REAL dn = (d - direct) * (1 - nn * nn);
-        REAL dr = dn * hh_n[j] * (r - r * r);
+        REAL dr = dn * hh_n * (r - r * r);
         dz = dz * (z - z * z);
         da[j] = dr;
         da[H + j] = dz;
@@ -197,24 +197,25 @@ VECTOR_LOOPS static void SUF(gru_row_backward)(int64_t H, const REAL *restrict g
 
 static void SUF(gru_forward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 3 * H;
-    REAL *gates = s->ex0, *hh_n = s->ex1, *h = s->h;
-    const REAL *a = s->a, *h_prev = s->h_prev, *b_hn = s->b_hn;
+    REAL *gates = s->ex0, *hh_n = s->ex1, *h = s->h; /* gates: a on entry (in place) */
+    const REAL *h_prev = s->h_prev, *b_hn = s->b_hn;
     REAL *pre = s->scratch;
     int64_t rs, cs;
     SUF(recurrent_product)(s, G, pre, &rs, &cs);
     for (int64_t b = 0; b < n; b++)
-        SUF(gru_row_forward)(H, a + b * G, pre + b * rs, cs, b_hn, hh_n + b * H, gates + b * G,
+        SUF(gru_row_forward)(H, gates + b * G, pre + b * rs, cs, b_hn, hh_n + b * H,
                              h_prev + b * H, h + b * H);
 }
 
 static void SUF(gru_backward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 3 * H;
-    const REAL *gates = s->ex0, *hh_n = s->ex1, *h_prev = s->h_prev;
-    REAL *dh = s->dh, *da = s->da, *dhh_n = s->dhh, *dhh = s->scratch; /* dhh: this step's */
+    const REAL *h_prev = s->h_prev;
+    /* da, dhh_n: the gates and hh_n on entry (in place); dhh: this step's, whole */
+    REAL *dh = s->dh, *da = s->da, *dhh_n = s->dhh, *dhh = s->scratch;
     if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
     for (int64_t b = 0; b < n; b++)
-        SUF(gru_row_backward)(H, gates + b * G, hh_n + b * H, h_prev + b * H, dh + b * H,
-                              da + b * G, dhh + b * G, dhh_n + b * H);
+        SUF(gru_row_backward)(H, h_prev + b * H, dh + b * H, da + b * G, dhh + b * G,
+                              dhh_n + b * H);
     SUF(back_product)(s, G, dhh, dh, 1); /* dh_prev = dh z + dhh W_hh */
 }
 
@@ -225,7 +226,8 @@ static void SUF(gru_backward)(const step_args *s) {
 
 VECTOR_LOOPS static void SUF(gru_before_row_gates)(int64_t H, const REAL *restrict a, REAL *restrict g,
                                       const REAL *restrict h_prev, REAL *restrict rh) {
-    for (int64_t k = 0; k < 2 * H; k++) g[k] = (REAL)0.5 * TANH(g[k] + a[k]) + (REAL)0.5;
+    for (int64_t k = 0; k < 2 * H; k++)
+        g[k] = (REAL)0.5 * TANH((REAL)0.5 * (g[k] + a[k])) + (REAL)0.5;
     for (int64_t j = 0; j < H; j++) rh[j] = g[j] * h_prev[j];
 }
 
@@ -276,7 +278,7 @@ static void SUF(gru_before_forward)(const step_args *s) {
 
 static void SUF(gru_before_backward)(const step_args *s) {
     int64_t n = s->n, H = s->hidden, G = 3 * H;
-    const REAL *gates = s->ex0, *h_prev = s->h_prev, *w = s->w_true;
+    const REAL *gates = s->ex0, *h_prev = s->h_prev, *w = s->w;
     REAL *dh = s->dh, *da = s->da, *d_rh = s->scratch;
     if (s->d_out) SUF(add_into)(dh, s->d_out, n * H);
     for (int64_t b = 0; b < n; b++)
@@ -291,9 +293,9 @@ static void SUF(gru_before_backward)(const step_args *s) {
 /* Each cell's steps under its Python class's ``native_step`` name (birnn/cells). The slots
  * ex0/ex1 and da/dhh are the cell's extra_widths() and grad_widths(), in that order. */
 static const cell_steps SUF(steps)[] = {
-    {"rnn_tanh", SUF(rnn_tanh_forward), SUF(rnn_tanh_backward), 1},
-    {"rnn_relu", SUF(rnn_relu_forward), SUF(rnn_relu_backward), 1},
-    {"gru", SUF(gru_forward), SUF(gru_backward), 1},
-    {"gru_before", SUF(gru_before_forward), SUF(gru_before_backward), 0},
-    {"lstm", SUF(lstm_forward), SUF(lstm_backward), 1},
+    {"rnn_tanh", SUF(rnn_tanh_forward), SUF(rnn_tanh_backward), 1, 0},
+    {"rnn_relu", SUF(rnn_relu_forward), SUF(rnn_relu_backward), 1, 0},
+    {"gru", SUF(gru_forward), SUF(gru_backward), 1, 3},
+    {"gru_before", SUF(gru_before_forward), SUF(gru_before_backward), 0, 0},
+    {"lstm", SUF(lstm_forward), SUF(lstm_backward), 1, 1},
 };

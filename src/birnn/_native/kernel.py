@@ -103,6 +103,16 @@ class Kernel:
         found = self._kinds[name]
         return found if found >= 0 else None
 
+    def in_place(self, cell: Cell) -> list[tuple[str, str]]:
+        """(extra, grad) names of the tape slots ``cell``'s compiled steps work in place on
+        (``cell_steps.in_place`` in native.h): the backward step finds the extra's values in
+        the grad's array and overwrites them with the gradient; the first slot's extra (the
+        gates) is also written over the input projections ``a`` in the forward step."""
+        kind = self.kind(cell)
+        bits = int(self.lib.birnn_cell_in_place(kind)) if kind is not None else 0
+        pairs = zip(cell.extra_widths(), cell.grad_widths())
+        return [pair for slot, pair in enumerate(pairs) if bits > 0 and bits >> slot & 1]
+
     def supports(self, cell: Cell, dtype: np.dtype) -> bool:
         return (
             np.dtype(dtype) in REAL_TYPES
@@ -156,7 +166,6 @@ class Kernel:
     def _packed(
         self,
         args: ScanArgs,
-        name: str,
         rows: int,
         depth: int,
         dtype: np.dtype,
@@ -164,6 +173,8 @@ class Kernel:
     ) -> Array | None:
         """Room for each chain's W packed for the recurrent product (float32; rgemm.c), from the
         workspace (so it is not mapped anew at every call), or None: the steps use the BLAS.
+        Forward (W_hh) and backward (its transpose, as many numbers) share one buffer: a
+        module runs one scan at a time.
 
         The packed product runs on one thread: above batch 32, a chain given more BLAS threads
         is faster on the BLAS (measured, quiet machine, LSTM config c inference on 2 threads:
@@ -175,7 +186,7 @@ class Kernel:
         if per_chain == 0:
             return None
         shape = (args.chains, per_chain)
-        buffer = ws.get(name, shape, dtype) if ws is not None else np.empty(shape, dtype)
+        buffer = ws.get("packed", shape, dtype) if ws is not None else np.empty(shape, dtype)
         args.packed, args.packed_floats = _ptr(buffer), per_chain
         return buffer
 
@@ -199,15 +210,15 @@ class Kernel:
         inputs = [_contiguous(x) for x in inputs]
         step = "forward" if keep_tape else "infer"
         args, lengths = self._args(cell, w, batch, a.shape, threads, step)
-        w_hh = _contiguous(w.w_hh_t.transpose(0, 2, 1))  # the base array of the transposed view
-        w_in = _contiguous(w.w_ih_t.transpose(0, 2, 1))  # (D, G*H, F[+1])
+        w_hh = _contiguous(w.w_hh)
+        w_in = _contiguous(w.w_ih_t.transpose(0, 2, 1))  # (D, G*H, F[+1]): the view's base
         _pairs(args.x, inputs)
         args.x_width, args.w_in = inputs[0].shape[1], _ptr(w_in)
         b_hn = _contiguous(w.extra["b_hn"][:, 0, :]) if "b_hn" in w.extra else None
-        args.kept = next(iter(extras.values())).shape[1] if extras else a.shape[1]
+        args.kept = a.shape[1] if keep_tape else 1  # steps the extras keep
         scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
         args.a, args.w, args.b_hn, args.scratch = _ptr(a), _ptr(w_hh), _ptr(b_hn), _ptr(scratch)
-        packed = self._packed(args, "packed_w_hh", args.gates, args.hidden, a.dtype, ws)
+        packed = self._packed(args, args.gates, args.hidden, a.dtype, ws)
         _pairs(args.init, init)
         _pairs(args.states_out, states)
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
@@ -232,15 +243,15 @@ class Kernel:
         states, extras = tape.states, tape.extras
         init = tuple(_contiguous(s) for s in tape.init)
         args, lengths = self._args(cell, w, batch, states[0].shape, threads, "backward")
-        w_true = _contiguous(w.w_hh)
+        w_hh = _contiguous(w.w_hh)
         d_o = None if d_out is None else _contiguous(d_out)
         d_fin = [None if d is None else _contiguous(d) for d in d_final]
         chains, _, size, _ = states[0].shape
         scratch = np.empty((chains, size, args.gates), states[0].dtype)
         args.kept = states[0].shape[1]
-        args.w_true, args.d_out, args.scratch = _ptr(w_true), _ptr(d_o), _ptr(scratch)
+        args.w, args.d_out, args.scratch = _ptr(w_hh), _ptr(d_o), _ptr(scratch)
         dtype = states[0].dtype
-        packed = self._packed(args, "packed_w_hh_t", args.hidden, args.gates, dtype, ws)
+        packed = self._packed(args, args.hidden, args.gates, dtype, ws)
         _pairs(args.init, init)
         _pairs(args.states_out, states)
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
@@ -249,7 +260,7 @@ class Kernel:
         _pairs(args.carry, carry)
         if self.lib.birnn_scan_backward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native backward failed for {type(cell).__name__}")
-        del lengths, init, w_true, d_o, d_fin, scratch, packed  # alive until here: C read them
+        del lengths, init, w_hh, d_o, d_fin, scratch, packed  # alive until here: C read them
 
     def use_product_variant(self, panel: int) -> int:
         """For tests and benchmarks: the recurrent product's variant by its panel rows (32:

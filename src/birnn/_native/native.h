@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 5
+#define BIRNN_ABI_VERSION 6
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
@@ -35,8 +35,7 @@ typedef struct {
     const int64_t *lengths;               /* (N,), sorted decreasing, each in [1, T] */
     void *a;                              /* (D, T, N, G*H) input projections, biases added:
                                              computed here from x and w_in when x[0] is set */
-    const void *w;                        /* (D, G*H, H) W_hh, sigmoid rows scaled by 1/2 */
-    const void *w_true;                   /* (D, G*H, H) W_hh, true scale (backward) */
+    const void *w;                        /* (D, G*H, H) W_hh */
     const void *b_hn;                     /* (D, H) GRU reset_after: b_hh of the n block */
     const void *init[2];                  /* (D, N, H) initial h [, c] */
     void *states_out[2];                  /* (D, T, N, H) h [, c] after each step */
@@ -67,22 +66,27 @@ typedef struct {
     const void *h_prev, *c_prev;  /* (n, H) */
     void *h, *c;                  /* (n, H) forward: written; backward: read */
     void *ex0, *ex1;              /* extras at this step, in the cell's extra_widths() order */
-    const void *w, *w_true, *b_hn;
+    const void *w, *b_hn;
     const void *d_out;            /* backward: (n, H) gradient arriving at h, or NULL */
     void *dh, *dc;                /* backward: carry; in at t, out at t - 1 */
     void *da, *dhh;               /* backward: grads at this step, grad_widths() order */
     void *scratch;                /* (G*H, n) forward: W_hh h_prev^T; GRU reset_before bwd */
-    const packed_matrix *packed;  /* forward W_hh (scaled), backward W_hh^T (true), or NULL */
+    const packed_matrix *packed;  /* forward W_hh, backward W_hh^T, or NULL */
 } step_args;
 
 typedef void (*step_fn)(const step_args *s);
 
 /* A cell's compiled steps, under the name its Python class gives as ``native_step``; `packs`:
- * its steps use the packed recurrent product (step_args.packed) when the scan provides it. */
+ * its steps use the packed recurrent product (step_args.packed) when the scan provides it.
+ * `in_place`: a bit per extras slot whose values the backward step reads from the grads slot
+ * of the same index and overwrites with that gradient (LSTM: the gates become da; GRU also
+ * hh_n becomes dhh_n); with bit 0 set the forward step also finds a in extras slot 0 and
+ * writes the gates over it (ex0 is a). One buffer then serves a, the gates and da. */
 typedef struct {
     const char *name;
     step_fn forward, backward;
     int packs;
+    int in_place;
 } cell_steps;
 
 /* cells.c: the step functions of cell kind k for real_size 4 or 8 (NULL if unknown). */

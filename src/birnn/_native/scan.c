@@ -61,7 +61,8 @@ static void forward_chain(const scan_args *p, int64_t d) {
             cur[i] = at(p->states_out[i], (d * T + t) * N * H, z);
         }
         s.h_prev = prev[0], s.c_prev = prev[1], s.h = cur[0], s.c = cur[1];
-        s.ex0 = at(p->extras[0], (d * p->kept + k) * N * p->extra_width[0], z);
+        s.ex0 = steps->in_place & 1 ? (void *)s.a /* the gates are written over a */
+                                    : at(p->extras[0], (d * p->kept + k) * N * p->extra_width[0], z);
         s.ex1 = at(p->extras[1], (d * p->kept + k) * N * p->extra_width[1], z);
         s.w = at(p->w, d * G * H, z);
         s.b_hn = at(p->b_hn, d * H, z);
@@ -77,7 +78,7 @@ static void backward_chain(const scan_args *p, int64_t d) {
     int64_t T = p->steps, N = p->batch, H = p->hidden, G = p->gates;
     void *carry[2] = {at(p->carry[0], d * N * H, z), at(p->carry[1], d * N * H, z)};
     int64_t n = 0; /* rows running at step t + 1 */
-    packed_matrix packed = pack_chain(p, steps, d, p->w_true, 1);
+    packed_matrix packed = pack_chain(p, steps, d, p->w, 1);
     for (int64_t t = T - 1; t >= 0; t--) {
         int64_t n_t = n;
         while (n_t < N && p->lengths[n_t] > t) n_t++;
@@ -97,7 +98,7 @@ static void backward_chain(const scan_args *p, int64_t d) {
         s.c = p->states > 1 ? at(p->states_out[1], (d * T + t) * N * H, z) : NULL;
         s.ex0 = at(p->extras[0], (d * T + t) * N * p->extra_width[0], z);
         s.ex1 = at(p->extras[1], (d * T + t) * N * p->extra_width[1], z);
-        s.w_true = at(p->w_true, d * G * H, z);
+        s.w = at(p->w, d * G * H, z);
         s.d_out = at(p->d_out, (d * T + t) * N * H, z);
         s.dh = carry[0], s.dc = carry[1];
         s.da = at(p->grads[0], (d * T + t) * N * p->grad_width[0], z);

@@ -13,10 +13,12 @@ Layout tricks (all exact; gradients are always with respect to the true pre-acti
 
 * The gate blocks may be stored in an internal order (``order``) that puts the sigmoid gates
   first, so one contiguous slice covers them all.
-* The rows of sigmoid gates are pre-scaled by 1/2 in the forward weights, so that a single
-  ``tanh`` over all gates followed by ``0.5 * t + 0.5`` on the sigmoid slice gives
-  sigmoid(a) = 0.5 + 0.5 tanh(a / 2) (see ``birnn.functional``). Scaling by a power of two is
-  exact in binary floating point.
+* The biases that simply add to the pre-activation ride as one last column of the input
+  weights, [W_ih, b], against a column of ones in the input: one GEMM adds them.
+* A step halves the sigmoid slice of its pre-activation, so that a single ``tanh`` over all
+  gates followed by ``0.5 * t + 0.5`` on that slice gives sigmoid(a) = 0.5 + 0.5 tanh(a / 2)
+  (see ``birnn.functional``). Halving is exact in binary floating point, so this equals halving
+  the weights' sigmoid rows, without a second copy of the weights.
 """
 
 from __future__ import annotations
@@ -55,14 +57,12 @@ class Step:
 class Weights:
     """A cell's parameters for D chains, stacked and laid out for the time loop."""
 
-    w_ih: Array  # (D, GH, F)  true scale, internal gate order: for dx = da @ w_ih
-    # (D, F+1, GH) sigmoid rows scaled by 1/2, for a = [x, 1] @ w_ih_t: the last row is the sum
-    # of every bias that simply adds to the pre-activation (D, F, GH without biases)
+    w_ih: Array  # (D, GH, F)  internal gate order: for dx = da @ w_ih
+    # (D, F+1, GH) for a = [x, 1] @ w_ih_t: the last row is the sum of every bias that simply
+    # adds to the pre-activation (D, F, GH without biases); w_ih is its view without that row
     w_ih_t: Array
-    w_hh: Array  # (D, GH, R)  true scale: for dh_prev = da @ w_hh
-    w_hh_t: Array  # (D, R, GH)  scaled: for the recurrent product h_prev @ w_hh_t
-    # w_ih_t, w_hh_t and extra["b_hn"] serve the forward pass only (they may live in scratch
-    # memory that the next layer reuses); the backward pass reads w_ih, w_hh and the rest.
+    w_hh: Array  # (D, GH, R): for dh_prev = da @ w_hh
+    w_hh_t: Array  # (D, R, GH): for the recurrent product h_prev @ w_hh_t
     # The *_t arrays are transposed views (BLAS reads them as they are; no copy is made).
     extra: dict[str, Array] = field(default_factory=dict)
 
@@ -82,7 +82,6 @@ class Cell:
 
     gates = 1
     order: tuple[int, ...] = (0,)  # internal gate block j holds PyTorch's block order[j]
-    sigmoid_blocks = 0  # the first internal blocks that are sigmoid gates
     # parameters whose rows are gate blocks (stored internally in ``order``)
     gate_stacked = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -145,12 +144,6 @@ class Cell:
         }
 
     # ---- layout ------------------------------------------------------------------------------
-    def scale(self, dtype: np.dtype) -> Array:
-        """Per internal row: 1/2 for sigmoid gates, 1 otherwise."""
-        s = np.ones(self.gates * self.hidden_size, dtype=dtype)
-        s[: self.sigmoid_blocks * self.hidden_size] = 0.5
-        return s
-
     def blocks(self) -> list[tuple[slice, slice]]:
         """(internal rows, PyTorch rows) of each gate block (internal block k holds PyTorch's block
         order[k]): moving a matrix between the two orders is a few block copies."""
@@ -169,24 +162,19 @@ class Cell:
             out[torch_rows] = grad[internal]
         return out
 
-    def prepare(
-        self, params: list[Params], alloc: Alloc | None = None, forward_alloc: Alloc | None = None
-    ) -> Weights:
+    def prepare(self, params: list[Params], alloc: Alloc | None = None) -> Weights:
         """Stack D chains' parameters into the time loop's layout (see module docstring).
 
-        The result is a snapshot; ``alloc(name, shape)`` may supply its arrays (a workspace),
-        ``forward_alloc`` those only the forward pass reads (``w_ih_t``, ``w_hh_t``), so that a
-        training tape keeps just the true-scale copies the backward pass needs.
+        The result is a snapshot, read by the forward and the backward pass alike;
+        ``alloc(name, shape)`` may supply its arrays (a workspace, for inference).
         """
         dtype = params[0]["weight_ih"].dtype
         new: Alloc = alloc if alloc is not None else (lambda name, shape: np.empty(shape, dtype))
-        new_forward = forward_alloc if forward_alloc is not None else new
         reordered = self.order != tuple(range(self.gates))
-        scale = self.scale(dtype)[:, None]
         chains, gh = len(params), self.gates * self.hidden_size
 
-        def stacked(name: str) -> Array:  # the D chains' values, in internal gate order
-            out = new(name, (chains, *params[0][name].shape))
+        def stacked(name: str, out: Array | None = None) -> Array:  # internal gate order
+            out = new(name, (chains, *params[0][name].shape)) if out is None else out
             for j, p in enumerate(params):
                 if not reordered:
                     out[j] = p[name]
@@ -195,23 +183,20 @@ class Cell:
                     out[j, internal] = p[name][torch_rows]
             return out
 
-        w_ih, w_hh = stacked("weight_ih"), stacked("weight_hh")
-        feat = w_ih.shape[2]
-        w_in = new_forward("w_in", (chains, gh, feat + self.bias))
-        np.multiply(w_ih, scale, out=w_in[..., :feat])
-        w_hh_scaled = new_forward("w_hh_scaled", w_hh.shape)
-        np.multiply(w_hh, scale, out=w_hh_scaled)
+        feat = self.input_size
+        w_in = new("w_in", (chains, gh, feat + self.bias))
+        w_ih = stacked("weight_ih", w_in[..., :feat])
+        w_hh = stacked("weight_hh")
         if self.bias:
             b_hh = stacked("bias_hh")
-            additive = stacked("bias_ih") + self.additive_hh_bias(b_hh)
-            np.multiply(additive, scale[:, 0], out=w_in[..., feat])
+            w_in[..., feat] = stacked("bias_ih") + self.additive_hh_bias(b_hh)
         else:
             b_hh = np.zeros((chains, gh), dtype=dtype)
         return Weights(
             w_ih=w_ih,
             w_ih_t=w_in.transpose(0, 2, 1),
             w_hh=w_hh,
-            w_hh_t=w_hh_scaled.transpose(0, 2, 1),
+            w_hh_t=w_hh.transpose(0, 2, 1),
             extra=self.prepare_extra(params, b_hh),
         )
 

@@ -46,7 +46,6 @@ class GRUBase(Cell):
 
     gates = 3
     order = (0, 1, 2)
-    sigmoid_blocks = 2
 
     def workspace(self, chains: int, batch: int, dtype: np.dtype) -> dict[str, Array]:
         h = self.hidden_size
@@ -119,9 +118,10 @@ class GRUCell(GRUBase):
         gates, hh_n = s.saved["gates"], s.saved["hh_n"]
         hh = s.scratch["hh"][:, : h.shape[1]]
         rz, n = gates[..., : 2 * hs], gates[..., 2 * hs :]
-        np.matmul(h_prev, w.w_hh_t, out=hh)  # r, z columns pre-scaled by 1/2
+        np.matmul(h_prev, w.w_hh_t, out=hh)
         np.add(hh[..., 2 * hs :], w.extra["b_hn"], out=hh_n)
         np.add(a[..., : 2 * hs], hh[..., : 2 * hs], out=rz)
+        rz *= 0.5
         np.tanh(rz, out=rz)
         sigmoid_from_half_tanh_(rz)
         np.multiply(gates[..., :hs], hh_n, out=n)  # r * hh_n

@@ -52,8 +52,9 @@ class OriginalGRUCell(GRUBase):
         hs = self.hidden_size
         gates, rh = s.saved["gates"], s.saved["rh"]
         rz, n = gates[..., : 2 * hs], gates[..., 2 * hs :]
-        np.matmul(h_prev, w.w_hh_t[..., : 2 * hs], out=rz)  # pre-scaled by 1/2
+        np.matmul(h_prev, w.w_hh_t[..., : 2 * hs], out=rz)
         rz += a[..., : 2 * hs]
+        rz *= 0.5
         np.tanh(rz, out=rz)
         sigmoid_from_half_tanh_(rz)
         np.multiply(gates[..., :hs], h_prev, out=rh)

@@ -39,8 +39,7 @@ if TYPE_CHECKING:
 
 class LSTMCell(Cell):
     gates = 4
-    order = (0, 1, 3, 2)  # internal i, f, o, g  <-  PyTorch i, f, g, o
-    sigmoid_blocks = 3
+    order = (0, 1, 3, 2)  # internal i, f, o, g  <-  PyTorch i, f, g, o: the sigmoids first
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0):
         super().__init__(input_size, hidden_size, bias)
@@ -105,7 +104,8 @@ class LSTMCell(Cell):
         bi, bf, bo, bg = self._blocks
         np.matmul(h_prev, w.w_hh_t, out=gates)
         gates += a
-        np.tanh(gates, out=gates)  # tanh(a/2) on the (pre-scaled) sigmoid gates, tanh(a_g) on g
+        gates[..., self._sigmoids] *= 0.5
+        np.tanh(gates, out=gates)  # tanh(a/2) on the sigmoid gates, tanh(a_g) on g
         sigmoid_from_half_tanh_(gates[..., self._sigmoids])
         i, f, o, g = gates[..., bi], gates[..., bf], gates[..., bo], gates[..., bg]
         np.multiply(f, c_prev, out=c)

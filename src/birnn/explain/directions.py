@@ -93,17 +93,21 @@ class PathGradients:
 
 def path_gradients(module: RecurrentModule, tape: Tape, d_out: Array) -> PathGradients:
     """The input gradient of ``d_out`` (dL/d out) split into its paths: the module's own
-    backward run with ``through`` stopping one direction, then the other."""
+    backward run with ``through`` stopping one direction, then the other. The tape stays
+    usable (every backward here retains it)."""
     check_module(module)
     size = tape.batch.size
     directions = module.layers[0].directions
     if directions == 1:
-        dx, _, _ = module.backward(tape, d_out)
+        dx, _, _ = module.backward(tape, d_out, retain_tape=True)
         return PathGradients(dx, None, None, dx)
     one, zero = np.ones(size, module.dtype), np.zeros(size, module.dtype)
-    forward, _, _ = module.backward(tape, d_out, through=np.stack([one, zero]))
-    backward, _, _ = module.backward(tape, d_out, through=np.stack([zero, one]))
+
+    def through(fwd: Array, bwd: Array) -> Array:  # dx through the chosen directions
+        return module.backward(tape, d_out, through=np.stack([fwd, bwd]), retain_tape=True)[0]
+
+    forward, backward = through(one, zero), through(zero, one)
     if len(module.layers) == 1:  # every path stays in one direction: full = forward + backward
         return PathGradients(forward, backward, None, forward + backward)
-    full, _, _ = module.backward(tape, d_out, through=np.stack([one, one]))  # no weight grads
+    full = through(one, one)  # every path, without the weight gradients
     return PathGradients(forward, backward, full - forward - backward, full)

@@ -149,11 +149,12 @@ def by_module(p: Problem) -> Values:
     recorded: list[list[NDArray[np.floating]]] = []
     rnn.state_grad_hook = lambda grads, lengths: recorded.append(grads)
     try:
-        dx, dh0, grads = rnn.backward(tape, d_out[:, None, :])
+        dx, dh0, grads = rnn.backward(tape, d_out[:, None, :], retain_tape=True)
     finally:
         rnn.state_grad_hook = None
-    only_fwd, _, _ = rnn.backward(tape, d_out[:, None, :], through=np.array([[1.0], [0.0]]))
-    only_bwd, _, _ = rnn.backward(tape, d_out[:, None, :], through=np.array([[0.0], [1.0]]))
+    d_y = d_out[:, None, :]
+    only_fwd = rnn.backward(tape, d_y, through=np.array([[1.0], [0.0]]), retain_tape=True)[0]
+    only_bwd = rnn.backward(tape, d_y, through=np.array([[0.0], [1.0]]))[0]
     return {
         "h": out[:, 0, :hidden], "h'": out[:, 0, hidden:], "q": q,
         "y_hat": np.exp(log_softmax(q)), "L": np.array(loss), "dq": dq,

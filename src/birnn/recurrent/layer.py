@@ -81,11 +81,9 @@ class Layer:
         finals: list[State] = [()] * self.directions
         for group, ws in zip(self.groups, self.workspaces):
             cell = self.cells[group[0]]
-            # the weights' forward-only layout lives in ws; without a tape nothing outlives the
-            # call, and all of it can
-            scratch = partial(ws.get, dtype=x.dtype)
-            alloc = None if keep_tape else scratch
-            w = cell.prepare([self.params[d] for d in group], alloc, forward_alloc=scratch)
+            # without a tape nothing outlives the call: the weights' layout can live in ws
+            alloc = None if keep_tape else partial(ws.get, dtype=x.dtype)
+            w = cell.prepare([self.params[d] for d in group], alloc)
             chain_init = tuple(np.stack([init[d][s] for d in group]) for s in range(len(init[0])))
             chain_inputs = [inputs[d] for d in group]
             tape = scan_forward(cell, w, chain_inputs, chain_init, batch, keep_tape, ws)
@@ -139,6 +137,7 @@ class Layer:
         batch: Batch,
         through: list[Array] | None = None,
         record: bool = False,
+        retain: bool = False,
     ) -> tuple[Array, list[State], list[Params], list[Array]]:
         """dy (T, N, W) -> dx (T, N, F), gradients at each direction's initial states and
         parameters, and with ``record`` each direction's dL/dh_t (T, N, R) in time order
@@ -147,6 +146,8 @@ class Layer:
         ``through[d]`` (N,): a weight per row on the gradient entering direction d (1 lets it
         pass, 0 stops it), so that dx holds only the paths through the chosen directions; the
         parameter gradients are then not computed (each direction's dict is empty).
+
+        Without ``retain`` the compiled loop overwrites the tape's gates (``scan_backward``).
         """
         steps, size, feat = tape.x.shape
         if self.directions == 1:
@@ -170,7 +171,7 @@ class Layer:
                 for s in range(len(scan.init))
             )
             kept = np.zeros(scan.states[0].shape, dy.dtype) if record else None
-            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws, kept)
+            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws, kept, retain)
             chain_grads = (
                 cell.param_grads(
                     [self._scan_input(tape.x, batch, d) for d in group], scan, step_grads

@@ -49,6 +49,7 @@ class Tape:
     order: NDArray[np.intp] | None  # sorted row j is the caller's row order[j]; None: identity
     out_shape: tuple[int, ...]
     hx_given: bool  # the caller's hx replaced the module's own initial state
+    spent: bool = False  # a backward without retain_tape ran: the gates hold gradients now
 
 
 def _suffix(direction: int) -> str:
@@ -284,7 +285,13 @@ class RecurrentModule:
 
     # ---- backward --------------------------------------------------------------------------
     def backward(
-        self, tape: Tape, d_out: Any, d_state: StateLike = None, *, through: Any = None
+        self,
+        tape: Tape,
+        d_out: Any,
+        d_state: StateLike = None,
+        *,
+        through: Any = None,
+        retain_tape: bool = False,
     ) -> tuple[Array, StateLike, dict[str, Array]]:
         """Gradients of one scalar loss, given dL/d(out) and dL/d(final states).
 
@@ -302,6 +309,11 @@ class RecurrentModule:
         chains c = 2 k + d of arrays shaped like ``out`` without its feature width: (N, T, R)
         batch-first, else (T, N, R); zero past each length) and the lengths; the NumPy time loop
         then runs, since the compiled one keeps no per-step carry.
+
+        As PyTorch frees a graph in ``backward()``, this consumes the tape: the compiled loop
+        writes the gradients over the gates it recorded (one buffer serves the input
+        projections, the gates and their gradients). ``retain_tape=True`` keeps it for
+        another backward (for the price of a copy of the gates).
         """
         if not isinstance(tape, Tape):
             raise TypeError(
@@ -311,6 +323,11 @@ class RecurrentModule:
             raise ValueError(
                 f"this tape was recorded by another module ({tape.owner!r}); "
                 f"pass the tape from this module's own forward()"
+            )
+        if tape.spent:
+            raise ValueError(
+                "this tape was consumed by an earlier backward(); pass retain_tape=True to "
+                "that backward() to backpropagate through one forward() more than once"
             )
         dy = check_float_array("d_out", d_out, self.dtype)
         check_shape("d_out", dy, tape.out_shape)
@@ -324,6 +341,7 @@ class RecurrentModule:
             if tape.order is not None:
                 d_final = [tuple(None if s is None else s[tape.order] for s in c) for c in d_final]
         record = self.state_grad_hook is not None
+        tape.spent = not retain_tape
         grads: dict[str, Array] = {}
         d_init: list[State] = [()] * len(self.chains)
         state_grads: list[Array] = [np.empty(0)] * len(self.chains)
@@ -340,6 +358,7 @@ class RecurrentModule:
                 tape.batch,
                 weights,
                 record,
+                retain_tape,
             )
             for d in range(layer.directions):
                 d_init[first + d] = layer_init[d]

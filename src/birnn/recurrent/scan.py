@@ -12,7 +12,11 @@ that ends at step t joins the backward loop there: its final-state gradient seed
 
 With the native backend (``birnn.set_backend``) the same loops run compiled (``birnn._native``):
 the arrays below are allocated here either way, and the kernel fills exactly what the NumPy
-loop would, so everything after the loop is shared.
+loop would, so everything after the loop is shared. Its LSTM and GRU steps work in place
+(``Kernel.in_place``): the forward writes the gates over the input projections, and the backward
+writes d(pre-activation) over the gates, so one (D, T, N, G*H) array of the tape serves all
+three. That backward consumes the tape, as PyTorch frees a graph: ``retain=True`` keeps it
+(the backward then works on a copy).
 """
 
 from __future__ import annotations
@@ -61,9 +65,15 @@ def scan_forward(
     chains, gates = len(inputs), w.w_ih_t.shape[-1]
     steps, size = batch.steps, batch.size
     dtype = inputs[0].dtype
-    a = (ws or Workspace()).get("a", (chains, steps, size, gates), dtype)
     pool = ws if not keep_tape else None
     tapes = ws.tapes if keep_tape and ws is not None else None
+    kernel = backend.native_kernel(cell, dtype)
+    in_place = kernel.in_place(cell) if kernel is not None else []
+    shape = (chains, steps, size, gates)
+    if in_place and keep_tape:  # the tape's gates, written over the input projections
+        a = tapes.get(shape, dtype, zero=False) if tapes is not None else np.empty(shape, dtype)
+    else:
+        a = (ws or Workspace()).get("a", shape, dtype)
 
     def new(name: str, shape: tuple[int, ...]) -> Array:
         if pool is not None:
@@ -81,12 +91,14 @@ def scan_forward(
     )
     kept = steps if keep_tape else 1
     extras = {
-        name: new(name, (chains, kept, size, width)) for name, width in cell.extra_widths().items()
+        name: a if in_place and name == in_place[0][0] else new(name, (chains, kept, size, width))
+        for name, width in cell.extra_widths().items()
     }
-    kernel = backend.native_kernel(cell, dtype)
     if kernel is not None:
         threads = backend.get_num_threads()
         kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws, keep_tape)
+        if in_place and keep_tape:  # the projections' GEMM also wrote the padding rows
+            batch.zero_padding(a)
         return ScanTape(states=states, init=init, extras=extras)
     for j, x in enumerate(inputs):
         np.matmul(x, w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
@@ -109,6 +121,7 @@ def scan_backward(
     batch: Batch,
     ws: Workspace | None = None,
     record: Array | None = None,
+    retain: bool = False,
 ) -> tuple[dict[str, Array], tuple[Array, ...]]:
     """Backpropagation through time.
 
@@ -120,25 +133,33 @@ def scan_backward(
     ``record`` (D, T, N, R), zeros: filled with ds_t = dL/dh_t, the whole gradient at each
     step's state h (its output's and the carry from step t + 1), for tracing the gradient
     through time; the NumPy loop runs then (the compiled one keeps no per-step carry).
+
+    The compiled loop writes the gradients over the tape's in-place slots (``Kernel.in_place``)
+    unless ``retain``: the tape cannot be backpropagated through again after that.
     """
     chains, steps, size, _ = tape.states[0].shape
     dtype = tape.states[0].dtype
     if ws is None:
         ws = Workspace()
+    kernel = backend.native_kernel(cell, dtype) if record is None else None
+    in_place = dict((g, e) for e, g in kernel.in_place(cell)) if kernel is not None else {}
     # zero on padding: the loop writes the running rows only. d(pre-activation) "a" takes the
     # buffer of the input projections (``Layer.forward``'s "a", consumed by the forward scan):
-    # one buffer of that size per layer, not two
-    grads = {
-        name: batch.zero_padding(
-            ws.get(name if name == "a" else f"d_{name}", (chains, steps, size, width), dtype)
-        )
-        for name, width in cell.grad_widths().items()
-    }
+    # one buffer of that size per layer, not two. The compiled in-place steps find the extras
+    # in their gradients' arrays: the tape's own (consumed), or a copy (``retain``)
+    grads = {}
+    for name, width in cell.grad_widths().items():
+        if name in in_place and not retain:
+            grads[name] = tape.extras[in_place[name]]
+            continue
+        shape = (chains, steps, size, width)
+        grads[name] = batch.zero_padding(ws.get(name if name == "a" else f"d_{name}", shape, dtype))
+        if name in in_place:
+            np.copyto(grads[name], tape.extras[in_place[name]])
     carry = tuple(
         ws.get(f"carry{s}", (chains, size, width), dtype, zero=True)
         for s, width in enumerate(cell.state_sizes)
     )
-    kernel = backend.native_kernel(cell, dtype) if record is None else None
     if kernel is not None:
         threads = backend.get_num_threads()
         kernel.backward(cell, w, tape, d_out, d_final, grads, carry, batch, threads, ws)
