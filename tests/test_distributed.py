@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -216,11 +215,7 @@ def test_a_killed_rank_is_named_in_one_line(tmp_path, files):
     ("sig", "supervisor", "line"),
     [(signal.SIGTERM, False, "rank 1 of 2 was terminated (SIGTERM)"),
      (signal.SIGTERM, True, "rank 1 of 2 was terminated (SIGTERM)"),
-     pytest.param(signal.SIGSTOP, False, "rank 1 of 2 stopped answering", marks=pytest.mark.xfail(
-         strict=False, raises=subprocess.TimeoutExpired,
-         reason="known race (2026-12-02, ~1 run in 4): rank 0 reports and exits, but MPICH's "
-                "launcher sometimes never ends the stopped rank's supervisor, so the job stays "
-                "open"))],
+     (signal.SIGSTOP, False, "rank 1 of 2 stopped answering")],
     ids=["terminated", "supervisor-terminated", "hung"],
 )  # fmt: skip
 def test_a_terminated_or_hung_rank_is_named_in_one_line(tmp_path, files, sig, supervisor, line):

@@ -31,7 +31,7 @@ def supervise(args: argparse.Namespace) -> int | None:
     in a process no launcher started (it trains itself)."""
     if launched_size() is None:
         return None
-    return supervisor.supervise(f"birnn {args.command}: error: ")
+    return supervisor.supervise(f"birnn {args.command}: error: ", args.peer_timeout)
 
 
 def parallel(args: argparse.Namespace) -> Parallel:
