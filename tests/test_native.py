@@ -430,3 +430,37 @@ def test_a_training_step_keeps_no_buffer_beside_the_tapes_gates(kind, per_step, 
     assert not {name for name, _ in ws._buffers} & set(per_step)
     m.backward(m.forward(x, training=True)[2], d_out, retain_tape=True)
     assert {name for name, _ in ws._buffers} >= set(per_step)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("kind", "hidden", "size", "threads"),
+    [("LSTM", 512, 64, 2), ("GRU", 300, 33, 2), ("LSTM", 130, 17, 1), ("GRU", 1, 2, 1),
+     ("LSTM", 64, 40, 2)],
+)  # fmt: skip
+def test_in_place_steps_equal_numpy_at_large_shapes(kind, hidden, size, threads, dtype,
+                                                    restore_settings):  # fmt: skip
+    """The compiled in-place LSTM/GRU steps (one tape buffer for a, the gates and da) at the
+    issue's shapes, hidden up to 512 and batch up to 64, ragged, against the NumPy loop. PyTorch's
+    initialisation in both dtypes: the suite's large random weights make 300 units chaotic
+    enough that float64 rounding alone grows past 1e-12."""
+    rng = np.random.default_rng(hidden + size)
+    m = getattr(birnn, kind)(7, hidden, num_layers=2, bidirectional=True, dtype=dtype, seed=3)
+    x = rng.standard_normal((6, size, 7)).astype(dtype)
+    lengths = random_lengths(rng, size, 6)
+    out, state = m(x, None, lengths)
+    d_out = rng.standard_normal(out.shape).astype(dtype)
+    d_state = _map(lambda s: rng.standard_normal(s.shape).astype(dtype), state)
+    birnn.set_num_threads(threads)
+    birnn.set_backend("numpy")
+    expected = run_both_ways(m, x, None, lengths, d_out, d_state)
+    birnn.set_backend("native")
+    actual = run_both_ways(m, x, None, lengths, d_out, d_state)
+    tol = REL_TOL[np.dtype(dtype)]
+    grads = [v[0] for k, v in expected.items() if k.startswith("grad")]
+    grad_scale = max(float(np.max(np.abs(g))) for g in grads) if dtype == np.float32 else None
+    for name, arrays in expected.items():
+        for want, got in zip(arrays, actual[name], strict=True):
+            err = rel_err(got, want, grad_scale if name.startswith("grad") else None)
+            assert err <= tol, f"{name}: relative error {err:.2e} > {tol:.0e}"
