@@ -35,6 +35,12 @@ One step (per chain)
     GRU with reset_after=False needs two products per step (the second reads r * h_{t-1}) and
     keeps the plain layout.
 
+In place (LSTM, GRU: ``cell_steps.in_place``)
+    The forward step finds its input projection in the tape's gates row and writes the gates
+    over it; the backward step finds the gates in da's row and writes da over them (GRU: also
+    hh_n -> dhh_n). A training step thus keeps one (D, T, N, G*H) array where it kept two, and
+    a backward consumes its tape (``RecurrentModule.backward(retain_tape=...)``).
+
 Threads
     ``birnn.set_num_threads(n)``; the default is 1 (``birnn.backend``). A layer's two directions
     are independent chains; they run in turn, each recurrent GEMM on n threads of NumPy's
