@@ -2,7 +2,8 @@
 
 Bars are drawn only when ``enabled`` and stderr is a terminal (a redirected log gets no ``\\r``
 updates); summary lines (``report``) are always written. The training bar shows the running
-mean loss and items per second; the prediction bar counts texts.
+mean loss and items per second; the prediction bar counts texts. tqdm is imported only where
+a bar is drawn: its import is about a tenth of a second of every command's start.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
-from tqdm import tqdm
-
 T = TypeVar("T")
+
+
+def _tqdm() -> Any:
+    from tqdm import tqdm
+
+    return tqdm
 
 
 def on_terminal() -> bool:
@@ -29,7 +34,7 @@ class EpochBar:
         self._bar = None
         self._batches = batches
         if enabled and on_terminal():
-            self._bar = tqdm(
+            self._bar = _tqdm()(
                 batches, total=total, desc=desc, unit="batch", file=sys.stderr, leave=False
             )
 
@@ -52,7 +57,7 @@ def counted(items: Iterable[T], unit: str, enabled: bool) -> Iterator[T]:
     if not (enabled and on_terminal()):
         yield from items
         return
-    with tqdm(unit=f" {unit}", file=sys.stderr, leave=False) as bar:
+    with _tqdm()(unit=f" {unit}", file=sys.stderr, leave=False) as bar:
         for item in items:
             yield item
             bar.update()
@@ -61,6 +66,6 @@ def counted(items: Iterable[T], unit: str, enabled: bool) -> Iterator[T]:
 def report(line: str) -> None:
     """One line on stderr (kept clear of a live bar)."""
     if on_terminal():
-        tqdm.write(line, file=sys.stderr)
+        _tqdm().write(line, file=sys.stderr)
     else:
         print(line, file=sys.stderr, flush=True)
