@@ -92,6 +92,7 @@ class Kernel:
         self.library = library
         self.lib = library.lib
         self._kinds: dict[str, int] = {}
+        self._in_place: dict[str | None, list[tuple[str, str]]] = {}
 
     def kind(self, cell: Cell) -> int | None:
         """The index of ``cell``'s compiled steps, or None if it has none."""
@@ -108,10 +109,13 @@ class Kernel:
         (``cell_steps.in_place`` in native.h): the backward step finds the extra's values in
         the grad's array and overwrites them with the gradient; the first slot's extra (the
         gates) is also written over the input projections ``a`` in the forward step."""
-        kind = self.kind(cell)
-        bits = int(self.lib.birnn_cell_in_place(kind)) if kind is not None else 0
-        pairs = zip(cell.extra_widths(), cell.grad_widths())
-        return [pair for slot, pair in enumerate(pairs) if bits > 0 and bits >> slot & 1]
+        name = cell.native_step
+        if name not in self._in_place:  # once per kind of step: every scan asks
+            kind = self.kind(cell)
+            bits = int(self.lib.birnn_cell_in_place(kind)) if kind is not None else 0
+            pairs = zip(cell.extra_widths(), cell.grad_widths())
+            self._in_place[name] = [pair for slot, pair in enumerate(pairs) if bits >> slot & 1]
+        return self._in_place[name]
 
     def supports(self, cell: Cell, dtype: np.dtype) -> bool:
         return (

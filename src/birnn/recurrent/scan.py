@@ -142,7 +142,7 @@ def scan_backward(
     if ws is None:
         ws = Workspace()
     kernel = backend.native_kernel(cell, dtype) if record is None else None
-    in_place = dict((g, e) for e, g in kernel.in_place(cell)) if kernel is not None else {}
+    in_place = {g: e for e, g in kernel.in_place(cell)} if kernel is not None else {}
     # zero on padding: the loop writes the running rows only. d(pre-activation) "a" takes the
     # buffer of the input projections (``Layer.forward``'s "a", consumed by the forward scan):
     # one buffer of that size per layer, not two. The compiled in-place steps find the extras
