@@ -23,6 +23,7 @@ import shutil
 import signal
 import sys
 import sysconfig
+import threading
 import time
 import warnings
 from typing import Any
@@ -199,46 +200,121 @@ def test_thread_setting_changes_nothing_but_speed(kind, restore_settings):
 
 
 @needs_native
-def test_forward_only_threads_runs_the_chains_side_by_side_and_restores_the_pool(
-    restore_settings,
-):
+def test_chain_threads_runs_the_chains_side_by_side_and_restores_the_pool(restore_settings):
     """Prediction's setting: with 2 threads, NumPy's BLAS is on one thread inside (so the plan
     puts the two directions side by side) and back on 2 after, even when the body raises;
-    with 1 thread, or on the NumPy backend, nothing changes. The outputs are the same."""
+    with 1 thread, or on the NumPy backend, nothing changes. The outputs are the same. Its
+    earlier name, ``forward_only_threads``, is the same function."""
     lib = _native.load().lib
     m = birnn.LSTM(5, 17, num_layers=2, bidirectional=True, dtype=np.float64, seed=1)
     x = np.random.default_rng(2).standard_normal((8, 40, 5))
     lengths = random_lengths(np.random.default_rng(3), 40, 8)
     birnn.set_backend("native")
-    birnn.set_num_threads(2)
+    birnn.set_num_threads(1)
     in_turn, _ = m(x, lengths=lengths)
-    with backend.forward_only_threads():
+    birnn.set_num_threads(2)
+    with backend.chain_threads():
         assert lib.birnn_blas_threads() == 1
         side_by_side, _ = m(x, lengths=lengths)
+        assert lib.birnn_blas_threads() == 1  # the module's own setting nests inside
     assert lib.birnn_blas_threads() == 2
     np.testing.assert_allclose(side_by_side, in_turn, rtol=1e-13, atol=1e-13)
-    with pytest.raises(KeyError), backend.forward_only_threads():
+    with pytest.raises(KeyError), backend.chain_threads():
         raise KeyError("inside")
     assert lib.birnn_blas_threads() == 2
     birnn.set_backend("numpy")
-    with backend.forward_only_threads():
+    with backend.chain_threads():
         assert lib.birnn_blas_threads() == 2
     birnn.set_backend("native")
     birnn.set_num_threads(1)
-    with backend.forward_only_threads():
+    with backend.chain_threads():
         assert lib.birnn_blas_threads() == 1
+    assert backend.forward_only_threads is backend.chain_threads
+
+
+@needs_native
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_a_training_step_computes_each_directions_gradients_on_its_own_thread(
+    kind, restore_settings, monkeypatch
+):
+    """With 2 threads, a bidirectional module's backward computes each direction's weight
+    gradients on its own thread (the second on the helper), with NumPy's pool on one thread
+    during the call and on 2 again after it; the gradients equal those of 1 thread. With 1
+    thread everything runs on the caller's thread."""
+    lib = _native.load().lib
+    m = getattr(birnn, kind)(7, 19, num_layers=2, bidirectional=True, dtype=np.float64, seed=4)
+    cell_type = type(m.layers[0].cells[0])
+    seen: list[tuple[str, int]] = []
+    original = cell_type.param_grads
+
+    def spy(self, inputs, tape, grads):
+        seen.append((threading.current_thread().name, lib.birnn_blas_threads()))
+        return original(self, inputs, tape, grads)
+
+    monkeypatch.setattr(cell_type, "param_grads", spy)
+    rng = np.random.default_rng(5)
+    x, d_out = rng.standard_normal((12, 6, 7)), rng.standard_normal((12, 6, 38))
+    lengths = random_lengths(rng, 6, 12)
+    birnn.set_backend("native")
+    results = {}
+    for threads in (1, 2):
+        birnn.set_num_threads(threads)
+        seen.clear()
+        out, _, tape = m.forward(x, lengths=lengths, training=True)
+        assert lib.birnn_blas_threads() == threads
+        dx, _, grads = m.backward(tape, d_out)
+        assert lib.birnn_blas_threads() == threads
+        results[threads] = [out, dx, *grads.values()]
+        names = {name for name, _ in seen}
+        assert len(seen) == 4  # two layers, two directions
+        assert all(pool == 1 for _, pool in seen)
+        if threads == 1:
+            assert names == {threading.current_thread().name}
+        else:
+            assert names == {threading.current_thread().name, "birnn-chain_0"}
+    for want, got in zip(results[1], results[2], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+@needs_native
+def test_per_chain_waits_for_the_second_chain_when_the_first_fails(restore_settings):
+    """An error in chain 0 reaches the caller only after chain 1 has finished (nothing of the
+    call keeps running); chain 1's own error reaches the caller too."""
+    birnn.set_backend("native")
+    birnn.set_num_threads(2)
+    finished = []
+
+    def work(j: int) -> int:
+        if j == 0:
+            raise KeyError("chain 0")
+        time.sleep(0.2)
+        finished.append(j)
+        return j
+
+    with backend.chain_threads():
+        with pytest.raises(KeyError, match="chain 0"):
+            backend.per_chain(work, 2)
+        assert finished == [1]
+        with pytest.raises(ZeroDivisionError):
+            backend.per_chain(lambda j: 1 // j if j == 0 else 1 // 0, 2)
+        assert backend.per_chain(lambda j: j * 10, 2) == [0, 10]
+    assert backend.per_chain(lambda j: j, 3) == [0, 1, 2]
 
 
 @needs_native
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_helper_thread_works_in_a_forked_child(restore_settings):
-    """The helper thread is not copied by fork(): the child makes its own (no deadlock)."""
+    """The helper threads (the scans' and the gradients') are not copied by fork(): the child
+    makes its own (no deadlock)."""
     birnn.set_backend("native")
     birnn.set_num_threads(2)
     threadpool_limits(limits=1, user_api="blas")  # a smaller pool: chains side by side
     m = birnn.LSTM(3, 5, bidirectional=True, dtype=np.float64, seed=0)
     x = np.random.default_rng(0).standard_normal((6, 4, 3))
-    expected, _ = m(x)  # the helper thread now exists in this process
+    expected, _ = m(x)  # the helper threads now exist in this process
+    d_out = np.ones_like(expected)
+    _, _, tape = m.forward(x, training=True)
+    expected_dx = m.backward(tape, d_out)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
         pid = os.fork()
@@ -246,6 +322,8 @@ def test_helper_thread_works_in_a_forked_child(restore_settings):
         code = 1
         try:
             code = 0 if np.array_equal(m(x)[0], expected) else 3
+            _, _, tape = m.forward(x, training=True)  # the gradients' helper, made anew
+            code = code or (0 if np.array_equal(m.backward(tape, d_out)[0], expected_dx) else 4)
         finally:
             os._exit(code)
     deadline = time.monotonic() + 60

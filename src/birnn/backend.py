@@ -35,7 +35,10 @@ import logging
 import operator
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -127,21 +130,64 @@ def set_num_threads(n: int) -> None:
 
 
 @contextlib.contextmanager
-def forward_only_threads() -> Iterator[None]:
+def chain_threads() -> Iterator[None]:
     """Within: NumPy's BLAS on one thread when birnn has ``n >= 2`` threads and runs natively,
-    so the time loop runs each layer's two directions side by side (one thread each).
+    so that each layer's two directions run side by side, one core each: the compiled loops
+    with their input projections, and in the backward pass each direction's weight- and
+    input-gradient GEMMs (``per_chain``). Outside, the pool is as it was (also after an error).
 
-    For forward-only work (prediction, evaluation), where nearly every GEMM is inside the time
-    loop: measured (BENCHMARKS.md, quiet machine, 2 threads) ``birnn predict`` of EWT's training
-    text 9.8-9.9 s against 11.3-11.8 s with the 2-thread pool. Mixing the two does not work: after
-    a 2-thread NumPy GEMM, OpenBLAS's pool threads spin for a while and take the core the second
-    direction needs (side by side was then 1.1-1.5x slower than in turn).
+    A recurrent module whose every layer has two directions of one cell enters it around each
+    ``forward`` and ``backward`` call; prediction around the whole pass. Why (measured,
+    BENCHMARKS.md, 2 threads): after a 2-thread NumPy GEMM, OpenBLAS's pool threads spin for a
+    while and take the core that the second direction needs, so mixing the shared pool with
+    side-by-side chains runs them one after the other (LSTM config b: the training forward
+    took 52-57 ms after the backward's 2-thread GEMMs against 29-32 ms alone). With the pool on
+    one thread throughout, a BiLSTM b training step took 109 ms against 139 ms, e 51 against
+    75; ``birnn predict`` of EWT's training text 9.8 s against 11.5 s.
     """
-    if get_num_threads() < 2 or get_backend() != "native":
+    kernel = _native.load() if get_backend() == "native" else None
+    if kernel is None or get_num_threads() < 2 or not kernel.library.threads_controlled:
         yield
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    kernel.blas_threads_enter(1)
+    try:
         yield
+    finally:
+        kernel.blas_threads_leave()
+
+
+forward_only_threads = chain_threads  # its earlier name, from when only prediction used it
+
+
+_T = TypeVar("_T")
+_helper: tuple[int, ThreadPoolExecutor] | None = None  # (pid, executor): a fork makes a new one
+
+
+def per_chain(fn: Callable[[int], _T], chains: int) -> list[_T]:
+    """``[fn(0), ..., fn(chains - 1)]``; for two chains running side by side (NumPy's BLAS pool
+    smaller than birnn's thread count, as within ``chain_threads``), ``fn(1)`` runs on a
+    persistent helper thread while the caller runs ``fn(0)``: their NumPy GEMMs release the
+    GIL, each on one BLAS thread."""
+    if chains != 2 or not _chains_side_by_side():
+        return [fn(j) for j in range(chains)]
+    global _helper
+    if _helper is None or _helper[0] != os.getpid():
+        _helper = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="birnn-chain"))
+    second = _helper[1].submit(fn, 1)
+    try:
+        first = fn(0)
+    finally:
+        futures.wait([second])  # never leave chain 1 running past an error in chain 0
+    return [first, second.result()]
+
+
+def _chains_side_by_side() -> bool:
+    """The compiled loop's rule (``kernel.plan``): birnn has more threads than NumPy's pool."""
+    kernel = _native.load() if get_backend() == "native" else None
+    threads = get_num_threads()
+    if kernel is None or threads < 2 or not kernel.library.threads_controlled:
+        return False
+    return int(kernel.lib.birnn_blas_threads()) < threads
 
 
 def native_library() -> Kernel | None:

@@ -80,3 +80,8 @@ void blas_threads_leave(void) {
         blas.set_threads(threads_saved);
     pthread_mutex_unlock(&threads_lock);
 }
+
+/* For Python (backend.chain_threads): the same counted setting around a whole module call. */
+BIRNN_EXPORT void birnn_blas_threads_enter(int threads) { blas_threads_enter(threads); }
+
+BIRNN_EXPORT void birnn_blas_threads_leave(void) { blas_threads_leave(); }

@@ -266,6 +266,14 @@ class Kernel:
             raise RuntimeError(f"birnn native backward failed for {type(cell).__name__}")
         del lengths, init, w_hh, d_o, d_fin, scratch, packed  # alive until here: C read them
 
+    def blas_threads_enter(self, threads: int) -> None:
+        """Set NumPy's BLAS pool to ``threads`` until the matching ``blas_threads_leave``
+        (counted with the scans' own settings: the outermost leave restores the pool)."""
+        self.lib.birnn_blas_threads_enter(threads)
+
+    def blas_threads_leave(self) -> None:
+        self.lib.birnn_blas_threads_leave()
+
     def use_product_variant(self, panel: int) -> int:
         """For tests and benchmarks: the recurrent product's variant by its panel rows (32:
         AVX-512, 16: AVX2, 0: the BLAS), if the CPU runs it; returns the panel in use."""

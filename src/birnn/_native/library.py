@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-ABI_VERSION = 6  # BIRNN_ABI_VERSION in native.h: ScanArgs' layout and the functions exported
+ABI_VERSION = 7  # BIRNN_ABI_VERSION in native.h: ScanArgs' layout and the functions exported
 
 c_int32, c_int64, c_void_p = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
 Pair = c_void_p * 2
@@ -158,6 +158,8 @@ def load() -> Library | str:
     if lib.birnn_abi_version() != ABI_VERSION:
         return f"the compiled kernel {path.name} is stale (rebuild with `pip install .`)"
     lib.birnn_cell_in_place.argtypes = [ctypes.c_int]
+    lib.birnn_blas_threads_enter.argtypes = [ctypes.c_int]
+    lib.birnn_blas_threads_leave.argtypes = []
     for adam in (lib.birnn_adam_f32, lib.birnn_adam_f64):
         adam.argtypes = [c_void_p, c_void_p, c_void_p, c_void_p, c_int64, c_void_p, ctypes.c_int]
     for blas_path in numpy_blas_candidates():

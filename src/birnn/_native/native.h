@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 6
+#define BIRNN_ABI_VERSION 7
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
@@ -109,7 +109,8 @@ void rgemm(const packed_matrix *m, const float *x, int64_t ldx, int64_t n, float
 typedef void (*worker_job)(void *arg);
 int worker_submit(worker_job fn, void *arg);
 void worker_wait(void);
-/* Set the BLAS thread count for the duration of a scan, and put it back. */
+/* Set the BLAS thread count for the duration of a scan, and put it back (counted: nested
+ * settings restore the outermost one's value). */
 void blas_threads_enter(int threads);
 void blas_threads_leave(void);
 

@@ -29,6 +29,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import NDArray
 
+from birnn import backend
 from birnn.cells.base import Cell, Params, Weights
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.scan import ScanTape, scan_backward, scan_forward
@@ -149,7 +150,6 @@ class Layer:
 
         Without ``retain`` the compiled loop overwrites the tape's gates (``scan_backward``).
         """
-        steps, size, feat = tape.x.shape
         if self.directions == 1:
             d_h = [dy]
         else:
@@ -172,25 +172,41 @@ class Layer:
             )
             kept = np.zeros(scan.states[0].shape, dy.dtype) if record else None
             step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws, kept, retain)
-            chain_grads = (
-                cell.param_grads(
-                    [self._scan_input(tape.x, batch, d) for d in group], scan, step_grads
-                )
-                if through is None
-                else [{} for _ in group]
-            )
-            da = step_grads["a"].reshape(len(group), steps * size, -1)  # (D, T*N, G*H)
-            for j, d in enumerate(group):
-                grads[d] = chain_grads[j]
+            work = partial(self._chain_grads, group, w, scan, step_grads, tape.x, batch, through)
+            # the chains' GEMMs side by side, each on one core, when their loops ran so
+            for j, (params, d_x_j) in enumerate(backend.per_chain(work, len(group))):
+                d = group[j]
+                grads[d], d_x[d] = params, d_x_j
                 d_init[d] = tuple(c[j].copy() for c in carry)  # carry is workspace memory
-                if through is not None and not np.any(through[d]):  # a stopped direction
-                    d_x[d] = np.zeros((steps, size, feat), dy.dtype)
-                else:
-                    d_x[d] = (da[j] @ w.w_ih[j]).reshape(steps, size, feat)
                 if kept is not None:
                     state_grads[d] = kept[j] if d == 0 else batch.flip(kept[j])
         dx = d_x[0] if self.directions == 1 else d_x[0] + batch.flip(d_x[1])
         return dx, d_init, grads, state_grads
+
+    def _chain_grads(
+        self,
+        group: list[int],
+        w: Weights,
+        scan: ScanTape,
+        step_grads: dict[str, Array],
+        x: Array,
+        batch: Batch,
+        through: list[Array] | None,
+        j: int,
+    ) -> tuple[Params, Array]:
+        """Chain j of ``group``: its parameter gradients (none with ``through``) and its part
+        of dx, da_j @ W_ih_j, in scan order: GEMMs over all steps at once."""
+        d = group[j]
+        steps, size, feat = x.shape
+        params: Params = {}
+        if through is None:
+            at_j = {name: g[j : j + 1] for name, g in step_grads.items()}
+            x_d = self._scan_input(x, batch, d)
+            params = self.cells[d].param_grads([x_d], scan.chain(j), at_j)[0]
+        if through is not None and not np.any(through[d]):  # a stopped direction
+            return params, np.zeros((steps, size, feat), x.dtype)
+        da = step_grads["a"][j].reshape(steps * size, -1)  # (T*N, G*H)
+        return params, (da @ w.w_ih[j]).reshape(steps, size, feat)
 
 
 def _stack_or_none(values: list[Array | None], shape: tuple[int, ...]) -> Array | None:

@@ -12,8 +12,10 @@ States follow PyTorch's layout: chain c = 2 k + d (layer k, direction d; d = 1 b
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from birnn import backend
 from birnn._checks import (
     check_float_array,
     check_lengths,
@@ -224,17 +227,18 @@ class RecurrentModule:
         layer_tapes: list[LayerTape] = []
         masks: list[Array | None] = []
         finals: list[State] = []
-        for k, layer in enumerate(self.layers):
-            chain_init = [init[self.chains.index((k, d))] for d in range(layer.directions)]
-            x, layer_finals, layer_tape = layer.forward(x, batch, chain_init, keep_tape)
-            finals.extend(layer_finals)
-            layer_tapes.append(layer_tape)
-            mask = None
-            if training and self.dropout > 0 and k < len(self.layers) - 1:
-                generator = rng if rng is not None else self.rng
-                mask = dropout_mask(generator, x.shape, self.dropout, self.dtype)
-                x = x * mask
-            masks.append(mask)
+        with self._threads():
+            for k, layer in enumerate(self.layers):
+                chain_init = [init[self.chains.index((k, d))] for d in range(layer.directions)]
+                x, layer_finals, layer_tape = layer.forward(x, batch, chain_init, keep_tape)
+                finals.extend(layer_finals)
+                layer_tapes.append(layer_tape)
+                mask = None
+                if training and self.dropout > 0 and k < len(self.layers) - 1:
+                    generator = rng if rng is not None else self.rng
+                    mask = dropout_mask(generator, x.shape, self.dropout, self.dtype)
+                    x = x * mask
+                masks.append(mask)
         out = self._to_caller(x, order)
         state = self.layout.pack(finals, order)
         tape = Tape(
@@ -247,6 +251,13 @@ class RecurrentModule:
             hx_given=hx is not None,
         )
         return out, state, tape
+
+    def _threads(self) -> AbstractContextManager[None]:
+        """``backend.chain_threads`` when every layer runs two directions as the two chains of
+        one loop (they then run side by side); a module with a one-chain layer keeps NumPy's
+        pool, which that layer's GEMMs need."""
+        paired = all(len(layer.groups) == 1 and layer.directions == 2 for layer in self.layers)
+        return backend.chain_threads() if paired else contextlib.nullcontext()
 
     def _to_caller(self, seq: Array, order: NDArray[np.intp] | None) -> Array:
         """Sorted time-major (T, N, F) -> the caller's row order and layout."""
@@ -345,27 +356,28 @@ class RecurrentModule:
         grads: dict[str, Array] = {}
         d_init: list[State] = [()] * len(self.chains)
         state_grads: list[Array] = [np.empty(0)] * len(self.chains)
-        for k in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[k]
-            mask = tape.masks[k]
-            if mask is not None:
-                dy = dy * mask
-            first = self.chains.index((k, 0))
-            dy, layer_init, layer_grads, layer_states = layer.backward(
-                tape.layers[k],
-                dy,
-                d_final[first : first + layer.directions],
-                tape.batch,
-                weights,
-                record,
-                retain_tape,
-            )
-            for d in range(layer.directions):
-                d_init[first + d] = layer_init[d]
-                if record:
-                    state_grads[first + d] = self._to_caller(layer_states[d], tape.order)
-                for key, value in layer_grads[d].items():
-                    grads[f"{key}_l{k}{_suffix(d)}"] = value
+        with self._threads():
+            for k in range(len(self.layers) - 1, -1, -1):
+                layer = self.layers[k]
+                mask = tape.masks[k]
+                if mask is not None:
+                    dy = dy * mask
+                first = self.chains.index((k, 0))
+                dy, layer_init, layer_grads, layer_states = layer.backward(
+                    tape.layers[k],
+                    dy,
+                    d_final[first : first + layer.directions],
+                    tape.batch,
+                    weights,
+                    record,
+                    retain_tape,
+                )
+                for d in range(layer.directions):
+                    d_init[first + d] = layer_init[d]
+                    if record:
+                        state_grads[first + d] = self._to_caller(layer_states[d], tape.order)
+                    for key, value in layer_grads[d].items():
+                        grads[f"{key}_l{k}{_suffix(d)}"] = value
         if self.init_state == "learned" and through is None:
             for c, (k, d) in enumerate(self.chains):
                 for name, g in zip(("h0", "c0"), d_init[c]):

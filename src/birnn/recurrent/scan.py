@@ -42,6 +42,14 @@ class ScanTape:
     init: tuple[Array, ...]  # per state: (D, N, width), the state before step 0
     extras: dict[str, Array]  # cell-specific per-step values, (D, T, N, width)
 
+    def chain(self, j: int) -> ScanTape:
+        """Chain j alone, as the tape of a one-chain scan (views, nothing copied)."""
+        return ScanTape(
+            states=tuple(s[j : j + 1] for s in self.states),
+            init=tuple(s[j : j + 1] for s in self.init),
+            extras={name: v[j : j + 1] for name, v in self.extras.items()},
+        )
+
 
 def scan_forward(
     cell: Cell,
