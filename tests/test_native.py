@@ -277,6 +277,41 @@ def test_a_training_step_computes_each_directions_gradients_on_its_own_thread(
 
 
 @needs_native
+@pytest.mark.parametrize("kind", ["tagger", "classifier", "fill"])
+@pytest.mark.parametrize("bidirectional", [True, False], ids=["bi", "uni"])
+def test_a_models_training_step_keeps_the_pool_on_one_thread_throughout(
+    kind, bidirectional, restore_settings, monkeypatch
+):
+    """With 2 threads and a bidirectional encoder, every GEMM of ``loss_and_grads`` (the
+    output layer's too) runs with NumPy's pool on one thread, so none wakes the pool to spin
+    against the chains; the pool is back on 2 after, and the loss and gradients equal those of
+    1 thread. A one-directional encoder keeps the 2-thread pool its loop needs."""
+    from test_models import build
+
+    lib = _native.load().lib
+    model, batch = build(kind, chars=True, bidirectional=bidirectional)
+    pools: list[int] = []
+    forward = model.out.forward
+
+    def spy(x):
+        pools.append(lib.birnn_blas_threads())
+        return forward(x)
+
+    monkeypatch.setattr(model.out, "forward", spy)
+    birnn.set_backend("native")
+    results = {}
+    for threads in (1, 2):
+        birnn.set_num_threads(threads)
+        pools.clear()
+        loss, grads, _ = model.loss_and_grads(batch, np.random.default_rng(0))
+        assert lib.birnn_blas_threads() == threads
+        assert pools == [1 if bidirectional else threads]
+        results[threads] = [loss, *grads.values()]
+    for want, got in zip(results[1], results[2], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@needs_native
 def test_per_chain_waits_for_the_second_chain_when_the_first_fails(restore_settings):
     """An error in chain 0 reaches the caller only after chain 1 has finished (nothing of the
     call keeps running); chain 1's own error reaches the caller too."""

@@ -9,6 +9,7 @@ Parameters are one flat dict: the encoder's names, then ``out.weight`` and ``out
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from numpy.random import Generator
@@ -36,3 +37,10 @@ class EncoderModel:
     @property
     def params(self) -> dict[str, Array]:
         return self.encoder.params | prefixed("out", self.out.params)
+
+    def threads(self) -> AbstractContextManager[None]:
+        """The thread setting of a whole training step (``loss_and_grads`` enters it): the
+        encoder's recurrent module's (``RecurrentModule.threads``), so that with a
+        bidirectional encoder no GEMM of the step wakes NumPy's BLAS pool to spin against the
+        chains running side by side."""
+        return self.encoder.rnn.threads()

@@ -78,12 +78,13 @@ class Classifier(EncoderModel):
     ) -> tuple[float, dict[str, Array], int]:
         """Mean loss per sentence, its gradients, and the number of sentences."""
         assert batch.targets is not None
-        scores, (enc_cache, pool_cache, drop_cache, out_cache) = self._scores(batch, True, rng)
-        loss, d_scores = softmax_cross_entropy(scores, batch.targets)
-        d_pooled, out_grads = self.out.backward(out_cache, d_scores)
-        d_pooled, _ = self.dropout.backward(drop_cache, d_pooled)
-        dy, _ = self.pool.backward(pool_cache, d_pooled)
-        grads = prefixed("out", out_grads) | self.encoder.backward(enc_cache, dy)
+        with self.threads():  # every GEMM of the step, the encoder's chains side by side
+            scores, (enc_cache, pool_cache, drop_cache, out_cache) = self._scores(batch, True, rng)
+            loss, d_scores = softmax_cross_entropy(scores, batch.targets)
+            d_pooled, out_grads = self.out.backward(out_cache, d_scores)
+            d_pooled, _ = self.dropout.backward(drop_cache, d_pooled)
+            dy, _ = self.pool.backward(pool_cache, d_pooled)
+            grads = prefixed("out", out_grads) | self.encoder.backward(enc_cache, dy)
         return float(loss), grads, batch.size
 
     def predict(self, batch: TokenBatch) -> list[int]:

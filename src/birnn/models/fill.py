@@ -52,14 +52,15 @@ class FillModel(EncoderModel):
     ) -> tuple[float, dict[str, Array], int]:
         """Mean loss per blank, its gradients, and the number of blanks."""
         assert batch.targets is not None and batch.positions is not None
-        y, enc_cache = self.encoder.forward(batch, training=True, rng=rng)
-        rows = np.arange(batch.size)
-        scores, out_cache = self.out.forward(y[rows, batch.positions])
-        loss, d_scores = softmax_cross_entropy(scores, batch.targets)
-        d_blank, out_grads = self.out.backward(out_cache, d_scores)
-        dy = np.zeros_like(y)
-        dy[rows, batch.positions] = d_blank
-        grads = prefixed("out", out_grads) | self.encoder.backward(enc_cache, dy)
+        with self.threads():  # every GEMM of the step, the encoder's chains side by side
+            y, enc_cache = self.encoder.forward(batch, training=True, rng=rng)
+            rows = np.arange(batch.size)
+            scores, out_cache = self.out.forward(y[rows, batch.positions])
+            loss, d_scores = softmax_cross_entropy(scores, batch.targets)
+            d_blank, out_grads = self.out.backward(out_cache, d_scores)
+            dy = np.zeros_like(y)
+            dy[rows, batch.positions] = d_blank
+            grads = prefixed("out", out_grads) | self.encoder.backward(enc_cache, dy)
         return float(loss), grads, batch.size
 
     def scores(self, batch: TokenBatch) -> Array:

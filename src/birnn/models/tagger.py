@@ -97,22 +97,23 @@ class Tagger(EncoderModel):
     ) -> tuple[float, dict[str, Array], int]:
         """Mean loss per real token, the gradients of that loss, and the number of tokens."""
         assert batch.targets is not None
-        y, enc_cache = self.encoder.forward(batch, training=True, rng=rng)
-        scores, out_cache = self.out.forward(y)
-        tokens = batch.tokens
-        grads: dict[str, Array] = {}
-        if self.crf is None:
-            loss, d_scores = softmax_cross_entropy(scores, batch.targets, batch.mask())
-        else:
-            # the CRF's loss is a mean over sentences; rescale it to a mean over tokens
-            per_sentence, crf_cache = self.crf.nll(scores, batch.targets, batch.lengths)
-            scale = batch.size / tokens
-            loss = per_sentence * scale
-            d_scores, crf_grads = self.crf.backward(crf_cache, scale)
-            grads |= prefixed("crf", crf_grads)
-        dy, out_grads = self.out.backward(out_cache, d_scores)
-        grads |= prefixed("out", out_grads)
-        grads |= self.encoder.backward(enc_cache, dy)
+        with self.threads():  # every GEMM of the step, the encoder's chains side by side
+            y, enc_cache = self.encoder.forward(batch, training=True, rng=rng)
+            scores, out_cache = self.out.forward(y)
+            tokens = batch.tokens
+            grads: dict[str, Array] = {}
+            if self.crf is None:
+                loss, d_scores = softmax_cross_entropy(scores, batch.targets, batch.mask())
+            else:
+                # the CRF's loss is a mean over sentences; rescale it to a mean over tokens
+                per_sentence, crf_cache = self.crf.nll(scores, batch.targets, batch.lengths)
+                scale = batch.size / tokens
+                loss = per_sentence * scale
+                d_scores, crf_grads = self.crf.backward(crf_cache, scale)
+                grads |= prefixed("crf", crf_grads)
+            dy, out_grads = self.out.backward(out_cache, d_scores)
+            grads |= prefixed("out", out_grads)
+            grads |= self.encoder.backward(enc_cache, dy)
         return float(loss), grads, tokens
 
     def _emissions(self, batch: TokenBatch) -> Array:

@@ -227,7 +227,7 @@ class RecurrentModule:
         layer_tapes: list[LayerTape] = []
         masks: list[Array | None] = []
         finals: list[State] = []
-        with self._threads():
+        with self.threads():
             for k, layer in enumerate(self.layers):
                 chain_init = [init[self.chains.index((k, d))] for d in range(layer.directions)]
                 x, layer_finals, layer_tape = layer.forward(x, batch, chain_init, keep_tape)
@@ -252,10 +252,13 @@ class RecurrentModule:
         )
         return out, state, tape
 
-    def _threads(self) -> AbstractContextManager[None]:
-        """``backend.chain_threads`` when every layer runs two directions as the two chains of
-        one loop (they then run side by side); a module with a one-chain layer keeps NumPy's
-        pool, which that layer's GEMMs need."""
+    def threads(self) -> AbstractContextManager[None]:
+        """The thread setting ``forward`` and ``backward`` run in: ``backend.chain_threads``
+        when every layer runs two directions as the two chains of one loop (they then run side
+        by side, one core each, NumPy's BLAS on one thread), else none (a one-chain layer needs
+        NumPy's pool for its GEMMs). A training step that does more NumPy work around the
+        module can run entirely within it: a 2-thread GEMM between the module's calls leaves
+        the pool's threads spinning against the chains (``birnn.models`` do so)."""
         paired = all(len(layer.groups) == 1 and layer.directions == 2 for layer in self.layers)
         return backend.chain_threads() if paired else contextlib.nullcontext()
 
@@ -356,7 +359,7 @@ class RecurrentModule:
         grads: dict[str, Array] = {}
         d_init: list[State] = [()] * len(self.chains)
         state_grads: list[Array] = [np.empty(0)] * len(self.chains)
-        with self._threads():
+        with self.threads():
             for k in range(len(self.layers) - 1, -1, -1):
                 layer = self.layers[k]
                 mask = tape.masks[k]
