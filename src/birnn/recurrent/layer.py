@@ -91,10 +91,22 @@ class Layer:
             scans.append((w, tape))
             for j, d in enumerate(group):
                 finals[d] = tuple(batch.last(s[j]) for s in tape.states)
-        outputs = self._outputs(scans, batch)
         # the states belong to the tape (or the workspace): what leaves the layer is a copy
-        y = self.merge.forward(*outputs) if self.directions == 2 else outputs[0].copy()
+        y = self._merged(self._outputs(scans, batch, flip=False), batch)
         return y, finals, LayerTape(x=x, scans=scans)
+
+    def _merged(self, outputs: list[Array], batch: Batch) -> Array:
+        """y from each direction's states in scan order (the backward one not yet flipped)."""
+        if self.directions == 1:
+            return outputs[0].copy()
+        if self.merge is not MERGES["concat"]:
+            return self.merge.forward(outputs[0], batch.flip(outputs[1]))
+        # concat: each half written in place, the flip included (no flipped copy in between)
+        fwd, bwd = outputs
+        y = np.empty((*fwd.shape[:2], fwd.shape[2] + bwd.shape[2]), fwd.dtype)
+        y[..., : fwd.shape[2]] = fwd
+        batch.flip(bwd, out=y[..., fwd.shape[2] :])
+        return y
 
     def _scan_input(self, x: Array, batch: Batch, d: int) -> Array:
         """Direction d's input in scan order as (T*N, F), with a ones column if it has biases

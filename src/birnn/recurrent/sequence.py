@@ -92,7 +92,10 @@ class Batch:
         return arr
 
     def last(self, seq: NDArray) -> NDArray:
-        """Rows of ``seq`` (..., T, N, F) at each sequence's own last step: (..., N, F)."""
+        """Rows of ``seq`` (..., T, N, F) at each sequence's own last step: (..., N, F), a
+        copy."""
+        if self.full:  # every sequence ends at step T - 1: a slice, not a gather
+            return seq[..., -1, :, :].copy()
         return seq[..., self.lengths - 1, np.arange(self.size), :]
 
 

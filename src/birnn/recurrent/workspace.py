@@ -13,6 +13,7 @@ A module holding a workspace must not run two calls at once (one module per thre
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -28,7 +29,7 @@ class Workspace:
         self, name: str, shape: tuple[int, ...], dtype: np.dtype, zero: bool = False
     ) -> NDArray:
         """An array of ``shape`` owned by this workspace; its old contents stay unless ``zero``."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)  # not np.prod: a NumPy call per request cost microseconds
         key = (name, np.dtype(dtype))
         buf = self._buffers.get(key)
         if buf is None or buf.size < size:
@@ -55,7 +56,7 @@ class TapeMemory:
         self._buffers: list[NDArray] = []
 
     def get(self, shape: tuple[int, ...], dtype: np.dtype, zero: bool) -> NDArray:
-        size, dtype = int(np.prod(shape)), np.dtype(dtype)
+        size, dtype = math.prod(shape), np.dtype(dtype)
         best, spare = None, None  # smallest free buffer that fits; a free one that does not
         for i in range(len(self._buffers)):
             if sys.getrefcount(self._buffers[i]) > 2:  # 2: the list's reference, the argument's
