@@ -22,10 +22,12 @@ pools each want every core spin against each other and run many times slower
 When the pool is smaller than ``n`` (NumPy's BLAS limited afterwards by someone else), a layer's
 two directions run side by side (``birnn._native.kernel.plan``).
 
-Prediction (``forward_only_threads``) uses that on purpose: with ``n >= 2`` it limits NumPy's
-BLAS to one thread while it runs, so every layer's two directions run side by side, each on one
-core, and no BLAS pool thread spins against them. Training keeps the shared pool: its weight
-gradients are NumPy GEMMs that need it.
+birnn uses that on purpose (``chain_threads``): with ``n >= 2`` it limits NumPy's BLAS to one
+thread around each forward and backward call of a module whose every layer has two directions,
+around each model's training step (``loss_and_grads``), and around prediction, so every layer's
+two directions run side by side, each on one core: the compiled loops with their input
+projections, and each direction's gradient GEMMs (``per_chain``); no BLAS pool thread spins
+against them. A module with a one-direction layer keeps the shared pool, which its GEMMs need.
 """
 
 from __future__ import annotations

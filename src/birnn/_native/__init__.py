@@ -45,11 +45,12 @@ Threads
     ``birnn.set_num_threads(n)``; the default is 1 (``birnn.backend``). A layer's two directions
     are independent chains; they run in turn, each recurrent GEMM on n threads of NumPy's
     OpenBLAS pool, or side by side, chain 1 on a persistent helper thread (worker.c), each with
-    n // 2 BLAS threads: when birnn has more threads than that pool (e.g. within
-    ``backend.forward_only_threads``, which prediction uses), or when the packed product has
-    enough work (less for inference than for training). ``kernel.plan`` says why that is the
-    rule. OpenBLAS's thread count is process-wide, so it is set for the
-    duration of a scan and restored after; NumPy's other GEMMs keep NumPy's setting.
+    n // 2 BLAS threads: when birnn has more threads than that pool (within
+    ``backend.chain_threads``, which bidirectional modules, training steps and prediction use),
+    or when the packed product has enough work (less for inference than for training).
+    ``kernel.plan`` says why that is the rule. OpenBLAS's thread count is process-wide, so it
+    is set for the duration of a scan and restored after; NumPy's other GEMMs keep NumPy's
+    setting.
 
 Building
     ``pip install .`` compiles it (setup.py, an optional extension: without a compiler the

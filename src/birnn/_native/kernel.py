@@ -63,7 +63,10 @@ def plan(
     scheduler puts the helper thread on the caller's core, and the two chains end up running one
     after the other. Giving the GEMMs to the pool that is awake anyway is faster (config d
     inference loop 3.1 against 5.0 ms, e 27 against 36). With OPENBLAS_NUM_THREADS=1 there is no
-    pool to spin, and ``set_num_threads(2)`` then runs the chains side by side.
+    pool to spin, and ``set_num_threads(2)`` then runs the chains side by side. Bidirectional
+    modules run every call within ``backend.chain_threads`` (the pool on one thread), so their
+    scans always take this first rule; the packed-product rules below decide only for scans run
+    with the shared pool (a ``Layer`` used on its own).
 
     With the packed recurrent product (single-threaded, no pool to spin: each chain computes
     its own input projections) the forward chains go side by side when a chain's ``work``

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from birnn.backend import forward_only_threads
+from birnn.backend import chain_threads
 from birnn.data import Vocab, length_batches, pad
 from birnn.data.casing import case_id
 from birnn.models.batch import IntArray, TokenBatch, gather_chars
@@ -134,9 +134,9 @@ def predict_all(
     """``predict(batch)`` over all of ``data`` in batches of similar length, in data order.
 
     Batches hold at most ``batch_size`` sequences and ``max_tokens`` padded tokens. With 2 or
-    more threads, each layer's two directions run side by side (``forward_only_threads``)."""
+    more threads, each layer's two directions run side by side (``chain_threads``)."""
     out: list[Any] = [None] * len(data)
-    with forward_only_threads():
+    with chain_threads():
         groups = length_batches(data.lengths, batch_size, shuffle=False, max_tokens=max_tokens)
         for group in groups:
             for i, p in zip(group, predict(make_batch(data, list(group), forms, per_token))):
