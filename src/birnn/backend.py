@@ -46,7 +46,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from birnn import _native
-from birnn._native.kernel import Kernel
+from birnn._native.kernel import Kernel, plan
 from birnn.cells.base import Cell
 
 BACKENDS = ("numpy", "native")
@@ -147,8 +147,8 @@ def chain_threads() -> Iterator[None]:
     one thread throughout, a BiLSTM b training step took 109 ms against 139 ms, e 51 against
     75; ``birnn predict`` of EWT's training text 9.8 s against 11.5 s.
     """
-    kernel = _native.load() if get_backend() == "native" else None
-    if kernel is None or get_num_threads() < 2 or not kernel.library.threads_controlled:
+    kernel = _threaded_kernel()
+    if kernel is None:
         yield
         return
     kernel.blas_threads_enter(1)
@@ -184,12 +184,19 @@ def per_chain(fn: Callable[[int], _T], chains: int) -> list[_T]:
 
 
 def _chains_side_by_side() -> bool:
-    """The compiled loop's rule (``kernel.plan``): birnn has more threads than NumPy's pool."""
-    kernel = _native.load() if get_backend() == "native" else None
-    threads = get_num_threads()
-    if kernel is None or threads < 2 or not kernel.library.threads_controlled:
+    """The compiled loop's rule (``kernel.plan``), for the GEMMs around it."""
+    kernel = _threaded_kernel()
+    if kernel is None:
         return False
-    return int(kernel.lib.birnn_blas_threads()) < threads
+    return plan(2, get_num_threads(), int(kernel.lib.birnn_blas_threads()))[0]
+
+
+def _threaded_kernel() -> Kernel | None:
+    """The compiled library when it runs with 2+ threads and controls NumPy's pool, else None."""
+    kernel = _native.load() if get_backend() == "native" else None
+    if kernel is None or get_num_threads() < 2 or not kernel.library.threads_controlled:
+        return None
+    return kernel
 
 
 def native_library() -> Kernel | None:
