@@ -25,6 +25,7 @@ import sys
 import sysconfig
 import threading
 import time
+import unittest.mock
 import warnings
 from typing import Any
 
@@ -418,6 +419,26 @@ def test_float32_tanh_is_accurate():
 
 
 @needs_native
+def test_float32_sigmoid_is_accurate():
+    """The kernel's float32 sigmoid, 1 / (1 + exp(-x)): within 3 ulp of the exact value for
+    x >= -87; below, where the exact value is under 2e-38, it stays at sigmoid(-87) (exp's
+    range); NaN stays NaN."""
+    kernel = _native.load()
+    assert kernel is not None
+    x = np.concatenate([np.linspace(-100, 30, 400_001), 10.0 ** np.arange(-40, 2, 0.01)])
+    x = np.concatenate([x, -x]).astype(np.float32)
+    exact = 1 / (1 + np.exp(-x.astype(np.float64)))
+    inside = x >= -87
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    got = kernel.sigmoid_f32(x).astype(np.float64)
+    assert np.max(np.abs(got - exact)[inside] / ulp[inside]) <= 3.0
+    assert np.all(got[~inside] <= 1 / (1 + np.exp(87.0)) * (1 + 1e-6))
+    special = np.array([np.inf, -np.inf, np.nan, 100.0, 0.0], np.float32)
+    np.testing.assert_array_equal(kernel.sigmoid_f32(special)[[0, 2, 3, 4]], [1, np.nan, 1, 0.5])
+    assert 0 <= kernel.sigmoid_f32(special)[1] < 2e-38
+
+
+@needs_native
 def test_lstm_projection_runs_on_numpy_under_the_native_backend(restore_settings):
     birnn.set_backend("native")
     m = birnn.LSTM(3, 6, proj_size=2, bidirectional=True, seed=0)
@@ -546,6 +567,43 @@ def test_a_training_step_keeps_no_buffer_beside_the_tapes_gates(kind, per_step, 
 
 
 @needs_native
+@needs_native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ragged", [False, True], ids=["full", "ragged"])
+@pytest.mark.parametrize(
+    ("kind", "hidden", "size", "bias"),
+    [("LSTM", 130, 33, True), ("GRU", 64, 7, False), ("RNN", 200, 64, True), ("LSTM", 1, 2, False)],
+)  # fmt: skip
+def test_inference_merges_in_the_loop_as_the_numpy_layer_does(
+    kind, hidden, size, bias, ragged, dtype, restore_settings
+):
+    """Inference of a bidirectional concat layer projects x itself (the backward chain a
+    flipped copy), adds the biases in the loop and writes each direction's half of y there:
+    outputs and final states equal the NumPy loop's, and the Python merge is not used."""
+    rng = np.random.default_rng(hidden + size)
+    m = getattr(birnn, kind)(
+        9, hidden, num_layers=2, bidirectional=True, bias=bias, dtype=dtype, seed=2
+    )
+    x = rng.standard_normal((7, size, 9)).astype(dtype)
+    lengths = random_lengths(rng, size, 7) if ragged else None
+    hx = _map(lambda s: rng.standard_normal(s.shape).astype(dtype), m(x, None, lengths)[1])
+    birnn.set_num_threads(2)
+    birnn.set_backend("numpy")
+    want = [m(x, hx, lengths)[0], *tree_leaves(m(x, hx, lengths)[1])]
+    birnn.set_backend("native")
+    merged = birnn.recurrent.layer.Layer._merged
+    with unittest.mock.patch.object(
+        birnn.recurrent.layer.Layer, "_merged", side_effect=merged
+    ) as spy:
+        out, state = m(x, hx, lengths)
+    assert spy.call_count == 0
+    for got, expected in zip([out, *tree_leaves(state)], want, strict=True):
+        assert rel_err(got, expected) <= REL_TOL[np.dtype(dtype)]
+    if ragged:  # padding reads as zero
+        t = np.arange(7)[:, None]
+        assert not out[t >= lengths[None, :]].any()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     ("kind", "hidden", "size", "threads"),

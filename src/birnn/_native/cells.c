@@ -7,24 +7,28 @@
 #define REAL float
 #define SUF(name) name##_f32
 #define TANH tanh_f32
+#define SIGMOID sigmoid_f32
 #define GEMM gemm_f32
 #define PACKED_PRODUCT 1 /* the packed kernel of rgemm.c is float32 only */
 #include "cells.h"
 #undef REAL
 #undef SUF
 #undef TANH
+#undef SIGMOID
 #undef GEMM
 #undef PACKED_PRODUCT
 
 #define REAL double
 #define SUF(name) name##_f64
 #define TANH tanh_f64
+#define SIGMOID sigmoid_f64
 #define GEMM gemm_f64
 #define PACKED_PRODUCT 0
 #include "cells.h"
 #undef REAL
 #undef SUF
 #undef TANH
+#undef SIGMOID
 #undef GEMM
 
 #define CELL_KINDS ((int)(sizeof(steps_f32) / sizeof(steps_f32[0])))
@@ -48,9 +52,18 @@ BIRNN_EXPORT int birnn_cell_in_place(int kind) {
     return kind >= 0 && kind < CELL_KINDS ? steps_f32[kind].in_place : -1;
 }
 
-/* For the tests: tanh_f32 over an array (its accuracy is checked against float64 tanh). */
+/* For the tests: tanh_f32 and sigmoid_f32 over an array (their accuracy is checked against
+ * float64). */
 VECTOR_LOOPS static void tanh_loop(const float *restrict x, float *restrict y, int64_t len) {
     for (int64_t i = 0; i < len; i++) y[i] = tanh_f32(x[i]);
 }
 
+VECTOR_LOOPS static void sigmoid_loop(const float *restrict x, float *restrict y, int64_t len) {
+    for (int64_t i = 0; i < len; i++) y[i] = sigmoid_f32(x[i]);
+}
+
 BIRNN_EXPORT void birnn_tanh_f32(const float *x, float *y, int64_t len) { tanh_loop(x, y, len); }
+
+BIRNN_EXPORT void birnn_sigmoid_f32(const float *x, float *y, int64_t len) {
+    sigmoid_loop(x, y, len);
+}

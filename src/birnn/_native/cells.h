@@ -5,8 +5,8 @@
  * GEMM(s) into preallocated buffers followed by one fused pass over the n active rows: the same
  * equations, in the same order of operations, as the NumPy cells in birnn/cells/ (rnn.py, gru.py,
  * gru_original.py, lstm.py), whose docstrings derive them. Gate blocks are in the internal
- * order (LSTM i, f, o, g; GRU r, z, n), and a step halves the sigmoid gates' pre-activations
- * (exact) so that one tanh serves every gate:  sigmoid(x) = 0.5 + 0.5 tanh(x / 2).
+ * order (LSTM i, f, o, g; GRU r, z, n). SIGMOID is 1 / (1 + exp(-x)) in float32 (vmath.h:
+ * one exp, half the work of a tanh) and 0.5 + 0.5 tanh(x / 2) in float64, as the NumPy cells.
  * Derivatives are taken from outputs: sigmoid' = s - s*s, tanh' = 1 - t*t. */
 
 /* pre = the recurrent product of the n running rows, h_prev W^T, and its layout: with the
@@ -105,7 +105,7 @@ VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, REAL *restrict g,
                                                const REAL *restrict c_prev, REAL *restrict c,
                                                REAL *restrict h) {
     for (int64_t k = 0; k < 3 * H; k++)
-        g[k] = (REAL)0.5 * TANH((REAL)0.5 * (pre[k * stride] + g[k])) + (REAL)0.5;
+        g[k] = SIGMOID(pre[k * stride] + g[k]);
     for (int64_t k = 3 * H; k < 4 * H; k++) g[k] = TANH(pre[k * stride] + g[k]);
     const REAL *i = g, *f = g + H, *o = g + 2 * H, *gg = g + 3 * H;
     for (int64_t j = 0; j < H; j++) {
@@ -165,7 +165,7 @@ VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, REAL *restrict g,
                                               const REAL *restrict b_hn, REAL *restrict hh_n,
                                               const REAL *restrict h_prev, REAL *restrict h) {
     for (int64_t k = 0; k < 2 * H; k++)
-        g[k] = (REAL)0.5 * TANH((REAL)0.5 * (g[k] + pre[k * stride])) + (REAL)0.5;
+        g[k] = SIGMOID(g[k] + pre[k * stride]);
     for (int64_t j = 0; j < H; j++) hh_n[j] = pre[(2 * H + j) * stride] + b_hn[j];
     for (int64_t j = 0; j < H; j++) {
         REAL r = g[j], z = g[H + j];
@@ -227,7 +227,7 @@ static void SUF(gru_backward)(const step_args *s) {
 VECTOR_LOOPS static void SUF(gru_before_row_gates)(int64_t H, const REAL *restrict a, REAL *restrict g,
                                       const REAL *restrict h_prev, REAL *restrict rh) {
     for (int64_t k = 0; k < 2 * H; k++)
-        g[k] = (REAL)0.5 * TANH((REAL)0.5 * (g[k] + a[k])) + (REAL)0.5;
+        g[k] = SIGMOID(g[k] + a[k]);
     for (int64_t j = 0; j < H; j++) rh[j] = g[j] * h_prev[j];
 }
 

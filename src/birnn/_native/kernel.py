@@ -210,9 +210,14 @@ class Kernel:
         threads: int,
         ws: Workspace | None = None,
         keep_tape: bool = True,
+        out: Array | None = None,
     ) -> None:
         """Fill ``a`` with the input projections of ``inputs``, then ``states`` and ``extras``
-        (shapes as ``scan_forward`` allocates them); ``keep_tape=False``: inference (``plan``)."""
+        (shapes as ``scan_forward`` allocates them); ``keep_tape=False``: inference (``plan``).
+
+        ``inputs`` of width F where the cell has biases (no ones column): the loop adds the
+        biases at each step. Inference only: ``out`` (T, N, D*H) also receives each chain's h
+        in its columns, in time order (chain 1 flipped back per sequence)."""
         init = tuple(_contiguous(s) for s in init)
         inputs = [_contiguous(x) for x in inputs]
         step = "forward" if keep_tape else "infer"
@@ -220,7 +225,17 @@ class Kernel:
         w_hh = _contiguous(w.w_hh)
         w_in = _contiguous(w.w_ih_t.transpose(0, 2, 1))  # (D, G*H, F[+1]): the view's base
         _pairs(args.x, inputs)
-        args.x_width, args.w_in = inputs[0].shape[1], _ptr(w_in)
+        width = inputs[0].shape[1]
+        args.x_width, args.w_in, args.w_in_stride = width, _ptr(w_in), w_in.shape[2]
+        bias = _contiguous(w_in[..., width]) if width < w_in.shape[2] else None  # (D, G*H)
+        args.bias = _ptr(bias)
+        if out is not None:
+            assert not keep_tape and out.strides[-1] == out.itemsize and out.flags.c_contiguous
+            column = cell.hidden_size * out.itemsize  # chain j's columns start j * H in
+            for j in range(a.shape[0]):
+                args.h_out[j] = out.ctypes.data + j * column
+            args.h_out_ld = out.shape[2]
+            args.h_out_flipped[1] = 1
         b_hn = _contiguous(w.extra["b_hn"][:, 0, :]) if "b_hn" in w.extra else None
         args.kept = a.shape[1] if keep_tape else 1  # steps the extras keep
         scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
@@ -231,7 +246,7 @@ class Kernel:
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
         if self.lib.birnn_scan_forward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native forward failed for {type(cell).__name__}")
-        del lengths, init, inputs, w_hh, w_in, b_hn, scratch, packed  # alive until here
+        del lengths, init, inputs, w_hh, w_in, bias, b_hn, scratch, packed  # alive until here
 
     def backward(
         self,
@@ -322,6 +337,13 @@ class Kernel:
         x = np.ascontiguousarray(x, dtype=np.float32)
         y = np.empty_like(x)
         self.lib.birnn_tanh_f32(_ptr(x), _ptr(y), x.size)
+        return y
+
+    def sigmoid_f32(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The kernel's float32 sigmoid (for the accuracy test)."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        y = np.empty_like(x)
+        self.lib.birnn_sigmoid_f32(_ptr(x), _ptr(y), x.size)
         return y
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-ABI_VERSION = 7  # BIRNN_ABI_VERSION in native.h: ScanArgs' layout and the functions exported
+ABI_VERSION = 8  # BIRNN_ABI_VERSION in native.h: ScanArgs' layout and the functions exported
 
 c_int32, c_int64, c_void_p = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
 Pair = c_void_p * 2
@@ -59,6 +59,11 @@ class ScanArgs(ctypes.Structure):
         ("x", Pair),
         ("x_width", c_int64),
         ("w_in", c_void_p),
+        ("w_in_stride", c_int64),
+        ("bias", c_void_p),
+        ("h_out_flipped", c_int32 * 2),
+        ("h_out", Pair),
+        ("h_out_ld", c_int64),
     ]
 
 
@@ -148,6 +153,7 @@ def load() -> Library | str:
     lib.birnn_scan_forward.argtypes = [ctypes.POINTER(ScanArgs)]
     lib.birnn_scan_backward.argtypes = [ctypes.POINTER(ScanArgs)]
     lib.birnn_tanh_f32.argtypes = [c_void_p, c_void_p, c_int64]
+    lib.birnn_sigmoid_f32.argtypes = [c_void_p, c_void_p, c_int64]
     lib.birnn_blas_threads.argtypes = []
     lib.birnn_cell_kind.argtypes = [ctypes.c_char_p]
     lib.birnn_packed_floats.argtypes = [c_int64, c_int64]

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 7
+#define BIRNN_ABI_VERSION 8
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
@@ -49,7 +49,16 @@ typedef struct {
     int64_t packed_floats;                /* per chain: birnn_packed_floats(rows, depth) */
     const void *x[2];                     /* forward: (T*N, x_width) chain d's scan input */
     int64_t x_width;                      /* F, or F + 1 with the ones column of the biases */
-    const void *w_in;                     /* (D, G*H, x_width) W_ih [| b], sigmoid rows / 2 */
+    const void *w_in;                     /* (D, G*H, w_in_stride) W_ih [| b]: x_width used */
+    int64_t w_in_stride;                  /* numbers between rows of w_in (>= x_width) */
+    const void *bias;                     /* (D, G*H) added to a at each step, or NULL (a
+                                             holds the biases: the ones column of x) */
+    /* Inference only: h_out[d], each step's h of chain d is also copied there, (T, N,
+     * h_out_ld) in time order: with h_out_flipped[d], row b of step t is time len[b]-1-t
+     * (the chain scans the flipped sequences). */
+    int32_t h_out_flipped[2];
+    void *h_out[2];
+    int64_t h_out_ld;
 } scan_args;
 
 /* A matrix packed for the recurrent product (rgemm.c); data NULL: not packed, use the BLAS. */

@@ -33,6 +33,32 @@ static packed_matrix pack_chain(const scan_args *p, const cell_steps *steps, int
     return transposed ? rgemm_pack(buffer, wd, H, G, 1, H) : rgemm_pack(buffer, wd, G, H, H, 1);
 }
 
+/* row[0..len) += bias[0..len), for each of n rows of `stride` numbers (a at one step). */
+static void add_bias(void *rows, const void *bias, int64_t n, int64_t len, int64_t stride,
+                     int32_t real_size) {
+    for (int64_t b = 0; b < n; b++) {
+        if (real_size == 4) {
+            float *r = (float *)rows + b * stride;
+            const float *v = bias;
+            for (int64_t i = 0; i < len; i++) r[i] += v[i];
+        } else {
+            double *r = (double *)rows + b * stride;
+            const double *v = bias;
+            for (int64_t i = 0; i < len; i++) r[i] += v[i];
+        }
+    }
+}
+
+/* Inference: the n running rows of chain d's h at step t into h_out, in time order. */
+static void copy_to_output(const scan_args *p, int64_t d, int64_t t, int64_t n, const void *h) {
+    size_t z = (size_t)p->real_size, row = (size_t)p->hidden * z;
+    int64_t N = p->batch;
+    for (int64_t b = 0; b < n; b++) {
+        int64_t time = p->h_out_flipped[d] ? p->lengths[b] - 1 - t : t;
+        memcpy(at(p->h_out[d], (time * N + b) * p->h_out_ld, z), at(h, b * p->hidden, z), row);
+    }
+}
+
 static void forward_chain(const scan_args *p, int64_t d) {
     const cell_steps *steps = cell_steps_for(p->cell, p->real_size);
     size_t z = (size_t)p->real_size;
@@ -40,12 +66,12 @@ static void forward_chain(const scan_args *p, int64_t d) {
     int64_t n = N;
     packed_matrix packed = pack_chain(p, steps, d, p->w, 0);
     if (p->x[0]) { /* a_d = x_d W_in_d^T: the input projections of every step, one GEMM */
-        int64_t F1 = p->x_width;
-        void *a = at(p->a, d * T * N * G, z), *w_in = at(p->w_in, d * G * F1, z);
+        int64_t F1 = p->x_width, ld = p->w_in_stride;
+        void *a = at(p->a, d * T * N * G, z), *w_in = at(p->w_in, d * G * ld, z);
         if (p->real_size == 4)
-            gemm_f32(0, 1, T * N, G, F1, p->x[d], F1, w_in, F1, 0, a, G);
+            gemm_f32(0, 1, T * N, G, F1, p->x[d], F1, w_in, ld, 0, a, G);
         else
-            gemm_f64(0, 1, T * N, G, F1, p->x[d], F1, w_in, F1, 0, a, G);
+            gemm_f64(0, 1, T * N, G, F1, p->x[d], F1, w_in, ld, 0, a, G);
     }
     for (int64_t t = 0; t < T; t++) {
         while (n > 0 && p->lengths[n - 1] <= t) n--;
@@ -53,6 +79,7 @@ static void forward_chain(const scan_args *p, int64_t d) {
         int64_t k = p->kept == T ? t : 0;
         step_args s = {.n = n, .hidden = H};
         s.a = at(p->a, (d * T + t) * N * G, z);
+        if (p->bias) add_bias((void *)s.a, at(p->bias, d * G, z), n, G, G, p->real_size);
         const void *prev[2] = {NULL, NULL};
         void *cur[2] = {NULL, NULL};
         for (int i = 0; i < p->states; i++) {
@@ -69,6 +96,7 @@ static void forward_chain(const scan_args *p, int64_t d) {
         s.scratch = at(p->scratch, d * N * G, z);
         s.packed = &packed;
         steps->forward(&s);
+        if (p->h_out[d]) copy_to_output(p, d, t, n, s.h);
     }
 }
 

@@ -77,6 +77,8 @@ class Layer:
 
         ``keep_tape=False`` (inference): the tape is only good for reading the outputs before
         the next call, and its arrays live in the workspaces."""
+        if not keep_tape and self._merges_in_loop(x.dtype):
+            return self._infer_merged(x, batch, init)
         inputs = [self._scan_input(x, batch, d) for d in range(self.directions)]
         scans: list[tuple[Weights, ScanTape]] = []
         finals: list[State] = [()] * self.directions
@@ -94,6 +96,38 @@ class Layer:
         # the states belong to the tape (or the workspace): what leaves the layer is a copy
         y = self._merged(self._outputs(scans, batch, flip=False), batch)
         return y, finals, LayerTape(x=x, scans=scans)
+
+    def _merges_in_loop(self, dtype: np.dtype) -> bool:
+        """Whether inference can leave the concat merge to the compiled loop: two directions
+        scanned as the two chains of one loop, merged by concat."""
+        return (
+            len(self.groups) == 1
+            and self.directions == 2
+            and self.merge is MERGES["concat"]
+            and backend.native_kernel(self.cells[0], dtype) is not None
+        )
+
+    def _infer_merged(
+        self, x: Array, batch: Batch, init: list[State]
+    ) -> tuple[Array, list[State], LayerTape]:
+        """Inference without the ones column in copies of x, nor copies of the outputs: the
+        forward chain projects x itself, the backward one a flipped copy, the loop adds the
+        biases at each step and writes each direction's h straight into its half of y, in time
+        order."""
+        cell, ws = self.cells[0], self.workspaces[0]
+        steps, size, feat = x.shape
+        w = cell.prepare(self.params, partial(ws.get, dtype=x.dtype))
+        flat = x.reshape(steps * size, feat)
+        # the backward chain's input flipped: projecting x itself and reading it from the last
+        # step would spare this copy, but give other roundings to a sequence alone than within
+        # a batch (the BLAS's result for a row depends on its place in the matrix)
+        reverse = batch.flip(x, out=ws.get("x1", x.shape, x.dtype)).reshape(flat.shape)
+        chain_init = tuple(np.stack([init[0][s], init[1][s]]) for s in range(len(init[0])))
+        y = np.empty((steps, size, 2 * cell.output_size), x.dtype)
+        batch.zero_padding(y)
+        tape = scan_forward(cell, w, [flat, reverse], chain_init, batch, False, ws, out=y)
+        finals = [tuple(batch.last(s[j]) for s in tape.states) for j in range(2)]
+        return y, finals, LayerTape(x=x, scans=[(w, tape)])
 
     def _merged(self, outputs: list[Array], batch: Batch) -> Array:
         """y from each direction's states in scan order (the backward one not yet flipped)."""

@@ -59,6 +59,8 @@ def scan_forward(
     batch: Batch,
     keep_tape: bool = True,
     ws: Workspace | None = None,
+    *,
+    out: Array | None = None,
 ) -> ScanTape:
     """Run ``cell`` over the D chains' inputs, ``inputs[j]`` (T*N, F[+1]) in scan order.
 
@@ -69,6 +71,10 @@ def scan_forward(
     With ``keep_tape=False`` (inference) the per-step extras share one buffer and every array
     comes from the workspace ``ws``: the tape is only good for reading the states before the
     next call. With ``keep_tape=True`` the tape's arrays come from ``ws.tapes`` (when given).
+
+    The compiled loop also takes, for inference (``Kernel.forward``): inputs of width F
+    without the ones column (it adds the biases at each step), and ``out`` (T, N, D*H) to
+    write each chain's h into, in time order (the concat merge).
     """
     chains, gates = len(inputs), w.w_ih_t.shape[-1]
     steps, size = batch.steps, batch.size
@@ -104,10 +110,12 @@ def scan_forward(
     }
     if kernel is not None:
         threads = backend.get_num_threads()
-        kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws, keep_tape)
+        kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws, keep_tape, out)
         if in_place and keep_tape:  # the projections' GEMM also wrote the padding rows
             batch.zero_padding(a)
         return ScanTape(states=states, init=init, extras=extras)
+    if out is not None:
+        raise ValueError("internal: out needs the compiled loop")
     for j, x in enumerate(inputs):
         np.matmul(x, w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
     scratch = cell.workspace(chains, size, dtype)
