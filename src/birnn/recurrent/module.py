@@ -263,12 +263,19 @@ class RecurrentModule:
         return backend.chain_threads() if paired else contextlib.nullcontext()
 
     def _to_caller(self, seq: Array, order: NDArray[np.intp] | None) -> Array:
-        """Sorted time-major (T, N, F) -> the caller's row order and layout."""
+        """Sorted time-major (T, N, F) -> the caller's row order and layout (one copy)."""
+        if self.batch_first:
+            seq = seq.transpose(1, 0, 2)
+            if order is None:
+                return np.ascontiguousarray(seq)
+            restored = np.empty(seq.shape, seq.dtype)
+            restored[order] = seq
+            return restored
         if order is not None:
             restored = np.empty_like(seq)
             restored[:, order] = seq
             seq = restored
-        return np.ascontiguousarray(seq.transpose(1, 0, 2)) if self.batch_first else seq
+        return seq
 
     def _from_caller(self, seq: Array, order: NDArray[np.intp] | None) -> Array:
         if self.batch_first:
