@@ -5,8 +5,12 @@ What it is
     RNN (tanh, relu), GRU (both variants) and LSTM without projection, in float32 and float64,
     written in C, with each chain's input projections of all steps (one GEMM) before its loop.
     Everything else (the weight gradients, merges, stacking) stays NumPy: those are already one
-    large GEMM each. The NumPy loop remains the readable reference; this one computes the same
-    equations in the same order. Besides the loop: Adam/AdamW's update in one pass (optim.c).
+    large GEMM each. One exception, in inference: a bidirectional concat layer's loop copies
+    each step's h into its half of the output itself and adds the biases at each step (no
+    ones column in a copy of x, no merge copy afterwards; ``Layer._infer_merged``). The NumPy
+    loop remains the readable reference; this one computes the same equations in the same
+    order (but float32's sigmoid, vmath.h). Besides the loop: Adam/AdamW's update in one pass
+    (optim.c).
 
 Files
     native.h   the structs passed from Python (``scan_args``) and between the C files; the tape
@@ -16,11 +20,12 @@ Files
     cells.h    one step of each cell, forward and backward (a template over float / double),
                in a table under the names the cells give as ``native_step``
     cells.c    cells.h instantiated for float32 and float64
-    vmath.h    a tanh that vectorises (float32) and libm's (float64)
+    vmath.h    a tanh and a sigmoid that vectorise (float32) and libm's (float64)
     rgemm.c    the recurrent product against W_hh packed once per scan (float32, AVX-512 or
                AVX2 chosen at load time; the BLAS otherwise)
     blas.c     GEMM through NumPy's own OpenBLAS; the BLAS thread count during a scan
-    worker.c   the persistent helper thread that runs chain 1 when the chains run side by side
+    worker.c   the persistent helper thread that runs chain 1 when the chains run side by
+               side (both sides poll briefly before sleeping: a wake-up cost ~80 us)
     optim.c    one Adam / AdamW step in a single pass, the NumPy update's bits
     library.py loading the library and binding it to NumPy's BLAS (ctypes)
     kernel.py  marshalling the arrays of ``scan_forward`` / ``scan_backward`` into ``scan_args``

@@ -1,4 +1,5 @@
-/* tanh for the fused passes: written so that a plain C loop over it vectorises at -O3.
+/* tanh and sigmoid for the fused passes: written so that a plain C loop over them vectorises
+ * at -O3 (sigmoid below tanh_f32: one exp and a division).
  *
  * libm's scalar tanhf costs ~10 ns a call, as much as the recurrent GEMM at small sizes;
  * NumPy's SIMD tanh costs ~1 ns. tanh_f32 is branch-free (both formulas are computed and one

@@ -110,10 +110,10 @@ class Layer:
     def _infer_merged(
         self, x: Array, batch: Batch, init: list[State]
     ) -> tuple[Array, list[State], LayerTape]:
-        """Inference without the ones column in copies of x, nor copies of the outputs: the
-        forward chain projects x itself, the backward one a flipped copy, the loop adds the
-        biases at each step and writes each direction's h straight into its half of y, in time
-        order."""
+        """Inference with two copies fewer: the forward chain projects x itself and the
+        backward one a flipped copy, neither with a ones column (the loop adds the biases at
+        each step), and the loop writes each direction's h straight into its half of y, in
+        time order (no merge afterwards)."""
         cell, ws = self.cells[0], self.workspaces[0]
         steps, size, feat = x.shape
         w = cell.prepare(self.params, partial(ws.get, dtype=x.dtype))
