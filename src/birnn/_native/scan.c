@@ -33,18 +33,17 @@ static packed_matrix pack_chain(const scan_args *p, const cell_steps *steps, int
     return transposed ? rgemm_pack(buffer, wd, H, G, 1, H) : rgemm_pack(buffer, wd, G, H, H, 1);
 }
 
-/* row[0..len) += bias[0..len), for each of n rows of `stride` numbers (a at one step). */
-static void add_bias(void *rows, const void *bias, int64_t n, int64_t len, int64_t stride,
-                     int32_t real_size) {
+/* a[b][0..G) += bias[0..G) for each of the n rows of a at one step. */
+static void add_bias(void *a, const void *bias, int64_t n, int64_t G, int32_t real_size) {
     for (int64_t b = 0; b < n; b++) {
         if (real_size == 4) {
-            float *r = (float *)rows + b * stride;
+            float *r = (float *)a + b * G;
             const float *v = bias;
-            for (int64_t i = 0; i < len; i++) r[i] += v[i];
+            for (int64_t i = 0; i < G; i++) r[i] += v[i];
         } else {
-            double *r = (double *)rows + b * stride;
+            double *r = (double *)a + b * G;
             const double *v = bias;
-            for (int64_t i = 0; i < len; i++) r[i] += v[i];
+            for (int64_t i = 0; i < G; i++) r[i] += v[i];
         }
     }
 }
@@ -79,7 +78,7 @@ static void forward_chain(const scan_args *p, int64_t d) {
         int64_t k = p->kept == T ? t : 0;
         step_args s = {.n = n, .hidden = H};
         s.a = at(p->a, (d * T + t) * N * G, z);
-        if (p->bias) add_bias((void *)s.a, at(p->bias, d * G, z), n, G, G, p->real_size);
+        if (p->bias) add_bias((void *)s.a, at(p->bias, d * G, z), n, G, p->real_size);
         const void *prev[2] = {NULL, NULL};
         void *cur[2] = {NULL, NULL};
         for (int i = 0; i < p->states; i++) {

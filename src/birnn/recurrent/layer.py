@@ -87,12 +87,11 @@ class Layer:
             # without a tape nothing outlives the call: the weights' layout can live in ws
             alloc = None if keep_tape else partial(ws.get, dtype=x.dtype)
             w = cell.prepare([self.params[d] for d in group], alloc)
-            chain_init = tuple(np.stack([init[d][s] for d in group]) for s in range(len(init[0])))
             chain_inputs = [inputs[d] for d in group]
-            tape = scan_forward(cell, w, chain_inputs, chain_init, batch, keep_tape, ws)
+            tape = scan_forward(cell, w, chain_inputs, _stacked(init, group), batch, keep_tape, ws)
             scans.append((w, tape))
             for j, d in enumerate(group):
-                finals[d] = tuple(batch.last(s[j]) for s in tape.states)
+                finals[d] = _finals(tape, batch, j)
         # the states belong to the tape (or the workspace): what leaves the layer is a copy
         y = self._merged(self._outputs(scans, batch, flip=False), batch)
         return y, finals, LayerTape(x=x, scans=scans)
@@ -122,12 +121,12 @@ class Layer:
         # step would spare this copy, but give other roundings to a sequence alone than within
         # a batch (the BLAS's result for a row depends on its place in the matrix)
         reverse = batch.flip(x, out=ws.get("x1", x.shape, x.dtype)).reshape(flat.shape)
-        chain_init = tuple(np.stack([init[0][s], init[1][s]]) for s in range(len(init[0])))
         y = np.empty((steps, size, 2 * cell.output_size), x.dtype)
         batch.zero_padding(y)
-        tape = scan_forward(cell, w, [flat, reverse], chain_init, batch, False, ws, out=y)
-        finals = [tuple(batch.last(s[j]) for s in tape.states) for j in range(2)]
-        return y, finals, LayerTape(x=x, scans=[(w, tape)])
+        tape = scan_forward(
+            cell, w, [flat, reverse], _stacked(init, [0, 1]), batch, False, ws, out=y
+        )
+        return y, [_finals(tape, batch, j) for j in range(2)], LayerTape(x=x, scans=[(w, tape)])
 
     def _merged(self, outputs: list[Array], batch: Batch) -> Array:
         """y from each direction's states in scan order (the backward one not yet flipped)."""
@@ -261,3 +260,13 @@ def _stack_or_none(values: list[Array | None], shape: tuple[int, ...]) -> Array 
         return None
     ref = next(v for v in values if v is not None)
     return np.stack([np.zeros(shape, dtype=ref.dtype) if v is None else v for v in values])
+
+
+def _stacked(init: list[State], group: list[int]) -> State:
+    """The initial states of a group's directions as the chains of one scan: (D, N, width)."""
+    return tuple(np.stack([init[d][s] for d in group]) for s in range(len(init[0])))
+
+
+def _finals(tape: ScanTape, batch: Batch, j: int) -> State:
+    """Chain j's final states: each sequence's row at its own last step (copies)."""
+    return tuple(batch.last(s[j]) for s in tape.states)
