@@ -56,6 +56,34 @@ def test_token_budget():
     assert all(b.size == 1 or LENGTHS[b].max() * b.size <= 400 for b in rng_batches)
 
 
+def test_padding_budget_cuts_batches_once_they_are_large_enough():
+    from birnn.data.batching import PADDING_BATCH_MIN
+
+    # PADDING_BATCH_MIN + 1 sentences of length 1, then as many of length 2: without the budget
+    # one batch (2x padding on half of it); with it cut where the lengths change
+    n = PADDING_BATCH_MIN + 1
+    lengths = [1] * n + [2] * n
+    assert len(length_batches(lengths, 256, shuffle=False)) == 1
+    batches = length_batches(lengths, 256, shuffle=False, max_padding=0.1)
+    _covers_everything_once(batches, 2 * n)
+    assert [sorted(set(np.asarray(lengths)[b])) for b in batches] == [[1], [2]]
+    # a small batch is not cut for padding: its product would run slowly
+    small = [1] * 4 + [9] * 4
+    assert len(length_batches(small, 256, shuffle=False, max_padding=0.1)) == 1
+    for random in (
+        length_batches(LENGTHS, 64, shuffle=False, max_padding=0.25),
+        length_batches(LENGTHS, 64, np.random.default_rng(2), max_padding=0.25),
+    ):
+        _covers_everything_once(random, LENGTHS.size)
+        for b in random:
+            if b.size > PADDING_BATCH_MIN:
+                assert LENGTHS[b].max() * b.size <= 1.25 * LENGTHS[b].sum()
+    with pytest.raises(ValueError, match="max_padding must be a finite number >= 0.0"):
+        length_batches(lengths, 4, shuffle=False, max_padding=-0.5)
+    with pytest.raises(TypeError, match="max_padding must be a number; received 'a'"):
+        length_batches(lengths, 4, shuffle=False, max_padding="a")  # type: ignore[arg-type]
+
+
 def test_pad_is_batch_first_with_lengths():
     ids, lengths = pad([[4, 5, 6], [7], [8, 9]], pad=0)
     np.testing.assert_array_equal(ids, [[4, 5, 6], [7, 0, 0], [8, 9, 0]])

@@ -25,6 +25,15 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def check_real(name: str, value: Any, minimum: float) -> float:
+    """A finite real number >= ``minimum`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; received {describe(value)}")
+    if not minimum <= float(value) < float("inf"):
+        raise ValueError(f"{name} must be a finite number >= {minimum}; received {value}")
+    return float(value)
+
+
 def check_choice(name: str, value: Any, choices: Any) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}; received {describe(value)}")

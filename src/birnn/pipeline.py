@@ -39,6 +39,9 @@ FORMAT = "birnn-model/1"  # config.json's "format": a checkpoint from another pr
 EVAL_BATCH = 256  # sequences per batch at evaluation and prediction
 # padded tokens per batch there: 256 short sentences, fewer long ones (memory grows with both)
 EVAL_TOKENS = 8192
+# and padding at most this fraction of their real tokens, once 32 sentences long (the input
+# projections run over padding: cutting there made tagging EWT's training text 1.49x -> 1.1x)
+EVAL_PADDING = 0.1
 
 
 @dataclass
@@ -69,7 +72,13 @@ class TaskModel:
         if data is None:
             data = self.encode(records)
         ids = predict_all(
-            self.model.predict, data, self.forms, EVAL_BATCH, self.task.per_token, EVAL_TOKENS
+            self.model.predict,
+            data,
+            self.forms,
+            EVAL_BATCH,
+            self.task.per_token,
+            EVAL_TOKENS,
+            EVAL_PADDING,
         )
         if self.task.per_token:
             return [self.vocabs.labels.decode(row) for row in ids]

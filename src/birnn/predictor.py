@@ -31,14 +31,14 @@ import numpy as np
 
 from birnn._checks import describe
 from birnn.data.tokenize import tokens as tokenize
-from birnn.pipeline import EVAL_BATCH, EVAL_TOKENS, TaskModel
+from birnn.pipeline import EVAL_BATCH, EVAL_PADDING, EVAL_TOKENS, TaskModel
 from birnn.pipeline import load as load_task_model
 from birnn.tasks.base import FormTable, predict_all
 
 T = TypeVar("T")
 
 CHUNK_FIRST = 16  # items in the first chunk: output starts after a few sentences
-CHUNK_LARGEST = 1024  # items in the largest chunk: bounds memory
+CHUNK_LARGEST = 4096  # items in the largest chunk: bounds memory (and 1024 padded 1.25x)
 TOP = 5  # a label's prediction lists this many of the most probable labels
 
 
@@ -136,7 +136,7 @@ class Predictor:
             forms = FormTable(tm.vocabs.chars)  # per chunk: memory does not grow with the input
             data = self.task.encode(records, tm.vocabs, forms)
             scored = predict_all(tm.model.predict_probabilities, data, forms, EVAL_BATCH,
-                                 self.task.per_token, EVAL_TOKENS)  # fmt: skip
+                                 self.task.per_token, EVAL_TOKENS, EVAL_PADDING)  # fmt: skip
             for item, w, out in zip(chunk, words, scored):
                 yield item, self._prediction(w, out)
 

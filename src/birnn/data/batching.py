@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn._checks import check_int, describe
+from birnn._checks import check_int, check_real, describe
 
 
 def _check_lengths(lengths: Any) -> NDArray[np.intp]:
@@ -37,22 +37,38 @@ def _check_lengths(lengths: Any) -> NDArray[np.intp]:
     return arr.astype(np.intp)
 
 
+PADDING_BATCH_MIN = 32  # a batch this small is not cut for padding: the product slows below
+
+
 def _cut(
-    order: NDArray[np.intp], lengths: NDArray[np.intp], batch_size: int, max_tokens: int | None
+    order: NDArray[np.intp],
+    lengths: NDArray[np.intp],
+    batch_size: int,
+    max_tokens: int | None,
+    max_padding: float | None = None,
 ) -> list[NDArray[np.intp]]:
     """Consecutive batches of ``order`` (sorted by length): at most ``batch_size`` sentences and,
-    if given, at most ``max_tokens`` padded tokens (count x longest length); never empty."""
-    if max_tokens is None:
+    if given, at most ``max_tokens`` padded tokens (count x longest length) and, once a batch
+    holds ``PADDING_BATCH_MIN`` sentences, padded tokens at most (1 + ``max_padding``) x its
+    real ones; never empty."""
+    if max_tokens is None and max_padding is None:
         return [order[i : i + batch_size] for i in range(0, order.size, batch_size)]
+    tokens = max_tokens if max_tokens is not None else np.inf
+    slack = 1 + max_padding if max_padding is not None else np.inf
     batches = []
-    start, longest = 0, 0
+    start, real = 0, 0
     for i, index in enumerate(order):
-        longest_with = max(longest, int(lengths[index]))
+        length = int(lengths[index])  # the longest so far: the order is by length
         count = i - start + 1
-        if i > start and (count > batch_size or count * longest_with > max_tokens):
+        padded = count * length
+        if i > start and (
+            count > batch_size
+            or padded > tokens
+            or (count > PADDING_BATCH_MIN and padded > slack * (real + length))
+        ):
             batches.append(order[start:i])
-            start, longest_with = i, int(lengths[index])
-        longest = longest_with
+            start, real = i, 0
+        real += length
     if start < order.size:
         batches.append(order[start:])
     return batches
@@ -66,13 +82,16 @@ def length_batches(
     *,
     pool: int = 50,
     max_tokens: int | None = None,
+    max_padding: float | None = None,
 ) -> list[NDArray[np.intp]]:
     """Index arrays, one per batch, covering every sentence exactly once.
 
     ``lengths[i]`` is the length of sentence i. Each batch holds at most ``batch_size``
     sentences and, if ``max_tokens`` is given, at most ``max_tokens`` padded tokens
     (sentences x longest length; a single sentence longer than that still gets a batch of its
-    own). With ``shuffle`` (training) the grouping and the batch order are random under ``rng``,
+    own) and, if ``max_padding`` is given, padded tokens at most (1 + ``max_padding``) times its
+    real tokens once it holds ``PADDING_BATCH_MIN`` sentences (the input projections run over
+    the padding too; the recurrent steps do not). With ``shuffle`` (training) the grouping and the batch order are random under ``rng``,
     which is required; without it, batches run from the shortest sentences to the longest and
     ``rng`` is not used. ``pool`` is how many batches' worth of sentences are sorted together:
     larger pools pad less, smaller pools are more random.
@@ -82,9 +101,11 @@ def length_batches(
     pool = check_int("pool", pool, 1)
     if max_tokens is not None:
         max_tokens = check_int("max_tokens", max_tokens, 1)
+    if max_padding is not None:
+        max_padding = check_real("max_padding", max_padding, 0.0)
     if not shuffle:
         order = np.argsort(arr, kind="stable").astype(np.intp)
-        return _cut(order, arr, batch_size, max_tokens)
+        return _cut(order, arr, batch_size, max_tokens, max_padding)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(
             f"rng must be a numpy.random.Generator when shuffle=True; received {describe(rng)}"
@@ -95,7 +116,7 @@ def length_batches(
     for start in range(0, order.size, size):
         chunk = order[start : start + size]
         chunk = chunk[np.argsort(arr[chunk], kind="stable")]
-        batches.extend(_cut(chunk, arr, batch_size, max_tokens))
+        batches.extend(_cut(chunk, arr, batch_size, max_tokens, max_padding))
     return [batches[i] for i in rng.permutation(len(batches))]
 
 

@@ -130,14 +130,18 @@ def predict_all(
     batch_size: int,
     per_token: bool,
     max_tokens: int | None = None,
+    max_padding: float | None = None,
 ) -> list[Any]:
     """``predict(batch)`` over all of ``data`` in batches of similar length, in data order.
 
-    Batches hold at most ``batch_size`` sequences and ``max_tokens`` padded tokens. With 2 or
+    Batches hold at most ``batch_size`` sequences and ``max_tokens`` padded tokens, and pad at
+    most ``max_padding`` of their tokens (``length_batches``). With 2 or
     more threads, each layer's two directions run side by side (``chain_threads``)."""
     out: list[Any] = [None] * len(data)
     with chain_threads():
-        groups = length_batches(data.lengths, batch_size, shuffle=False, max_tokens=max_tokens)
+        groups = length_batches(
+            data.lengths, batch_size, shuffle=False, max_tokens=max_tokens, max_padding=max_padding
+        )
         for group in groups:
             for i, p in zip(group, predict(make_batch(data, list(group), forms, per_token))):
                 out[int(i)] = p
