@@ -78,7 +78,7 @@ def test_padding_budget_cuts_batches_once_they_are_large_enough():
         for b in random:
             if b.size > PADDING_BATCH_MIN:
                 assert LENGTHS[b].max() * b.size <= 1.25 * LENGTHS[b].sum()
-    with pytest.raises(ValueError, match="max_padding must be a finite number >= 0.0"):
+    with pytest.raises(ValueError, match=r"max_padding must be a finite number >= 0\.0"):
         length_batches(lengths, 4, shuffle=False, max_padding=-0.5)
     with pytest.raises(TypeError, match="max_padding must be a number; received 'a'"):
         length_batches(lengths, 4, shuffle=False, max_padding="a")  # type: ignore[arg-type]

@@ -91,7 +91,9 @@ def length_batches(
     (sentences x longest length; a single sentence longer than that still gets a batch of its
     own) and, if ``max_padding`` is given, padded tokens at most (1 + ``max_padding``) times its
     real tokens once it holds ``PADDING_BATCH_MIN`` sentences (the input projections run over
-    the padding too; the recurrent steps do not). With ``shuffle`` (training) the grouping and the batch order are random under ``rng``,
+    the padding too; the recurrent steps do not).
+
+    With ``shuffle`` (training) the grouping and the batch order are random under ``rng``,
     which is required; without it, batches run from the shortest sentences to the longest and
     ``rng`` is not used. ``pool`` is how many batches' worth of sentences are sorted together:
     larger pools pad less, smaller pools are more random.
