@@ -120,6 +120,38 @@ def test_streaming_reads_its_input_chunk_by_chunk(tagger):
     assert len(pulled) < 10 * CHUNK_LARGEST
 
 
+def test_character_features_computed_once_for_all_batches_equal_each_batchs_own(tagger):
+    from dataclasses import replace
+
+    from birnn.models.batch import every_form
+    from birnn.tasks.base import FormTable, make_batch, predict_all
+
+    model = pipeline.load(tagger[0])
+    sentences = [["the", "big", "dog", "eats", "."], ["a", "cat", "runs", "."],
+                 ["zebras", "eat", "the", "qwertyuiop", "grass", "."], ["dog"]] * 20  # fmt: skip
+    forms = FormTable(model.vocabs.chars)
+    data = model.task.encode([model.task.unlabelled(s) for s in sentences], model.vocabs, forms)
+    per_batch = predict_all(model.model.predict_probabilities, data, forms, 8, True)
+    once = predict_all(model.model.predict_probabilities, data, forms, 8, True, None, None,
+                       model.model.encoder.char_features)  # fmt: skip
+    for (tags, p), (tags_once, p_once) in zip(per_batch, once):
+        assert tags == tags_once
+        np.testing.assert_allclose(p_once, p, rtol=1e-6)
+    # the batch's own token features are those of its forms, looked up in the shared table
+    every = every_form(data.forms, forms.spellings)
+    every = replace(every, features=model.model.encoder.char_features(every))
+    batch = make_batch(data, [2, 3], forms, True, every)
+    own = make_batch(data, [2, 3], forms, True)
+    assert batch.chars is not None and own.chars is not None and every.features is not None
+    mask = batch.mask()
+    feats, _ = model.model.encoder.chars.forward(own.chars.ids, own.chars.lengths, False)
+    np.testing.assert_allclose(
+        every.features[batch.chars.index][mask], feats[own.chars.index][mask], rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="for inference only"):
+        model.model.encoder.forward(batch, training=True, rng=np.random.default_rng(0))
+
+
 def test_chunks_grow_from_small_to_large():
     total = 4 * CHUNK_LARGEST + 5
     sizes = [len(c) for c in chunks(range(total))]

@@ -136,7 +136,8 @@ class Predictor:
             forms = FormTable(tm.vocabs.chars)  # per chunk: memory does not grow with the input
             data = self.task.encode(records, tm.vocabs, forms)
             scored = predict_all(tm.model.predict_probabilities, data, forms, EVAL_BATCH,
-                                 self.task.per_token, EVAL_TOKENS, EVAL_PADDING)  # fmt: skip
+                                 self.task.per_token, EVAL_TOKENS, EVAL_PADDING,
+                                 tm.model.encoder.char_features)  # fmt: skip
             for item, w, out in zip(chunk, words, scored):
                 yield item, self._prediction(w, out)
 

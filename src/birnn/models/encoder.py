@@ -35,13 +35,14 @@ from birnn.layers import prefixed
 from birnn.layers.chars import CharFeatures
 from birnn.layers.dropout import Dropout, word_dropout
 from birnn.layers.embedding import INITS, Embedding, scatter_add_rows
-from birnn.models.batch import TokenBatch
+from birnn.models.batch import Chars, TokenBatch
 from birnn.modules import GRU, LSTM, RNN
 
 Array = NDArray[np.floating]
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 UNK = 1  # every word vocabulary reserves 0 for padding and 1 for the unknown word
 CHAR_INIT = "uniform"  # how character embeddings are drawn by default (see RESULTS.md)
+CHAR_ROWS = 512  # forms per character-network call in ``char_features``
 
 
 @dataclass
@@ -243,9 +244,16 @@ class Encoder:
         if self.chars is not None:
             if batch.chars is None:
                 raise ValueError("this model reads characters; the batch has none")
-            feats, char_cache = self.chars.forward(
-                batch.chars.ids, batch.chars.lengths, training=training
-            )
+            feats = batch.chars.features
+            if feats is not None and (training or keep_tape):
+                raise ValueError(
+                    "a batch with its character features computed (Chars.features) is for "
+                    "inference only: training and keep_tape need the character network's tape"
+                )
+            if feats is None:
+                feats, char_cache = self.chars.forward(
+                    batch.chars.ids, batch.chars.lengths, training=training
+                )
             parts.append(feats[batch.chars.index])
         x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         x, drop_in = self.dropout.forward(x, training, rng)
@@ -265,6 +273,22 @@ class Encoder:
             drop_out=drop_out,
         )
         return y, cache
+
+    def char_features(self, chars: Chars) -> Array | None:
+        """The character features (U, 2 * char_hidden) of ``chars``'s U forms, for inference
+        (``birnn.models.batch.every_form``), or None for a model without them. The forms run
+        by length, ``CHAR_ROWS`` at a time (bounding the workspace however many there are)."""
+        if self.chars is None:
+            return None
+        feats = np.empty((chars.ids.shape[0], self.chars.output_size), self.dtype)
+        order = np.argsort(chars.lengths, kind="stable")
+        for start in range(0, order.size, CHAR_ROWS):
+            rows = order[start : start + CHAR_ROWS]
+            longest = int(chars.lengths[rows].max())
+            feats[rows], _ = self.chars.forward(
+                chars.ids[rows, :longest], chars.lengths[rows], training=False
+            )
+        return feats
 
     def backward(self, cache: EncoderCache, dy: Array) -> dict[str, Array]:
         dh, _ = self.dropout.backward(cache.drop_out, dy)

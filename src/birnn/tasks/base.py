@@ -9,15 +9,16 @@ distinct surface *form* (``FormTable``), so an unknown word still brings its own
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from birnn.backend import chain_threads
 from birnn.data import Vocab, length_batches, pad
 from birnn.data.casing import case_id
-from birnn.models.batch import IntArray, TokenBatch, gather_chars
+from birnn.models.batch import Chars, IntArray, TokenBatch, every_form, for_batch, gather_chars
 
 
 @dataclass
@@ -103,14 +104,24 @@ def encode_words(
     return words, form_ids
 
 
-def make_batch(data: Encoded, rows: Sequence[int], forms: FormTable, per_token: bool) -> TokenBatch:
-    """The TokenBatch of the sequences ``rows`` of ``data``."""
+def make_batch(
+    data: Encoded,
+    rows: Sequence[int],
+    forms: FormTable,
+    per_token: bool,
+    every: Chars | None = None,
+) -> TokenBatch:
+    """The TokenBatch of the sequences ``rows`` of ``data``; ``every``: its characters are
+    those of ``every_form`` (with their features), not the batch's own distinct forms."""
     words, lengths = pad([data.words[i] for i in rows])
     casing, _ = pad([[forms.cases[f] for f in data.forms[i]] for i in rows])
     chars = None
     if forms.chars is not None:
         form_ids, _ = pad([data.forms[i] for i in rows])
-        chars = gather_chars(form_ids, lengths, forms.spellings)
+        if every is not None:
+            chars = for_batch(every, form_ids, lengths)
+        else:
+            chars = gather_chars(form_ids, lengths, forms.spellings)
     if per_token:
         targets, _ = pad([data.targets[i] for i in rows], pad=-1)
     else:
@@ -131,19 +142,29 @@ def predict_all(
     per_token: bool,
     max_tokens: int | None = None,
     max_padding: float | None = None,
+    char_features: Callable[[Chars], NDArray[np.floating] | None] | None = None,
 ) -> list[Any]:
     """``predict(batch)`` over all of ``data`` in batches of similar length, in data order.
 
     Batches hold at most ``batch_size`` sequences and ``max_tokens`` padded tokens, and pad at
-    most ``max_padding`` of their tokens (``length_batches``). With 2 or
+    most ``max_padding`` of their tokens (``length_batches``). ``char_features`` (the model's
+    ``Encoder.char_features``) computes the character features of every form of ``data`` once,
+    for all batches: smaller batches then cost no character network run again for the
+    forms they share. With 2 or
     more threads, each layer's two directions run side by side (``chain_threads``)."""
     out: list[Any] = [None] * len(data)
     with chain_threads():
+        every = None
+        if char_features is not None and forms.chars is not None and len(data):
+            every = every_form(data.forms, forms.spellings)
+            feats = char_features(every)
+            every = replace(every, features=feats) if feats is not None else None
         groups = length_batches(
             data.lengths, batch_size, shuffle=False, max_tokens=max_tokens, max_padding=max_padding
         )
         for group in groups:
-            for i, p in zip(group, predict(make_batch(data, list(group), forms, per_token))):
+            batch = make_batch(data, list(group), forms, per_token, every)
+            for i, p in zip(group, predict(batch)):
                 out[int(i)] = p
     return out
 
