@@ -112,8 +112,7 @@ def write_predictions(stream: TextIO, predictor: Predictor, texts: Iterable[Text
     (``flush``: and flush them, for a pipe); returns the number of texts."""
     count = 0
     for text, p in predictor.stream(texts, lambda t: t.tokens):
-        for line in _lines(predictor, text, p, output):
-            stream.write(line + "\n")
+        stream.write("".join(f"{line}\n" for line in _lines(predictor, text, p, output)))
         if flush:
             stream.flush()
         count += 1

@@ -130,16 +130,18 @@ def conllu_sentences(
                 f"expected {len(FIELDS)} tab-separated columns "
                 f"({' '.join(FIELDS).upper()}); found {len(cells)}",
             )
-        try:
-            word_id = parse_id(cells[0])
-        except parse_exception as err:
-            raise located(file, number, f"invalid ID: {err}") from err
+        expected = len(block.words) + 1
+        # the ID most lines hold is the next word's, which the grammar accepts as it stands
+        word_id = expected if cells[0] == str(expected) else None
+        if word_id is None:
+            try:
+                word_id = parse_id(cells[0])
+            except parse_exception as err:
+                raise located(file, number, f"invalid ID: {err}") from err
         if isinstance(word_id, tuple):  # a multiword range (1, "-", 2) or empty node (8, ".", 1)
             continue
-        if word_id != len(block.words) + 1:
-            raise located(
-                file, number, f"expected word ID {len(block.words) + 1}; found {cells[0]!r}"
-            )
+        if word_id != expected:
+            raise located(file, number, f"expected word ID {expected}; found {cells[0]!r}")
         if not cells[1] or not cells[at]:
             empty = "FORM" if not cells[1] else column.upper()
             raise located(file, number, f"empty {empty} column (CoNLL-U writes '_' for none)")

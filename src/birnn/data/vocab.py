@@ -197,11 +197,8 @@ class Vocab:
         """The id of the padding token, ``None`` for a label vocabulary."""
         return None if self.pad is None else self._ids[self.pad]
 
-    def _key(self, token: str) -> str:
-        return token.lower() if self.lowercase else token
-
     def _find(self, token: str) -> int | None:
-        found = self._ids.get(self._key(token))
+        found = self._ids.get(token.lower() if self.lowercase else token)
         if found is None and self.fallback_lowercase:
             found = self._ids.get(token.lower())
         return found
@@ -210,10 +207,7 @@ class Vocab:
         """The id of ``token``: unknown tokens map to ``<unk>``, or to -1 without one."""
         if not isinstance(token, str):
             raise TypeError(f"token must be str; received {describe(token)}")
-        found = self._find(token)
-        if found is not None:
-            return found
-        return -1 if self.unk is None else self._ids[self.unk]
+        return self.encode([token])[0]
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
         """The ids of ``tokens`` (see ``index``); for characters pass ``list(word)``.
@@ -223,22 +217,32 @@ class Vocab:
         """
         if isinstance(tokens, str):
             raise TypeError(f"tokens must be a list of str, not one str; received {tokens!r}")
-        return [self.index(t) for t in tokens]
+        # one loop, one call a token: it runs for every word and character read
+        find, unknown = self._find, -1 if self.unk is None else self._ids[self.unk]
+        out = []
+        for t in tokens:
+            if not isinstance(t, str):
+                raise TypeError(f"token must be str; received {describe(t)}")
+            found = find(t)
+            out.append(unknown if found is None else found)
+        return out
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """The tokens of ``ids``; -1 (an unseen label) decodes to ``<unk>`` or ``"<unseen>"``.
 
         Any other id outside ``[0, len)`` is a ``ValueError``.
         """
+        tokens, size = self._tokens, len(self._tokens)
+        unseen = self.unk if self.unk is not None else "<unseen>"
         out = []
         for i in ids:
             i = int(i)
-            if i == -1:
-                out.append(self.unk if self.unk is not None else "<unseen>")
-            elif 0 <= i < len(self._tokens):
-                out.append(self._tokens[i])
+            if 0 <= i < size:
+                out.append(tokens[i])
+            elif i == -1:
+                out.append(unseen)
             else:
-                raise ValueError(f"ids must be in [0, {len(self._tokens)}) or -1; received {i}")
+                raise ValueError(f"ids must be in [0, {size}) or -1; received {i}")
         return out
 
     def count(self, token: str) -> int:

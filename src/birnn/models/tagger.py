@@ -134,7 +134,7 @@ class Tagger(EncoderModel):
     def predict(self, batch: TokenBatch) -> list[list[int]]:
         """The predicted tag ids of each sentence (its real tokens only)."""
         best = self._best(self._emissions(batch), batch.lengths)
-        return [list(map(int, best[i, :n])) for i, n in enumerate(batch.lengths)]
+        return [best[i, :n].tolist() for i, n in enumerate(batch.lengths)]
 
     def predict_probabilities(self, batch: TokenBatch) -> list[tuple[list[int], list[float]]]:
         """Per sentence: the predicted tag ids and the probability of each (module notes)."""
@@ -145,7 +145,4 @@ class Tagger(EncoderModel):
         else:
             p = softmax(scores.astype(np.float64))
         chosen = np.take_along_axis(p, np.maximum(best, 0)[..., None], axis=-1)[..., 0]
-        return [
-            (list(map(int, best[i, :n])), chosen[i, :n].tolist())
-            for i, n in enumerate(batch.lengths)
-        ]
+        return [(best[i, :n].tolist(), chosen[i, :n].tolist()) for i, n in enumerate(batch.lengths)]
