@@ -152,6 +152,18 @@ def test_character_features_computed_once_for_all_batches_equal_each_batchs_own(
         model.model.encoder.forward(batch, training=True, rng=np.random.default_rng(0))
 
 
+def test_the_command_collects_garbage_less_often_then_as_before():
+    import gc
+
+    from birnn.predict_io import fewer_collections
+
+    before = gc.get_threshold()
+    with pytest.raises(KeyError), fewer_collections(12345):
+        assert gc.get_threshold() == (12345, *before[1:])
+        raise KeyError("left by an error")
+    assert gc.get_threshold() == before
+
+
 def test_chunks_grow_from_small_to_large():
     total = 4 * CHUNK_LARGEST + 5
     sizes = [len(c) for c in chunks(range(total))]

@@ -249,7 +249,8 @@ def predict(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.model)
     predict_io.check_output(predictor.task, args.output)
     texts = counted(_texts(args, predictor.task), "texts", not args.no_progress)
-    predict_io.write_predictions(sys.stdout, predictor, texts, args.output, flush=True)
+    with predict_io.fewer_collections():
+        predict_io.write_predictions(sys.stdout, predictor, texts, args.output, flush=True)
     return 0
 
 

@@ -126,6 +126,14 @@ class Predictor:
         ``tokens(item)`` gives the item's tokens: what the command line uses to carry a CoNLL-U
         sentence's lines along with its prediction.
         """
+        for chunk in self.chunks(items, tokens):
+            yield from chunk
+
+    def chunks(
+        self, items: Iterable[T], tokens: Callable[[T], list[str]]
+    ) -> Iterator[list[tuple[T, Prediction]]]:
+        """``stream``'s pairs, one chunk's list at a time (all of a chunk is predicted at once:
+        a writer can write and flush it in one go)."""
         tm = self.task_model
         for chunk in chunks(items):
             words = [tokens(item) for item in chunk]
@@ -138,8 +146,7 @@ class Predictor:
             scored = predict_all(tm.model.predict_probabilities, data, forms, EVAL_BATCH,
                                  self.task.per_token, EVAL_TOKENS, EVAL_PADDING,
                                  tm.model.encoder.char_features)  # fmt: skip
-            for item, w, out in zip(chunk, words, scored):
-                yield item, self._prediction(w, out)
+            yield [(item, self._prediction(w, out)) for item, w, out in zip(chunk, words, scored)]
 
     def _prediction(self, words: list[str], out: Any) -> Prediction:
         labels = self.task_model.vocabs.labels
