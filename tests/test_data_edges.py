@@ -216,3 +216,34 @@ def test_length_batches_pool_and_budget_arguments():
     ]:
         with pytest.raises(ValueError, match=exactly(message)):
             length_batches(lengths, 2, np.random.default_rng(0), **kwargs)
+
+
+@pytest.mark.parametrize("block", [1, 2, 7, 64, 1 << 16])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_lines_read_in_blocks_are_the_files_lines_whatever_the_block_size(
+    tmp_path, monkeypatch, block, compressed
+):
+    import gzip
+
+    from birnn.data import _files
+
+    monkeypatch.setattr(_files, "BLOCK", block)
+    lines = ["\ufeffFirst", "", "a long line " * 40, "café ünïcode ☃", "crlf", "", "last"]
+    raw = ("\n".join(lines[:4]) + "\n" + lines[4] + "\r\n\n" + lines[6]).encode()
+    path = tmp_path / "f.txt"
+    path.write_bytes(gzip.compress(raw) if compressed else raw)
+    got = list(_files.numbered_lines(path))
+    assert got == list(enumerate(["First", *lines[1:]], 1))  # no line end; BOM dropped
+    # a piece of the file, numbered as in the whole file
+    start = len(("\n".join(lines[:3]) + "\n").encode())
+    if not compressed:
+        span = _files.Span(start, start + len((lines[3] + "\n").encode()), 4)
+        assert list(_files.numbered_lines(path, span)) == [(4, lines[3])]
+    # a bad byte on line 5: lines 1-4 come out first, then the error names line 5
+    bad = raw.replace(b"crlf", b"cr\xfflf")
+    path.write_bytes(gzip.compress(bad) if compressed else bad)
+    seen = []
+    with pytest.raises(DataError, match=r"f\.txt:5: not valid UTF-8"):
+        for number, _ in _files.numbered_lines(path):
+            seen.append(number)
+    assert seen == [1, 2, 3, 4]
