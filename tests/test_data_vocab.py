@@ -73,6 +73,9 @@ def test_bad_input_names_what_was_received():
         Vocab.build(["the cat"])
     with pytest.raises(TypeError, match="token must be str; received 3"):
         Vocab.build(SENTENCES).index(3)  # type: ignore[arg-type]
+    for vocab in (Vocab.build(SENTENCES), Vocab.build(SENTENCES, lowercase=True)):
+        with pytest.raises(TypeError, match="token must be str; received 3"):
+            vocab.encode(iter(["the", 3]))  # type: ignore[list-item]
     with pytest.raises(TypeError, match="one str"):
         Vocab.build(SENTENCES).encode("the")
     with pytest.raises(ValueError, match=r"ids must be in \[0, 8\) or -1; received 8"):

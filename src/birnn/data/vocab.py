@@ -217,13 +217,16 @@ class Vocab:
         """
         if isinstance(tokens, str):
             raise TypeError(f"tokens must be a list of str, not one str; received {tokens!r}")
-        # one loop, one call a token: it runs for every word and character read
-        find, unknown = self._find, -1 if self.unk is None else self._ids[self.unk]
+        unknown = -1 if self.unk is None else self._ids[self.unk]
+        tokens = tokens if isinstance(tokens, list) else list(tokens)
+        if not self.lowercase and not self.fallback_lowercase and set(map(type, tokens)) <= {str}:
+            get = self._ids.get  # every word and character read comes here: no call per token
+            return [get(t, unknown) for t in tokens]
         out = []
         for t in tokens:
             if not isinstance(t, str):
                 raise TypeError(f"token must be str; received {describe(t)}")
-            found = find(t)
+            found = self._find(t)
             out.append(unknown if found is None else found)
         return out
 
