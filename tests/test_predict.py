@@ -152,6 +152,21 @@ def test_character_features_computed_once_for_all_batches_equal_each_batchs_own(
         model.model.encoder.forward(batch, training=True, rng=np.random.default_rng(0))
 
 
+def test_case_patterns_are_computed_only_for_a_model_that_reads_them(tagger):
+    from birnn.data.casing import case_id
+    from birnn.tasks.base import FormTable, make_batch
+
+    model = pipeline.load(tagger[0])
+    assert model.model.encoder.case is None and model.forms.cases is None
+    data = model.encode([model.task.unlabelled(["The", "DOG"])])
+    assert make_batch(data, [0], model.forms, True).casing is None
+    forms = FormTable(model.vocabs.chars)  # a table for a model that reads them
+    data = model.task.encode([model.task.unlabelled(["The", "DOG"])], model.vocabs, forms)
+    assert forms.cases == [case_id("The"), case_id("DOG")]
+    casing = make_batch(data, [0], forms, True).casing
+    assert casing is not None and casing.tolist() == [forms.cases]
+
+
 def test_the_command_collects_garbage_less_often_then_as_before():
     import gc
 

@@ -168,7 +168,8 @@ def init_from(task_model: TaskModel, run: str | Path) -> transfer.Transfer:
 
 def _task_model(task: Task, config: Any, vocabs: Vocabs, options: Options, seed: int) -> TaskModel:
     model = task.model(config, np.random.default_rng(seed), word_counts=vocabs.words.counts)
-    return TaskModel(task, model, vocabs, FormTable(vocabs.chars), dict(options))
+    forms = FormTable(vocabs.chars, cases=model.encoder.case is not None)
+    return TaskModel(task, model, vocabs, forms, dict(options))
 
 
 def checkpoint_config(task_model: TaskModel) -> dict[str, Any]:

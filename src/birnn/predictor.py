@@ -141,7 +141,8 @@ class Predictor:
                 if not w:
                     raise ValueError(f"a text without tokens: {describe(item)}")
             records = [self.task.unlabelled(w) for w in words]
-            forms = FormTable(tm.vocabs.chars)  # per chunk: memory does not grow with the input
+            # per chunk: memory does not grow with the input
+            forms = FormTable(tm.vocabs.chars, cases=tm.forms.cases is not None)
             data = self.task.encode(records, tm.vocabs, forms)
             scored = predict_all(tm.model.predict_probabilities, data, forms, EVAL_BATCH,
                                  self.task.per_token, EVAL_TOKENS, EVAL_PADDING,

@@ -56,14 +56,15 @@ def make_vocabs(
 
 
 class FormTable:
-    """Every distinct word form met so far -> an id, its character ids and its case pattern
-    (``birnn.data.casing``)."""
+    """Every distinct word form met so far -> an id, its character ids and, with ``cases``, its
+    case pattern (``birnn.data.casing``; ``cases`` is None without: a model that reads none
+    need not compute them, a tenth of encoding a text)."""
 
-    def __init__(self, chars: Vocab | None):
+    def __init__(self, chars: Vocab | None, cases: bool = True):
         self.chars = chars
         self.ids: dict[str, int] = {}
         self.spellings: list[list[int]] = []
-        self.cases: list[int] = []
+        self.cases: list[int] | None = [] if cases else None
 
     def encode(self, words: Sequence[str]) -> list[int]:
         out = []
@@ -72,7 +73,8 @@ class FormTable:
             if form is None:
                 form = self.ids[w] = len(self.spellings)
                 self.spellings.append(self.chars.encode(list(w)) if self.chars else [])
-                self.cases.append(case_id(w))
+                if self.cases is not None:
+                    self.cases.append(case_id(w))
             out.append(form)
         return out
 
@@ -114,7 +116,10 @@ def make_batch(
     """The TokenBatch of the sequences ``rows`` of ``data``; ``every``: its characters are
     those of ``every_form`` (with their features), not the batch's own distinct forms."""
     words, lengths = pad([data.words[i] for i in rows])
-    casing, _ = pad([[forms.cases[f] for f in data.forms[i]] for i in rows])
+    cases = forms.cases
+    casing = (
+        pad([[cases[f] for f in data.forms[i]] for i in rows])[0] if cases is not None else None
+    )
     chars = None
     if forms.chars is not None:
         form_ids, _ = pad([data.forms[i] for i in rows])
