@@ -73,3 +73,16 @@ def test_metric_arrays_are_named_when_ragged():
         accuracy([[1], [1, 2]], [[1], [1]])
     with pytest.raises(ValueError, match=r"^gold must be a rectangular array"):
         accuracy([[1], [1]], [[1], [1, 2]])
+
+
+def test_add_flipped_adds_each_sequence_reversed_within_its_length_in_place():
+    from birnn.recurrent.sequence import Batch
+
+    rng = np.random.default_rng(0)
+    for lengths in ([4, 4, 4], [4, 3, 1]):
+        batch = Batch.sorted(np.array(lengths, dtype=np.intp), 4)
+        into, x = rng.standard_normal((2, 4, 3, 2))
+        expected = into + batch.flip(x)
+        out = batch.add_flipped(into, x)
+        assert out is into
+        np.testing.assert_array_equal(into, expected)

@@ -200,7 +200,7 @@ class Layer:
         else:
             values = self._outputs(tape.scans, batch, flip=self.merge.needs_values)
             d_fwd, d_bwd = self.merge.backward(dy, *values)
-            d_h = [d_fwd, batch.flip(d_bwd)]
+            d_h = [d_fwd, d_bwd]  # d_bwd in time order: flipped as it is stacked below
         if through is not None:
             d_h = [d * w[None, :, None] for d, w in zip(d_h, through)]
         d_x: list[Array] = [np.empty(0)] * self.directions
@@ -210,7 +210,11 @@ class Layer:
         for group, (w, scan), ws in zip(self.groups, tape.scans, self.workspaces):
             cell = self.cells[group[0]]
             d_out = ws.get("d_out", (len(group), *d_h[group[0]].shape), dy.dtype)
-            np.stack([d_h[d] for d in group], out=d_out)
+            for j, d in enumerate(group):  # each chain's gradient in its scan order
+                if d == 1:
+                    batch.flip(d_h[d], out=d_out[j])
+                else:
+                    d_out[j] = d_h[d]
             d_fin = tuple(
                 _stack_or_none([d_final[d][s] for d in group], scan.init[s].shape[1:])
                 for s in range(len(scan.init))
@@ -225,7 +229,7 @@ class Layer:
                 d_init[d] = tuple(c[j].copy() for c in carry)  # carry is workspace memory
                 if kept is not None:
                     state_grads[d] = kept[j] if d == 0 else batch.flip(kept[j])
-        dx = d_x[0] if self.directions == 1 else d_x[0] + batch.flip(d_x[1])
+        dx = d_x[0] if self.directions == 1 else batch.add_flipped(d_x[0], d_x[1])
         return dx, d_init, grads, state_grads
 
     def _chain_grads(

@@ -80,6 +80,13 @@ class Batch:
         out[...] = flipped
         return out
 
+    def add_flipped(self, into: NDArray, x: NDArray) -> NDArray:
+        """``into += flip(x)``, in place (no new array when the batch is full: the flip is a
+        view); returns ``into``."""
+        if self.flip_index is None:
+            return np.add(into, x[::-1], out=into)
+        return np.add(into, self.flip(x), out=into)
+
     def zero_padding(self, arr: NDArray) -> NDArray:
         """Set the padded entries of ``arr`` (..., T, N, W) to zero: rows n_t.. at each step t.
 
