@@ -79,6 +79,7 @@ class TaskModel:
             self.task.per_token,
             EVAL_TOKENS,
             EVAL_PADDING,
+            self.model.encoder.char_features,
         )
         if self.task.per_token:
             return [self.vocabs.labels.decode(row) for row in ids]

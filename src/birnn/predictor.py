@@ -38,7 +38,7 @@ from birnn.tasks.base import FormTable, predict_all
 T = TypeVar("T")
 
 CHUNK_FIRST = 16  # items in the first chunk: output starts after a few sentences
-CHUNK_LARGEST = 4096  # items in the largest chunk: bounds memory (and 1024 padded 1.25x)
+CHUNK_LARGEST = 4096  # items in the largest chunk: bounds memory; larger chunks pad less
 TOP = 5  # a label's prediction lists this many of the most probable labels
 
 

@@ -154,9 +154,9 @@ def predict_all(
     Batches hold at most ``batch_size`` sequences and ``max_tokens`` padded tokens, and pad at
     most ``max_padding`` of their tokens (``length_batches``). ``char_features`` (the model's
     ``Encoder.char_features``) computes the character features of every form of ``data`` once,
-    for all batches: smaller batches then cost no character network run again for the
-    forms they share. With 2 or
-    more threads, each layer's two directions run side by side (``chain_threads``)."""
+    for all batches, instead of each batch running the character network over its own forms
+    (which many batches share). With 2 or more threads, each layer's two directions run side by
+    side (``chain_threads``)."""
     out: list[Any] = [None] * len(data)
     with chain_threads():
         every = None
