@@ -139,7 +139,7 @@ def test_character_features_computed_once_for_all_batches_equal_each_batchs_own(
         np.testing.assert_allclose(p_once, p, rtol=1e-6)
     # the batch's own token features are those of its forms, looked up in the shared table
     every = every_form(data.forms, forms.spellings)
-    every = replace(every, features=model.model.encoder.char_features(every))
+    every = replace(every, features=model.model.encoder.char_features(every.chars))
     batch = make_batch(data, [2, 3], forms, True, every)
     own = make_batch(data, [2, 3], forms, True)
     assert batch.chars is not None and own.chars is not None and every.features is not None

@@ -67,19 +67,30 @@ def gather_chars(forms: IntArray, lengths: IntArray, form_chars: Sequence[Sequen
     return Chars(ids=ids, lengths=char_lengths.astype(np.int64), index=index)
 
 
-def every_form(forms: Sequence[Sequence[int]], form_chars: Sequence[Sequence[int]]) -> Chars:
+@dataclass(frozen=True)
+class FormChars:
+    """The characters of every distinct form of some data, and their features once computed
+    (``Encoder.char_features``): what ``for_batch`` hands to each of its batches."""
+
+    chars: Chars  # the forms' characters (``index`` empty: no positions)
+    rows: IntArray  # (F,) for each form id, its row in ``chars`` (-1: not among them)
+    features: NDArray[np.floating] | None = None  # (U, feature width), once computed
+
+
+def every_form(forms: Sequence[Sequence[int]], form_chars: Sequence[Sequence[int]]) -> FormChars:
     """The characters of every distinct form in the sequences ``forms`` (ids into
-    ``form_chars``), for their features to be computed once; ``index`` (F,) is the row of each
-    form id (-1: a form not among them), for ``for_batch``."""
+    ``form_chars``, the char ids of every known form)."""
     used = np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in forms]))
-    index = np.full(len(form_chars), -1, dtype=np.int64)
-    index[used] = np.arange(used.size)
+    rows = np.full(len(form_chars), -1, dtype=np.int64)
+    rows[used] = np.arange(used.size)
     ids, char_lengths = pad([form_chars[f] for f in used])
-    return Chars(ids=ids, lengths=char_lengths.astype(np.int64), index=index)
+    no_positions = np.zeros((0, 0), dtype=np.int64)
+    return FormChars(Chars(ids, char_lengths.astype(np.int64), no_positions), rows)
 
 
-def for_batch(table: Chars, forms: IntArray, lengths: IntArray) -> Chars:
-    """``table`` (``every_form``, features computed) as the Chars of a batch of padded form ids
-    ``forms`` (N, T) with ``lengths``: its rows, its features, each position's row."""
+def for_batch(table: FormChars, forms: IntArray, lengths: IntArray) -> Chars:
+    """The Chars of a batch of padded form ids ``forms`` (N, T) with ``lengths``: ``table``'s
+    forms and features (computed), each position's row in them."""
     mask = np.arange(forms.shape[1])[None, :] < lengths[:, None]
-    return replace(table, index=np.where(mask, table.index[forms], 0))
+    index = np.where(mask, table.rows[forms], 0)
+    return replace(table.chars, index=index, features=table.features)

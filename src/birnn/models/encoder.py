@@ -276,7 +276,7 @@ class Encoder:
 
     def char_features(self, chars: Chars) -> Array | None:
         """The character features (U, 2 * char_hidden) of ``chars``'s U forms, for inference
-        (``birnn.models.batch.every_form``), or None for a model without them. The forms run
+        (``birnn.models.batch.every_form``'s), or None for a model without them. The forms run
         by length, ``CHAR_ROWS`` at a time (bounding the workspace however many there are)."""
         if self.chars is None:
             return None

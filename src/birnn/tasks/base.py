@@ -18,7 +18,15 @@ from numpy.typing import NDArray
 from birnn.backend import chain_threads
 from birnn.data import Vocab, length_batches, pad
 from birnn.data.casing import case_id
-from birnn.models.batch import Chars, IntArray, TokenBatch, every_form, for_batch, gather_chars
+from birnn.models.batch import (
+    Chars,
+    FormChars,
+    IntArray,
+    TokenBatch,
+    every_form,
+    for_batch,
+    gather_chars,
+)
 
 
 @dataclass
@@ -111,7 +119,7 @@ def make_batch(
     rows: Sequence[int],
     forms: FormTable,
     per_token: bool,
-    every: Chars | None = None,
+    every: FormChars | None = None,
 ) -> TokenBatch:
     """The TokenBatch of the sequences ``rows`` of ``data``; ``every``: its characters are
     those of ``every_form`` (with their features), not the batch's own distinct forms."""
@@ -162,7 +170,7 @@ def predict_all(
         every = None
         if char_features is not None and forms.chars is not None and len(data):
             every = every_form(data.forms, forms.spellings)
-            feats = char_features(every)
+            feats = char_features(every.chars)
             every = replace(every, features=feats) if feats is not None else None
         groups = length_batches(
             data.lengths, batch_size, shuffle=False, max_tokens=max_tokens, max_padding=max_padding
