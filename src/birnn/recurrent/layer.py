@@ -255,7 +255,10 @@ class Layer:
         if through is not None and not np.any(through[d]):  # a stopped direction
             return params, np.zeros((steps, size, feat), x.dtype)
         da = step_grads["a"][j].reshape(steps * size, -1)  # (T*N, G*H)
-        return params, (da @ w.w_ih[j]).reshape(steps, size, feat)
+        # the backward direction's part is added into the forward one's (``backward``) and then
+        # dropped: it lives in the workspace (a fresh array of that size page-faults each step)
+        out = self.workspaces[0].get("dx1", (steps * size, feat), x.dtype) if d == 1 else None
+        return params, np.matmul(da, w.w_ih[j], out=out).reshape(steps, size, feat)
 
 
 def _stack_or_none(values: list[Array | None], shape: tuple[int, ...]) -> Array | None:
