@@ -57,9 +57,14 @@ class TokenBatch:
         return np.arange(self.words.shape[1])[None, :] < self.lengths[:, None]
 
 
+def _real(forms: IntArray, lengths: IntArray) -> NDArray[np.bool_]:
+    """(N, T): True at the real positions of the padded ids ``forms`` with ``lengths``."""
+    return np.arange(forms.shape[1])[None, :] < lengths[:, None]
+
+
 def gather_chars(forms: IntArray, lengths: IntArray, form_chars: Sequence[Sequence[int]]) -> Chars:
     """The batch's distinct forms (ids into ``form_chars``, the char ids of every known form)."""
-    mask = np.arange(forms.shape[1])[None, :] < lengths[:, None]
+    mask = _real(forms, lengths)
     unique, inverse = np.unique(forms[mask], return_inverse=True)
     index = np.zeros(forms.shape, dtype=np.int64)
     index[mask] = inverse
@@ -91,6 +96,5 @@ def every_form(forms: Sequence[Sequence[int]], form_chars: Sequence[Sequence[int
 def for_batch(table: FormChars, forms: IntArray, lengths: IntArray) -> Chars:
     """The Chars of a batch of padded form ids ``forms`` (N, T) with ``lengths``: ``table``'s
     forms and features (computed), each position's row in them."""
-    mask = np.arange(forms.shape[1])[None, :] < lengths[:, None]
-    index = np.where(mask, table.rows[forms], 0)
+    index = np.where(_real(forms, lengths), table.rows[forms], 0)
     return replace(table.chars, index=index, features=table.features)

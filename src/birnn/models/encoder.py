@@ -42,7 +42,6 @@ Array = NDArray[np.floating]
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 UNK = 1  # every word vocabulary reserves 0 for padding and 1 for the unknown word
 CHAR_INIT = "uniform"  # how character embeddings are drawn by default (see RESULTS.md)
-CHAR_ROWS = 512  # forms per character-network call in ``char_features``
 
 
 @dataclass
@@ -276,18 +275,10 @@ class Encoder:
 
     def char_features(self, chars: Chars) -> Array | None:
         """The character features (U, 2 * char_hidden) of ``chars``'s U forms, for inference
-        (``birnn.models.batch.every_form``'s), or None for a model without them. The forms run
-        by length, ``CHAR_ROWS`` at a time (bounding the workspace however many there are)."""
+        (``birnn.models.batch.every_form``'s), or None for a model without them."""
         if self.chars is None:
             return None
-        feats = np.empty((chars.ids.shape[0], self.chars.output_size), self.dtype)
-        order = np.argsort(chars.lengths, kind="stable")
-        for start in range(0, order.size, CHAR_ROWS):
-            rows = order[start : start + CHAR_ROWS]
-            longest = int(chars.lengths[rows].max())
-            feats[rows], _ = self.chars.forward(
-                chars.ids[rows, :longest], chars.lengths[rows], training=False
-            )
+        feats, _ = self.chars.forward(chars.ids, chars.lengths, training=False)
         return feats
 
     def backward(self, cache: EncoderCache, dy: Array) -> dict[str, Array]:
