@@ -72,6 +72,7 @@ typedef struct {
 typedef struct {
     int64_t n, hidden;
     const void *a;                /* (n, G*H) */
+    const void *bias;             /* (G*H) added to each row of a before its pass, or NULL */
     const void *h_prev, *c_prev;  /* (n, H) */
     void *h, *c;                  /* (n, H) forward: written; backward: read */
     void *ex0, *ex1;              /* extras at this step, in the cell's extra_widths() order */

@@ -33,21 +33,6 @@ static packed_matrix pack_chain(const scan_args *p, const cell_steps *steps, int
     return transposed ? rgemm_pack(buffer, wd, H, G, 1, H) : rgemm_pack(buffer, wd, G, H, H, 1);
 }
 
-/* a[b][0..G) += bias[0..G) for each of the n rows of a at one step. */
-static void add_bias(void *a, const void *bias, int64_t n, int64_t G, int32_t real_size) {
-    for (int64_t b = 0; b < n; b++) {
-        if (real_size == 4) {
-            float *r = (float *)a + b * G;
-            const float *v = bias;
-            for (int64_t i = 0; i < G; i++) r[i] += v[i];
-        } else {
-            double *r = (double *)a + b * G;
-            const double *v = bias;
-            for (int64_t i = 0; i < G; i++) r[i] += v[i];
-        }
-    }
-}
-
 /* Inference: the n running rows of chain d's h at step t into h_out, in time order. */
 static void copy_to_output(const scan_args *p, int64_t d, int64_t t, int64_t n, const void *h) {
     size_t z = (size_t)p->real_size, row = (size_t)p->hidden * z;
@@ -78,7 +63,7 @@ static void forward_chain(const scan_args *p, int64_t d) {
         int64_t k = p->kept == T ? t : 0;
         step_args s = {.n = n, .hidden = H};
         s.a = at(p->a, (d * T + t) * N * G, z);
-        if (p->bias) add_bias((void *)s.a, at(p->bias, d * G, z), n, G, p->real_size);
+        s.bias = at(p->bias, d * G, z);
         const void *prev[2] = {NULL, NULL};
         void *cur[2] = {NULL, NULL};
         for (int i = 0; i < p->states; i++) {
