@@ -42,7 +42,11 @@ needs_native = pytest.mark.skipif(
     reason=f"native backend unavailable: {backend.unavailable_reason()}",
 )
 
-REL_TOL = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-12}
+# float32: two float32 computations of the same model, each rounding its own way. Against the
+# float64 model (2-layer bidirectional RNN 200 / LSTM 130, ragged, 24 cases) the NumPy loop is
+# off by up to 5.3e-7 of the largest output, the kernel by up to 8.4e-7 (inference projecting
+# each step with W_in packed) or 6.0e-7 (one BLAS GEMM): their difference can pass 1e-6.
+REL_TOL = {np.dtype(np.float32): 2e-6, np.dtype(np.float64): 1e-12}
 CASES = 80
 
 

@@ -93,3 +93,51 @@ def test_scans_in_every_variant_equal_numpy(variant, kind, hidden, batch):
 
 def test_variants_cover_the_blas_path():
     assert KERNEL is None or variants()[-1] == 0
+
+
+@needs_native
+@pytest.mark.parametrize("variant", [32, 16], indirect=True)
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize(
+    ("features", "hidden", "batch"), [(1, 1, 1), (5, 7, 64), (40, 33, 5), (100, 128, 8)]
+)
+def test_inference_projecting_each_step_equals_one_gemm_and_numpy(
+    variant, kind, features, hidden, batch, monkeypatch
+):
+    """Inference projects each step's running rows with W_in packed (kernel.PROJECT_STEPS_BYTES):
+    the outputs and final states equal the one-GEMM path's and the NumPy loop's, padding reads
+    as zero, and a sequence run alone gives the same bits as within its batch (each row is
+    computed the same way wherever it sits)."""
+    from birnn._native import kernel
+
+    rng = np.random.default_rng(features + hidden + batch)
+    steps = 7
+    m = getattr(birnn, kind)(features, hidden, num_layers=2, bidirectional=True, seed=hidden)
+    x = rng.standard_normal((steps, batch, features)).astype(np.float32)
+    lengths = random_lengths(rng, batch, steps) if batch > 1 else np.array([steps - 3])
+
+    def outputs(xs: np.ndarray, ls: np.ndarray) -> list[np.ndarray]:
+        out, state = m(xs, lengths=ls)
+        return [out, *(state if isinstance(state, tuple) else (state,))]
+
+    per_step = outputs(x, lengths)
+    monkeypatch.setattr(kernel, "PROJECT_STEPS_BYTES", 0)
+    one_gemm = outputs(x, lengths)
+    monkeypatch.undo()
+    saved = backend._settings.backend
+    try:
+        birnn.set_backend("numpy")
+        expected = outputs(x, lengths)
+    finally:
+        backend._settings.backend = saved
+    for got, gemm, want in zip(per_step, one_gemm, expected, strict=True):
+        scale = max(float(np.abs(want).max()), 1e-30)
+        assert float(np.abs(got - want).max()) / scale < 2e-6
+        assert float(np.abs(got - gemm).max()) / scale < 2e-6
+    t = np.arange(steps)[:, None]
+    assert not per_step[0][t >= lengths[None, :]].any()
+    i = batch // 2
+    alone = outputs(x[:, i : i + 1], lengths[i : i + 1])
+    np.testing.assert_array_equal(alone[0][:, 0], per_step[0][:, i])
+    for got, within in zip(alone[1:], per_step[1:], strict=True):
+        np.testing.assert_array_equal(got[:, 0], within[:, i])

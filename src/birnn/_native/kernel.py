@@ -39,6 +39,13 @@ PACKED_SIDE_BY_SIDE_WORK = 2e8
 # inference calls no NumPy GEMM runs, so no BLAS pool thread spins on the second core.
 PACKED_SIDE_BY_SIDE_INFER_WORK = 1e7
 PACKED_SIDE_BY_SIDE_BATCH = 32  # the largest batch measured with the packed product on 2 threads
+# Inference projects each step's running rows, x_t W_in^T, with W_in packed (rgemm.c) when it
+# is at most this big: it then stays in cache from step to step, no padding row is projected,
+# and a_t is in cache for the step. LSTM inference, 2 threads, Zen 5, per-step / one BLAS GEMM
+# over all steps, alternating in one process: config a 0.98, b 0.97 (W_in 1.2 and 2 MiB), d
+# 1.00, e 0.91, d ragged 0.90, EWT-tagger shape (256 x 40) 0.94; config c (W_in 4 and 8 MiB)
+# 1.14, slower. Training keeps the one GEMM (0.98-1.02, within the noise).
+PROJECT_STEPS_BYTES = 2 << 20
 
 
 def plan(
@@ -177,11 +184,13 @@ class Kernel:
         depth: int,
         dtype: np.dtype,
         ws: Workspace | None,
+        input_depth: int = 0,
     ) -> Array | None:
         """Room for each chain's W packed for the recurrent product (float32; rgemm.c), from the
         workspace (so it is not mapped anew at every call), or None: the steps use the BLAS.
         Forward (W_hh) and backward (its transpose, as many numbers) share one buffer: a
-        module runs one scan at a time.
+        module runs one scan at a time. ``input_depth``: room for W_in (G*H x input_depth)
+        too, after W_hh, and the loop then projects each step's rows itself (inference).
 
         The packed product runs on one thread: above batch 32, a chain given more BLAS threads
         is faster on the BLAS (measured, quiet machine, LSTM config c inference on 2 threads:
@@ -192,6 +201,9 @@ class Kernel:
         per_chain = int(self.lib.birnn_packed_floats(rows, depth)) if dtype == np.float32 else 0
         if per_chain == 0:
             return None
+        if input_depth:  # W_in packed after W_hh: each step projects its own rows
+            per_chain += int(self.lib.birnn_packed_floats(rows, input_depth))
+            args.project_steps = 1
         shape = (args.chains, per_chain)
         buffer = ws.get("packed", shape, dtype) if ws is not None else np.empty(shape, dtype)
         args.packed, args.packed_floats = _ptr(buffer), per_chain
@@ -240,7 +252,9 @@ class Kernel:
         args.kept = a.shape[1] if keep_tape else 1  # steps the extras keep
         scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
         args.a, args.w, args.b_hn, args.scratch = _ptr(a), _ptr(w_hh), _ptr(b_hn), _ptr(scratch)
-        packed = self._packed(args, args.gates, args.hidden, a.dtype, ws)
+        fits = args.gates * width * a.itemsize <= PROJECT_STEPS_BYTES
+        project = width if fits and not keep_tape else 0
+        packed = self._packed(args, args.gates, args.hidden, a.dtype, ws, project)
         _pairs(args.init, init)
         _pairs(args.states_out, states)
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])

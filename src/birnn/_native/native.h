@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 8
+#define BIRNN_ABI_VERSION 9
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
@@ -26,7 +26,9 @@ typedef struct {
     int32_t concurrent;   /* 1: chain 1 runs on a second thread while chain 0 runs here */
     int32_t blas_threads; /* BLAS threads during the scan (per chain when concurrent) */
     int32_t states;       /* recurrent states: 1 (h) or 2 (h, c) */
-    int32_t unused;       /* (alignment) */
+    int32_t project_steps; /* 1: x_t W_in^T at each step with W_in packed (float32, packed
+                              set, room for it after W_hh's: rgemm_packed_floats(G*H, x_width)
+                              more per chain) instead of one BLAS GEMM over all steps */
     int64_t chains, steps, batch, hidden; /* D, T, N, H */
     int64_t gates;                        /* G*H: width of a, rows of W_hh */
     int64_t extra_width[2];               /* numbers per row of each extras slot (0: none) */

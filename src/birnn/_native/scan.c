@@ -43,14 +43,25 @@ static void copy_to_output(const scan_args *p, int64_t d, int64_t t, int64_t n, 
     }
 }
 
+/* Chain d's W_in packed for the input projection of each step, after its W_hh in the buffer
+ * (data NULL: the projections run as one BLAS GEMM over all steps). */
+static packed_matrix pack_input(const scan_args *p, const packed_matrix *w_hh, int64_t d) {
+    packed_matrix none = {0, 0, 0, NULL};
+    if (!p->project_steps || !p->x[0] || !w_hh->data) return none;
+    int64_t G = p->gates, ld = p->w_in_stride;
+    float *buffer = (float *)p->packed + d * p->packed_floats + rgemm_packed_floats(G, p->hidden);
+    return rgemm_pack(buffer, (const float *)p->w_in + d * G * ld, G, p->x_width, ld, 1);
+}
+
 static void forward_chain(const scan_args *p, int64_t d) {
     const cell_steps *steps = cell_steps_for(p->cell, p->real_size);
     size_t z = (size_t)p->real_size;
-    int64_t T = p->steps, N = p->batch, H = p->hidden, G = p->gates;
+    int64_t T = p->steps, N = p->batch, H = p->hidden, G = p->gates, F1 = p->x_width;
     int64_t n = N;
     packed_matrix packed = pack_chain(p, steps, d, p->w, 0);
-    if (p->x[0]) { /* a_d = x_d W_in_d^T: the input projections of every step, one GEMM */
-        int64_t F1 = p->x_width, ld = p->w_in_stride;
+    packed_matrix packed_in = pack_input(p, &packed, d);
+    if (p->x[0] && !packed_in.data) { /* a_d = x_d W_in_d^T: every step's, one GEMM */
+        int64_t ld = p->w_in_stride;
         void *a = at(p->a, d * T * N * G, z), *w_in = at(p->w_in, d * G * ld, z);
         if (p->real_size == 4)
             gemm_f32(0, 1, T * N, G, F1, p->x[d], F1, w_in, ld, 0, a, G);
@@ -63,6 +74,10 @@ static void forward_chain(const scan_args *p, int64_t d) {
         int64_t k = p->kept == T ? t : 0;
         step_args s = {.n = n, .hidden = H};
         s.a = at(p->a, (d * T + t) * N * G, z);
+        /* a_t = x_t W_in^T for the n running rows alone, while x_t and W_in are in cache (the
+         * padding rows of a are left unwritten: the steps never read them) */
+        if (packed_in.data)
+            rgemm(&packed_in, (const float *)p->x[d] + t * N * F1, F1, n, (float *)s.a, G, 0);
         s.bias = at(p->bias, d * G, z);
         const void *prev[2] = {NULL, NULL};
         void *cur[2] = {NULL, NULL};

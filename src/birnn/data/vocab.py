@@ -236,6 +236,9 @@ class Vocab:
         Any other id outside ``[0, len)`` is a ``ValueError``.
         """
         tokens, size = self._tokens, len(self._tokens)
+        if isinstance(ids, list) and set(map(type, ids)) <= {int}:  # a predictor's tolist()
+            if not ids or (min(ids) >= 0 and max(ids) < size):
+                return [tokens[i] for i in ids]
         unseen = self.unk if self.unk is not None else "<unseen>"
         out = []
         for i in ids:

@@ -45,14 +45,20 @@ class Dropout:
         return f"Dropout(p={self.p})"
 
     def forward(
-        self, x: Any, training: bool = False, rng: np.random.Generator | None = None
+        self,
+        x: Any,
+        training: bool = False,
+        rng: np.random.Generator | None = None,
+        copy: bool = True,
     ) -> tuple[NDArray, DropoutCache]:
-        """y = x * mask in training (``rng`` required when p > 0); y = x otherwise (a copy)."""
+        """y = x * mask in training (``rng`` required when p > 0); y = x otherwise: a copy, or
+        with ``copy=False`` x itself (a caller whose x is its own fresh array: inference then
+        costs no pass over it)."""
         xa = np.asarray(x)
         if xa.dtype.kind != "f":
             raise TypeError(f"x must be an array of a floating dtype; received {describe(x)}")
         if not training or self.p == 0.0:
-            return xa.copy(), DropoutCache(None, xa.shape)
+            return xa.copy() if copy else xa, DropoutCache(None, xa.shape)
         mask = dropout_mask(check_rng(rng), xa.shape, self.p, xa.dtype)
         return xa * mask, DropoutCache(mask, xa.shape)
 

@@ -255,13 +255,14 @@ class Encoder:
                 )
             parts.append(feats[batch.chars.index])
         x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
-        x, drop_in = self.dropout.forward(x, training, rng)
+        # x and h are this call's own arrays: at inference dropout passes them on, no copies
+        x, drop_in = self.dropout.forward(x, training, rng, copy=False)
         if training or keep_tape:
             h, _, tape = self.rnn.forward(x, lengths=batch.lengths, training=training, rng=rng)
         else:
             h, _ = self.rnn(x, lengths=batch.lengths)
             tape = None
-        y, drop_out = self.dropout.forward(h, training, rng)
+        y, drop_out = self.dropout.forward(h, training, rng, copy=False)
         cache = EncoderCache(
             tables=table_caches,
             chars=char_cache,

@@ -25,7 +25,7 @@ from numpy.random import Generator
 
 from birnn._checks import check_int, describe
 from birnn.data.tags import SCHEMES
-from birnn.functional import log_softmax, softmax
+from birnn.functional import log_softmax
 from birnn.heads.constraints import Constraints, scheme_constraints
 from birnn.heads.crf import CRF, viterbi
 from birnn.layers import prefixed
@@ -140,9 +140,11 @@ class Tagger(EncoderModel):
         """Per sentence: the predicted tag ids and the probability of each (module notes)."""
         scores = self._emissions(batch)
         best = self._best(scores, batch.lengths)
+        at_best = np.maximum(best, 0)[..., None]
         if self.crf is not None:
             p = self.crf.marginals(scores, batch.lengths)
-        else:
-            p = softmax(scores.astype(np.float64))
-        chosen = np.take_along_axis(p, np.maximum(best, 0)[..., None], axis=-1)[..., 0]
+            chosen = np.take_along_axis(p, at_best, axis=-1)[..., 0]
+        else:  # softmax's value at the chosen tag alone: exp of the gathered log-softmax
+            chosen = np.exp(np.take_along_axis(log_softmax(scores.astype(np.float64)), at_best,
+                                               axis=-1)[..., 0])  # fmt: skip
         return [(best[i, :n].tolist(), chosen[i, :n].tolist()) for i, n in enumerate(batch.lengths)]
