@@ -65,6 +65,60 @@ BIRNN_EXPORT int64_t birnn_packed_floats(int64_t rows, int64_t depth) {
 
 BIRNN_EXPORT int birnn_rgemm_panel(void) { return rgemm_panel(); }
 
+#ifdef RGEMM_X86
+/* The 16 x 16 transpose of r[0..16) (row i in r[i] -> column i in r[i]), in registers. */
+static inline __attribute__((always_inline, target("avx512f"))) void transpose_16(__m512 r[16]) {
+    __m512 t[16], u[16], v[16];
+    for (int i = 0; i < 8; i++) { /* pairs of rows interleaved, then quads, then lanes */
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            v[8 * i + j] = _mm512_shuffle_f32x4(u[8 * i + j], u[8 * i + 4 + j], 0x88);
+            v[8 * i + 4 + j] = _mm512_shuffle_f32x4(u[8 * i + j], u[8 * i + 4 + j], 0xDD);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0xDD);
+    }
+}
+
+/* A whole 32-row panel of the AVX-512 layout, k in [0, done): W's rows contiguous in k
+ * (col_stride 1) go through 16 x 16 transposes, W's columns contiguous in r (row_stride 1,
+ * the backward's transpose) are copied a vector at a time. Returns `done`, the k from which
+ * the scalar loop finishes the panel. Scalar, the pack was 8% of an LSTM d inference. */
+static __attribute__((target("avx512f"))) int64_t pack_panel_32(float *panel, const float *src,
+                                                                 int64_t depth, int64_t rs,
+                                                                 int64_t cs) {
+    if (cs == 1) {
+        int64_t done = depth / 16 * 16;
+        for (int64_t k0 = 0; k0 < done; k0 += 16)
+            for (int h = 0; h < 2; h++) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (h * 16 + i) * rs + k0);
+                transpose_16(r);
+                for (int j = 0; j < 16; j++) _mm512_store_ps(panel + (k0 + j) * 32 + h * 16, r[j]);
+            }
+        return done;
+    }
+    if (rs == 1) {
+        for (int64_t k = 0; k < depth; k++) {
+            _mm512_store_ps(panel + k * 32, _mm512_loadu_ps(src + k * cs));
+            _mm512_store_ps(panel + k * 32 + 16, _mm512_loadu_ps(src + k * cs + 16));
+        }
+        return depth;
+    }
+    return 0;
+}
+#endif
+
 packed_matrix rgemm_pack(float *buffer, const float *w, int64_t rows, int64_t depth,
                          int64_t row_stride, int64_t col_stride) {
     packed_matrix m = {rows, depth, rgemm_panel(), NULL};
@@ -78,7 +132,11 @@ packed_matrix rgemm_pack(float *buffer, const float *w, int64_t rows, int64_t de
         float *panel = data + p * R * depth;
         const float *src = w + p * R * row_stride;
         int64_t valid = rows - p * R < R ? rows - p * R : R;
-        for (int64_t k = 0; k < depth; k++) {
+        int64_t k = 0;
+#ifdef RGEMM_X86
+        if (R == 32 && valid == 32) k = pack_panel_32(panel, src, depth, row_stride, col_stride);
+#endif
+        for (; k < depth; k++) {
             float *out = panel + k * R;
             for (int64_t r = 0; r < valid; r++) out[r] = src[r * row_stride + k * col_stride];
             for (int64_t r = valid; r < R; r++) out[r] = 0;
