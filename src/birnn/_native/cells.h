@@ -56,7 +56,7 @@ static void SUF(add_bias_row)(const step_args *s, int64_t b, int64_t G) {
 
 /* ---- RNN:  h = act(a + h_prev W_hh^T);   da = dh act'(h);   dh_prev = da W_hh ------------ */
 
-VECTOR_LOOPS static void SUF(rnn_row_forward)(int64_t H, const REAL *restrict a,
+INLINE void SUF(rnn_row_forward_at)(int64_t H, const REAL *restrict a,
                                               const REAL *restrict pre, int64_t stride,
                                               REAL *restrict h, int relu) {
     if (relu) {
@@ -67,6 +67,14 @@ VECTOR_LOOPS static void SUF(rnn_row_forward)(int64_t H, const REAL *restrict a,
     } else {
         for (int64_t j = 0; j < H; j++) h[j] = TANH(pre[j * stride] + a[j]);
     }
+}
+
+/* pre's stride as a constant where it is 1 (the packed product): contiguous vector loads */
+VECTOR_LOOPS static void SUF(rnn_row_forward)(int64_t H, const REAL *restrict a, const REAL *restrict pre, int64_t stride, REAL *restrict h, int relu) {
+    if (stride == 1)
+        SUF(rnn_row_forward_at)(H, a, pre, 1, h, relu);
+    else
+        SUF(rnn_row_forward_at)(H, a, pre, stride, h, relu);
 }
 
 VECTOR_LOOPS static void SUF(rnn_dact)(REAL *restrict da, const REAL *restrict dh, const REAL *restrict h,
@@ -109,7 +117,7 @@ static void SUF(rnn_relu_backward)(const step_args *s) { SUF(rnn_backward)(s, 1)
  * In place (cell_steps.in_place): the row g holds a on entry to the forward step and the gates
  * after it; the backward step reads the gates from da's row and writes da over them. */
 
-VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, REAL *restrict g,
+INLINE void SUF(lstm_row_forward_at)(int64_t H, REAL *restrict g,
                                                const REAL *restrict pre, int64_t stride,
                                                const REAL *restrict c_prev, REAL *restrict c,
                                                REAL *restrict h) {
@@ -122,6 +130,14 @@ VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, REAL *restrict g,
         c[j] = cj;
         h[j] = o[j] * TANH(cj);
     }
+}
+
+/* pre's stride as a constant where it is 1 (the packed product): contiguous vector loads */
+VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, REAL *restrict g, const REAL *restrict pre, int64_t stride, const REAL *restrict c_prev, REAL *restrict c, REAL *restrict h) {
+    if (stride == 1)
+        SUF(lstm_row_forward_at)(H, g, pre, 1, c_prev, c, h);
+    else
+        SUF(lstm_row_forward_at)(H, g, pre, stride, c_prev, c, h);
 }
 
 VECTOR_LOOPS static void SUF(lstm_row_backward)(int64_t H, REAL *restrict da,
@@ -171,7 +187,7 @@ static void SUF(lstm_backward)(const step_args *s) {
  * In place, as the LSTM: g holds a on entry to the forward step, the gates after it; the
  * backward step reads the gates from da's row and hh_n from dhh_n's, and overwrites both. */
 
-VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, REAL *restrict g,
+INLINE void SUF(gru_row_forward_at)(int64_t H, REAL *restrict g,
                                               const REAL *restrict pre, int64_t stride,
                                               const REAL *restrict b_hn, REAL *restrict hh_n,
                                               const REAL *restrict h_prev, REAL *restrict h) {
@@ -184,6 +200,14 @@ VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, REAL *restrict g,
         g[2 * H + j] = nn;
         h[j] = (h_prev[j] - nn) * z + nn;
     }
+}
+
+/* pre's stride as a constant where it is 1 (the packed product): contiguous vector loads */
+VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, REAL *restrict g, const REAL *restrict pre, int64_t stride, const REAL *restrict b_hn, REAL *restrict hh_n, const REAL *restrict h_prev, REAL *restrict h) {
+    if (stride == 1)
+        SUF(gru_row_forward_at)(H, g, pre, 1, b_hn, hh_n, h_prev, h);
+    else
+        SUF(gru_row_forward_at)(H, g, pre, stride, b_hn, hh_n, h_prev, h);
 }
 
 VECTOR_LOOPS static void SUF(gru_row_backward)(int64_t H, const REAL *restrict h_prev,
