@@ -88,3 +88,23 @@ def test_bad_input_names_what_was_received():
         Vocab(["a", "a"], unk=None, pad=None)
     with pytest.raises(ValueError, match="specials must contain"):
         Vocab.build(SENTENCES, specials=["<unk>"])
+
+
+@pytest.mark.parametrize("kind", ["exact", "lowercase", "fallback"])
+def test_a_list_is_looked_up_as_each_token_would_be(kind):
+    """encode's whole-list lookup (every text read takes it) gives each token's own ``_find``
+    result, unknowns included, whatever the vocabulary folds; decode's list path equals its
+    number-by-number path."""
+    tokens = ["The", "the", "THE", "Paris", "paris", "zebra", "", "ß", "İ"]
+    v = Vocab([PAD, UNK, "the", "Paris", "ß"], lowercase=kind == "lowercase",
+              fallback_lowercase=kind == "fallback")  # fmt: skip
+    expected = []
+    for t in tokens:
+        found = v._find(t)
+        expected.append(v.index(UNK) if found is None else found)
+    assert v.encode(tokens) == expected
+    assert v.encode(iter(tokens)) == expected
+    ids = [*range(len(v)), 0]
+    assert v.decode(ids) == v.decode(np.array(ids)) == [v.tokens[i] for i in ids]
+    with pytest.raises(ValueError, match="ids must be in"):
+        v.decode([0, len(v)])

@@ -87,7 +87,7 @@ class ConlluSentence:
         at = FIELDS.index(check_choice("column", column, TAG_COLUMNS))
         out = list(self.lines)
         for row, value in zip(self.rows, values, strict=True):
-            cells = out[row].split("\t")
+            cells = out[row].split("\t", at + 1)  # the columns after it stay one piece
             cells[at] = value
             out[row] = "\t".join(cells)
         return out

@@ -219,8 +219,12 @@ class Vocab:
             raise TypeError(f"tokens must be a list of str, not one str; received {tokens!r}")
         unknown = -1 if self.unk is None else self._ids[self.unk]
         tokens = tokens if isinstance(tokens, list) else list(tokens)
-        if not self.lowercase and not self.fallback_lowercase and set(map(type, tokens)) <= {str}:
-            get = self._ids.get  # every word and character read comes here: no call per token
+        if set(map(type, tokens)) <= {str}:  # every word and character read comes here
+            get = self._ids.get  # _find's rules without a call per token
+            if self.lowercase:
+                return [get(t.lower(), unknown) for t in tokens]
+            if self.fallback_lowercase:
+                return [get(t.lower(), unknown) if (i := get(t)) is None else i for t in tokens]
             return [get(t, unknown) for t in tokens]
         out = []
         for t in tokens:
