@@ -52,6 +52,11 @@ BIRNN_EXPORT int birnn_cell_in_place(int kind) {
     return kind >= 0 && kind < CELL_KINDS ? steps_f32[kind].in_place : -1;
 }
 
+/* Whether the cell's steps use the packed recurrent product (cell_steps.packs); 0 if unknown. */
+BIRNN_EXPORT int birnn_cell_packs(int kind) {
+    return kind >= 0 && kind < CELL_KINDS ? steps_f32[kind].packs : 0;
+}
+
 /* For the tests: tanh_f32 and sigmoid_f32 over an array (their accuracy is checked against
  * float64). */
 VECTOR_LOOPS static void tanh_loop(const float *restrict x, float *restrict y, int64_t len) {

@@ -223,21 +223,40 @@ class Kernel:
         ws: Workspace | None = None,
         keep_tape: bool = True,
         out: Array | None = None,
+        reversed_inputs: tuple[int, ...] = (),
     ) -> None:
         """Fill ``a`` with the input projections of ``inputs``, then ``states`` and ``extras``
         (shapes as ``scan_forward`` allocates them); ``keep_tape=False``: inference (``plan``).
 
         ``inputs`` of width F where the cell has biases (no ones column): the loop adds the
         biases at each step. Inference only: ``out`` (T, N, D*H) also receives each chain's h
-        in its columns, in time order (chain 1 flipped back per sequence)."""
+        in its columns, in time order (chain 1 flipped back per sequence); the chains listed
+        in ``reversed_inputs`` are given their input in time order and scan it flipped per
+        sequence (the loop reads it backwards where it projects each step, else it is flipped
+        here)."""
         init = tuple(_contiguous(s) for s in init)
         inputs = [_contiguous(x) for x in inputs]
         step = "forward" if keep_tape else "infer"
         args, lengths = self._args(cell, w, batch, a.shape, threads, step)
         w_hh = _contiguous(w.w_hh)
         w_in = _contiguous(w.w_ih_t.transpose(0, 2, 1))  # (D, G*H, F[+1]): the view's base
-        _pairs(args.x, inputs)
         width = inputs[0].shape[1]
+        fits = args.gates * width * a.itemsize <= PROJECT_STEPS_BYTES
+        packs = bool(self.lib.birnn_cell_packs(args.cell))
+        project = width if fits and packs and not keep_tape else 0
+        packed = self._packed(args, args.gates, args.hidden, a.dtype, ws, project)
+        x_rows = None
+        if reversed_inputs and args.project_steps:
+            x_rows = np.empty((len(inputs), args.batch), np.uintp)  # each step's row addresses
+            args.x_rows = _ptr(x_rows)
+            for j in reversed_inputs:
+                args.x_flipped[j] = 1
+        elif reversed_inputs:  # flipped copies, in the workspace (no fresh pages each call)
+            shape = (*a.shape[1:3], width)
+            for j in reversed_inputs:
+                room = ws.get(f"x{j}", shape, a.dtype) if ws is not None else None
+                inputs[j] = batch.flip(inputs[j].reshape(shape), out=room).reshape(-1, width)
+        _pairs(args.x, inputs)
         args.x_width, args.w_in, args.w_in_stride = width, _ptr(w_in), w_in.shape[2]
         bias = _contiguous(w_in[..., width]) if width < w_in.shape[2] else None  # (D, G*H)
         args.bias = _ptr(bias)
@@ -252,15 +271,13 @@ class Kernel:
         args.kept = a.shape[1] if keep_tape else 1  # steps the extras keep
         scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
         args.a, args.w, args.b_hn, args.scratch = _ptr(a), _ptr(w_hh), _ptr(b_hn), _ptr(scratch)
-        fits = args.gates * width * a.itemsize <= PROJECT_STEPS_BYTES
-        project = width if fits and not keep_tape else 0
-        packed = self._packed(args, args.gates, args.hidden, a.dtype, ws, project)
         _pairs(args.init, init)
         _pairs(args.states_out, states)
         _pairs(args.extras, [extras[name] for name in cell.extra_widths()])
         if self.lib.birnn_scan_forward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native forward failed for {type(cell).__name__}")
         del lengths, init, inputs, w_hh, w_in, bias, b_hn, scratch, packed  # alive until here
+        del x_rows
 
     def backward(
         self,

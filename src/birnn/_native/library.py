@@ -62,6 +62,8 @@ class ScanArgs(ctypes.Structure):
         ("w_in_stride", c_int64),
         ("bias", c_void_p),
         ("h_out_flipped", c_int32 * 2),
+        ("x_flipped", c_int32 * 2),
+        ("x_rows", c_void_p),
         ("h_out", Pair),
         ("h_out_ld", c_int64),
     ]
@@ -164,6 +166,7 @@ def load() -> Library | str:
     if lib.birnn_abi_version() != ABI_VERSION:
         return f"the compiled kernel {path.name} is stale (rebuild with `pip install .`)"
     lib.birnn_cell_in_place.argtypes = [ctypes.c_int]
+    lib.birnn_cell_packs.argtypes = [ctypes.c_int]
     lib.birnn_blas_threads_enter.argtypes = [ctypes.c_int]
     lib.birnn_blas_threads_leave.argtypes = []
     for adam in (lib.birnn_adam_f32, lib.birnn_adam_f64):

@@ -59,6 +59,10 @@ typedef struct {
      * h_out_ld) in time order: with h_out_flipped[d], row b of step t is time len[b]-1-t
      * (the chain scans the flipped sequences). */
     int32_t h_out_flipped[2];
+    /* With project_steps: x_flipped[d], chain d reads x[d] as time-reversed sequences, row b of
+     * step t at time len[b]-1-t (the backward chain projects x itself, no flipped copy). */
+    int32_t x_flipped[2];
+    void *x_rows;                         /* (D, N) room for row addresses, with x_flipped */
     void *h_out[2];
     int64_t h_out_ld;
 } scan_args;
@@ -116,6 +120,9 @@ packed_matrix rgemm_pack(float *buffer, const float *w, int64_t rows, int64_t de
                          int64_t row_stride, int64_t col_stride);
 void rgemm(const packed_matrix *m, const float *x, int64_t ldx, int64_t n, float *out,
            int64_t ldo, int accumulate);
+/* rgemm with row b of x at rows[b] (rows anywhere: the flipped scan input, read in place). */
+void rgemm_rows(const packed_matrix *m, const float *const *rows, int64_t n, float *out,
+                int64_t ldo, int accumulate);
 /* worker.c: run fn(arg) on the persistent helper thread (0), or refuse (nonzero: the caller
  * runs it itself); worker_wait blocks until a submitted job has finished. */
 typedef void (*worker_job)(void *arg);

@@ -152,14 +152,14 @@ packed_matrix rgemm_pack(float *buffer, const float *w, int64_t rows, int64_t de
  * constant after inlining into the switch below). */
 #define BLOCK(ISA, VEC, WIDTH, SET1, FMA, ZERO, LOAD, STORE_ROWS)                              \
     static inline __attribute__((always_inline, target(ISA))) void block_##WIDTH(            \
-        const float *panel, int64_t depth, const float *x, int64_t ldx, int cols, float *out, \
+        const float *panel, int64_t depth, const float *const *x, int cols, float *out,       \
         int64_t ldo, int64_t valid, int accumulate) {                                         \
         VEC lo[MAX_COLS], hi[MAX_COLS];                                                       \
         for (int j = 0; j < cols; j++) lo[j] = hi[j] = ZERO();                                \
         for (int64_t k = 0; k < depth; k++) {                                                 \
             VEC w0 = LOAD(panel + k * 2 * WIDTH), w1 = LOAD(panel + k * 2 * WIDTH + WIDTH);   \
             for (int j = 0; j < cols; j++) {                                                  \
-                VEC v = SET1(x[j * ldx + k]);                                                 \
+                VEC v = SET1(x[j][k]);                                                        \
                 lo[j] = FMA(w0, v, lo[j]);                                                    \
                 hi[j] = FMA(w1, v, hi[j]);                                                    \
             }                                                                                 \
@@ -202,25 +202,28 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void store_256(
 BLOCK("avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_load_ps,
       store_256)
 
-/* Every panel, in blocks of MAX_COLS rows of x (the switch makes `cols` a constant). */
+/* Every panel, in blocks of MAX_COLS rows of x (the switch makes `cols` a constant); row b of
+ * x is rows[b] if rows is given, else x + b * ldx. */
 #define PRODUCT(ISA, WIDTH)                                                                    \
     static __attribute__((target(ISA))) void product_##WIDTH(                                  \
-        const packed_matrix *m, const float *x, int64_t ldx, int64_t n, float *out,            \
-        int64_t ldo, int accumulate) {                                                         \
+        const packed_matrix *m, const float *x, int64_t ldx, const float *const *rows,         \
+        int64_t n, float *out, int64_t ldo, int accumulate) {                                  \
         int64_t R = 2 * WIDTH;                                                                 \
         for (int64_t p = 0; p * R < m->rows; p++) {                                            \
             const float *panel = m->data + p * R * m->depth;                                   \
             int64_t valid = m->rows - p * R;                                                   \
             for (int64_t b = 0; b < n; b += MAX_COLS) {                                        \
-                const float *xb = x + b * ldx;                                                 \
+                const float *xb[MAX_COLS];                                                     \
+                int cols = n - b < MAX_COLS ? (int)(n - b) : MAX_COLS;                         \
+                for (int j = 0; j < cols; j++) xb[j] = rows ? rows[b + j] : x + (b + j) * ldx; \
                 float *ob = out + b * ldo + p * R;                                             \
-                switch (n - b < MAX_COLS ? n - b : MAX_COLS) {                                 \
-                case 1: block_##WIDTH(panel, m->depth, xb, ldx, 1, ob, ldo, valid, accumulate); break; \
-                case 2: block_##WIDTH(panel, m->depth, xb, ldx, 2, ob, ldo, valid, accumulate); break; \
-                case 3: block_##WIDTH(panel, m->depth, xb, ldx, 3, ob, ldo, valid, accumulate); break; \
-                case 4: block_##WIDTH(panel, m->depth, xb, ldx, 4, ob, ldo, valid, accumulate); break; \
-                case 5: block_##WIDTH(panel, m->depth, xb, ldx, 5, ob, ldo, valid, accumulate); break; \
-                default: block_##WIDTH(panel, m->depth, xb, ldx, 6, ob, ldo, valid, accumulate); break; \
+                switch (cols) {                                                                \
+                case 1: block_##WIDTH(panel, m->depth, xb, 1, ob, ldo, valid, accumulate); break; \
+                case 2: block_##WIDTH(panel, m->depth, xb, 2, ob, ldo, valid, accumulate); break; \
+                case 3: block_##WIDTH(panel, m->depth, xb, 3, ob, ldo, valid, accumulate); break; \
+                case 4: block_##WIDTH(panel, m->depth, xb, 4, ob, ldo, valid, accumulate); break; \
+                case 5: block_##WIDTH(panel, m->depth, xb, 5, ob, ldo, valid, accumulate); break; \
+                default: block_##WIDTH(panel, m->depth, xb, 6, ob, ldo, valid, accumulate); break; \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
@@ -233,10 +236,20 @@ PRODUCT("avx2,fma", 8)
 void rgemm(const packed_matrix *m, const float *x, int64_t ldx, int64_t n, float *out,
            int64_t ldo, int accumulate) {
 #ifdef RGEMM_X86
-    if (m->panel == 32) product_16(m, x, ldx, n, out, ldo, accumulate);
-    if (m->panel == 16) product_8(m, x, ldx, n, out, ldo, accumulate);
+    if (m->panel == 32) product_16(m, x, ldx, NULL, n, out, ldo, accumulate);
+    if (m->panel == 16) product_8(m, x, ldx, NULL, n, out, ldo, accumulate);
 #else
     (void)m, (void)x, (void)ldx, (void)n, (void)out, (void)ldo, (void)accumulate;
+#endif
+}
+
+void rgemm_rows(const packed_matrix *m, const float *const *rows, int64_t n, float *out,
+                int64_t ldo, int accumulate) {
+#ifdef RGEMM_X86
+    if (m->panel == 32) product_16(m, NULL, 0, rows, n, out, ldo, accumulate);
+    if (m->panel == 16) product_8(m, NULL, 0, rows, n, out, ldo, accumulate);
+#else
+    (void)m, (void)rows, (void)n, (void)out, (void)ldo, (void)accumulate;
 #endif
 }
 

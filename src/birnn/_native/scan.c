@@ -60,6 +60,9 @@ static void forward_chain(const scan_args *p, int64_t d) {
     int64_t n = N;
     packed_matrix packed = pack_chain(p, steps, d, p->w, 0);
     packed_matrix packed_in = pack_input(p, &packed, d);
+    /* x_flipped: each step's rows of x, addresses in the caller's room for them */
+    const float **rows = packed_in.data && p->x_flipped[d] ? (const float **)p->x_rows + d * N
+                                                           : NULL;
     if (p->x[0] && !packed_in.data) { /* a_d = x_d W_in_d^T: every step's, one GEMM */
         int64_t ld = p->w_in_stride;
         void *a = at(p->a, d * T * N * G, z), *w_in = at(p->w_in, d * G * ld, z);
@@ -76,8 +79,13 @@ static void forward_chain(const scan_args *p, int64_t d) {
         s.a = at(p->a, (d * T + t) * N * G, z);
         /* a_t = x_t W_in^T for the n running rows alone, while x_t and W_in are in cache (the
          * padding rows of a are left unwritten: the steps never read them) */
-        if (packed_in.data)
+        if (packed_in.data && rows) { /* x read backwards in time: row b at len[b]-1-t */
+            for (int64_t b = 0; b < n; b++)
+                rows[b] = (const float *)p->x[d] + ((p->lengths[b] - 1 - t) * N + b) * F1;
+            rgemm_rows(&packed_in, rows, n, (float *)s.a, G, 0);
+        } else if (packed_in.data) {
             rgemm(&packed_in, (const float *)p->x[d] + t * N * F1, F1, n, (float *)s.a, G, 0);
+        }
         s.bias = at(p->bias, d * G, z);
         const void *prev[2] = {NULL, NULL};
         void *cur[2] = {NULL, NULL};

@@ -109,23 +109,18 @@ class Layer:
     def _infer_merged(
         self, x: Array, batch: Batch, init: list[State]
     ) -> tuple[Array, list[State], LayerTape]:
-        """Inference with two copies fewer: the forward chain projects x itself and the
-        backward one a flipped copy, neither with a ones column (the loop adds the biases at
-        each step), and the loop writes each direction's h straight into its half of y, in
-        time order (no merge afterwards)."""
+        """Inference with copies fewer: both chains are given x itself without a ones column
+        (the loop adds the biases at each step; where it projects each step it reads x
+        backwards for the backward chain, else it projects a flipped copy), and the loop
+        writes each direction's h straight into its half of y, in time order (no merge)."""
         cell, ws = self.cells[0], self.workspaces[0]
         steps, size, feat = x.shape
         w = cell.prepare(self.params, partial(ws.get, dtype=x.dtype))
         flat = x.reshape(steps * size, feat)
-        # the backward chain's input flipped: projecting x itself and reading it from the last
-        # step would spare this copy, but give other roundings to a sequence alone than within
-        # a batch (the BLAS's result for a row depends on its place in the matrix)
-        reverse = batch.flip(x, out=ws.get("x1", x.shape, x.dtype)).reshape(flat.shape)
         y = np.empty((steps, size, 2 * cell.output_size), x.dtype)
         batch.zero_padding(y)
-        tape = scan_forward(
-            cell, w, [flat, reverse], _stacked(init, [0, 1]), batch, False, ws, out=y
-        )
+        tape = scan_forward(cell, w, [flat, flat], _stacked(init, [0, 1]), batch, False, ws,
+                            out=y, reversed_inputs=(1,))  # fmt: skip
         return y, [_finals(tape, batch, j) for j in range(2)], LayerTape(x=x, scans=[(w, tape)])
 
     def _merged(self, outputs: list[Array], batch: Batch) -> Array:

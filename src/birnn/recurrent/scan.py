@@ -61,6 +61,7 @@ def scan_forward(
     ws: Workspace | None = None,
     *,
     out: Array | None = None,
+    reversed_inputs: tuple[int, ...] = (),
 ) -> ScanTape:
     """Run ``cell`` over the D chains' inputs, ``inputs[j]`` (T*N, F[+1]) in scan order.
 
@@ -73,8 +74,9 @@ def scan_forward(
     next call. With ``keep_tape=True`` the tape's arrays come from ``ws.tapes`` (when given).
 
     The compiled loop also takes, for inference (``Kernel.forward``): inputs of width F
-    without the ones column (it adds the biases at each step), and ``out`` (T, N, D*H) to
-    write each chain's h into, in time order (the concat merge).
+    without the ones column (it adds the biases at each step), ``out`` (T, N, D*H) to
+    write each chain's h into, in time order (the concat merge), and ``reversed_inputs``: the
+    chains whose input is given in time order, to be scanned flipped per sequence.
     """
     chains, gates = len(inputs), w.w_ih_t.shape[-1]
     steps, size = batch.steps, batch.size
@@ -110,12 +112,13 @@ def scan_forward(
     }
     if kernel is not None:
         threads = backend.get_num_threads()
-        kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws, keep_tape, out)
+        kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws, keep_tape, out,
+                       reversed_inputs)  # fmt: skip
         if in_place and keep_tape:  # the projections' GEMM also wrote the padding rows
             batch.zero_padding(a)
         return ScanTape(states=states, init=init, extras=extras)
-    if out is not None:
-        raise ValueError("internal: out needs the compiled loop")
+    if out is not None or reversed_inputs:
+        raise ValueError("internal: out and reversed_inputs need the compiled loop")
     for j, x in enumerate(inputs):
         np.matmul(x, w.w_ih_t[j], out=a[j].reshape(steps * size, gates))
     scratch = cell.workspace(chains, size, dtype)
