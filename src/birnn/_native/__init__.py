@@ -7,7 +7,13 @@ What it is
     Everything else (the weight gradients, merges, stacking) stays NumPy: those are already one
     large GEMM each. One exception, in inference: a bidirectional concat layer's loop copies
     each step's h into its half of the output itself and adds the biases at each step (no
-    ones column in a copy of x, no merge copy afterwards; ``Layer._infer_merged``). The NumPy
+    ones column in a copy of x, no merge copy afterwards; ``Layer._infer_merged``). And in
+    inference, where W_in packed is at most ``kernel.PROJECT_STEPS_BYTES`` (2 MiB) and the cell
+    packs, each step projects its own running rows, x_t W_in^T against W_in packed once per
+    scan, instead of one BLAS GEMM over all steps: no padding row is projected, a_t is in cache
+    for its step, the backward chain reads x backwards in place (no flipped copy), and each
+    row's result is independent of its place in the batch (a sequence alone gives the bits it
+    gets within any batch). The NumPy
     loop remains the readable reference; this one computes the same equations in the same
     order (but float32's sigmoid, vmath.h). Besides the loop: Adam/AdamW's update in one pass
     (optim.c).
@@ -22,7 +28,8 @@ Files
     cells.c    cells.h instantiated for float32 and float64
     vmath.h    a tanh and a sigmoid that vectorise (float32) and libm's (float64)
     rgemm.c    the recurrent product against W_hh packed once per scan (float32, AVX-512 or
-               AVX2 chosen at load time; the BLAS otherwise)
+               AVX2 chosen at load time; the BLAS otherwise), and inference's per-step input
+               projection against W_in packed
     blas.c     GEMM through NumPy's own OpenBLAS; the BLAS thread count during a scan
     worker.c   the persistent helper thread that runs chain 1 when the chains run side by
                side (both sides poll briefly before sleeping: a wake-up cost ~80 us)
