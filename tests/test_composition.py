@@ -9,6 +9,7 @@ they are concatenated.
 
 from __future__ import annotations
 
+import unittest.mock
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from helpers import (
     randomize_parameters,
     requires_torch,
     torch_reference,
+    tree_leaves,
     tree_map,
 )
 
@@ -356,3 +358,28 @@ def test_flip_sequences_without_lengths_reverses_time():
     np.testing.assert_array_equal(
         birnn.flip_sequences(x.transpose(1, 0, 2), batch_first=True), x[::-1].transpose(1, 0, 2)
     )
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_final_states_are_the_calls_state_without_the_outputs(kind, batch_first, backend):
+    """``m.final_states(x, hx, lengths)`` is ``m(x, hx, lengths)[1]``, bit for bit (unsorted
+    ragged lengths, initial states given, one and two layers), and assembles no output."""
+    rng = np.random.default_rng(7)
+    saved = birnn.backend._settings.backend
+    birnn.set_backend(backend)
+    try:
+        for layers in (1, 2):
+            m = getattr(birnn, kind)(4, 6, num_layers=layers, bidirectional=True,
+                                     batch_first=batch_first, seed=layers)  # fmt: skip
+            x = rng.standard_normal((5, 8, 4) if batch_first else (8, 5, 4))
+            lengths = np.array([3, 8, 1, 8, 5])
+            hx = tree_map(lambda s: rng.standard_normal(s.shape), m(x, lengths=lengths)[1])
+            _, expected = m(x, hx, lengths)
+            with unittest.mock.patch.object(type(m), "_to_caller", side_effect=AssertionError):
+                got = m.final_states(x, hx, lengths)
+            for want, have in zip(tree_leaves(expected), tree_leaves(got), strict=True):
+                np.testing.assert_array_equal(have, want)
+    finally:
+        birnn.backend._settings.backend = saved

@@ -174,7 +174,7 @@ class CharFeatures:
             if training:
                 _, state, tape = self.rnn.forward(e, None, lens[rows], training=True)
             else:
-                _, state = self.rnn(e, None, lens[rows])
+                state = self.rnn.final_states(e, None, lens[rows])
             h_n = state[0] if isinstance(state, tuple) else state  # LSTM (h, c) | GRU h
             feats[rows, : self.hidden], feats[rows, self.hidden :] = h_n[0], h_n[1]
             groups.append(CharGroup(rows, embed_cache, tape))

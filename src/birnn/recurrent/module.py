@@ -168,7 +168,16 @@ class RecurrentModule:
     ) -> tuple[Array, StateLike]:
         """Inference: outputs and final states; keeps no tape."""
         out, state, _ = self._forward(x, hx, lengths, training=False, keep_tape=False)
+        assert out is not None
         return out, state
+
+    def final_states(self, x: Any, hx: StateLike = None, lengths: Any = None) -> StateLike:
+        """Inference: the final states alone, ``self(x, hx, lengths)[1]``, without assembling
+        the outputs (a copy of every step's top-layer h: what a reader of h_n alone, such as
+        a character network's word features, need not pay for)."""
+        _, state, _ = self._forward(x, hx, lengths, training=False, keep_tape=False,
+                                    outputs=False)  # fmt: skip
+        return state
 
     def forward(
         self,
@@ -185,7 +194,9 @@ class RecurrentModule:
         """
         if rng is not None:
             check_rng(rng)
-        return self._forward(x, hx, lengths, training=training, keep_tape=True, rng=rng)
+        out, state, tape = self._forward(x, hx, lengths, training=training, keep_tape=True, rng=rng)
+        assert out is not None
+        return out, state, tape
 
     def _forward(
         self,
@@ -195,7 +206,8 @@ class RecurrentModule:
         training: bool,
         keep_tape: bool,
         rng: np.random.Generator | None = None,
-    ) -> tuple[Array, StateLike, Tape]:
+        outputs: bool = True,
+    ) -> tuple[Array | None, StateLike, Tape]:
         x = check_float_array("x", x, self.dtype)
         if x.ndim != 3:
             layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
@@ -239,7 +251,7 @@ class RecurrentModule:
                     mask = dropout_mask(generator, x.shape, self.dropout, self.dtype)
                     x = x * mask
                 masks.append(mask)
-        out = self._to_caller(x, order)
+        out = self._to_caller(x, order) if outputs else None
         state = self.layout.pack(finals, order)
         tape = Tape(
             owner=self,
@@ -247,7 +259,7 @@ class RecurrentModule:
             masks=masks,
             batch=batch,
             order=order,
-            out_shape=out.shape,
+            out_shape=(x.shape[1], x.shape[0], x.shape[2]) if self.batch_first else x.shape,
             hx_given=hx is not None,
         )
         return out, state, tape
