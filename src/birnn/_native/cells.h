@@ -47,9 +47,10 @@ VECTOR_LOOPS static void SUF(add_into)(REAL *restrict dh, const REAL *restrict d
     for (int64_t i = 0; i < len; i++) dh[i] += d_out[i];
 }
 
-/* a_b += bias (s->bias set: inference) just before row b's fused pass reads a_b, so the row is in
- * L1 then: a pass over all n rows first (the row cold in memory, and in the SSE2 code of the
- * non-cloned scan loop) took 5% of an LSTM a inference. In place: a is the kernel's own buffer. */
+/* a_b += bias (s->bias set: inference) just before row b's fused pass reads a_b, so the row
+ * is in L1 then: a pass over all n rows first (the row cold in memory, and in the SSE2 code of
+ * the non-cloned scan loop) took 5% of an LSTM a inference. In place: a is the kernel's own
+ * buffer. */
 static void SUF(add_bias_row)(const step_args *s, int64_t b, int64_t G) {
     if (s->bias) SUF(add_into)((REAL *)s->a + b * G, s->bias, G);
 }
@@ -57,8 +58,8 @@ static void SUF(add_bias_row)(const step_args *s, int64_t b, int64_t G) {
 /* ---- RNN:  h = act(a + h_prev W_hh^T);   da = dh act'(h);   dh_prev = da W_hh ------------ */
 
 INLINE void SUF(rnn_row_forward_at)(int64_t H, const REAL *restrict a,
-                                              const REAL *restrict pre, int64_t stride,
-                                              REAL *restrict h, int relu) {
+                                    const REAL *restrict pre, int64_t stride,
+                                    REAL *restrict h, int relu) {
     if (relu) {
         for (int64_t j = 0; j < H; j++) {
             REAL x = pre[j * stride] + a[j];
@@ -70,7 +71,9 @@ INLINE void SUF(rnn_row_forward_at)(int64_t H, const REAL *restrict a,
 }
 
 /* pre's stride as a constant where it is 1 (the packed product): contiguous vector loads */
-VECTOR_LOOPS static void SUF(rnn_row_forward)(int64_t H, const REAL *restrict a, const REAL *restrict pre, int64_t stride, REAL *restrict h, int relu) {
+VECTOR_LOOPS static void SUF(rnn_row_forward)(int64_t H, const REAL *restrict a,
+                                              const REAL *restrict pre, int64_t stride,
+                                              REAL *restrict h, int relu) {
     if (stride == 1)
         SUF(rnn_row_forward_at)(H, a, pre, 1, h, relu);
     else
@@ -118,9 +121,9 @@ static void SUF(rnn_relu_backward)(const step_args *s) { SUF(rnn_backward)(s, 1)
  * after it; the backward step reads the gates from da's row and writes da over them. */
 
 INLINE void SUF(lstm_row_forward_at)(int64_t H, REAL *restrict g,
-                                               const REAL *restrict pre, int64_t stride,
-                                               const REAL *restrict c_prev, REAL *restrict c,
-                                               REAL *restrict h) {
+                                     const REAL *restrict pre, int64_t stride,
+                                     const REAL *restrict c_prev, REAL *restrict c,
+                                     REAL *restrict h) {
     for (int64_t k = 0; k < 3 * H; k++)
         g[k] = SIGMOID(pre[k * stride] + g[k]);
     for (int64_t k = 3 * H; k < 4 * H; k++) g[k] = TANH(pre[k * stride] + g[k]);
@@ -133,7 +136,10 @@ INLINE void SUF(lstm_row_forward_at)(int64_t H, REAL *restrict g,
 }
 
 /* pre's stride as a constant where it is 1 (the packed product): contiguous vector loads */
-VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, REAL *restrict g, const REAL *restrict pre, int64_t stride, const REAL *restrict c_prev, REAL *restrict c, REAL *restrict h) {
+VECTOR_LOOPS static void SUF(lstm_row_forward)(int64_t H, REAL *restrict g,
+                                               const REAL *restrict pre, int64_t stride,
+                                               const REAL *restrict c_prev, REAL *restrict c,
+                                               REAL *restrict h) {
     if (stride == 1)
         SUF(lstm_row_forward_at)(H, g, pre, 1, c_prev, c, h);
     else
@@ -188,9 +194,9 @@ static void SUF(lstm_backward)(const step_args *s) {
  * backward step reads the gates from da's row and hh_n from dhh_n's, and overwrites both. */
 
 INLINE void SUF(gru_row_forward_at)(int64_t H, REAL *restrict g,
-                                              const REAL *restrict pre, int64_t stride,
-                                              const REAL *restrict b_hn, REAL *restrict hh_n,
-                                              const REAL *restrict h_prev, REAL *restrict h) {
+                                    const REAL *restrict pre, int64_t stride,
+                                    const REAL *restrict b_hn, REAL *restrict hh_n,
+                                    const REAL *restrict h_prev, REAL *restrict h) {
     for (int64_t k = 0; k < 2 * H; k++)
         g[k] = SIGMOID(g[k] + pre[k * stride]);
     for (int64_t j = 0; j < H; j++) hh_n[j] = pre[(2 * H + j) * stride] + b_hn[j];
@@ -203,7 +209,10 @@ INLINE void SUF(gru_row_forward_at)(int64_t H, REAL *restrict g,
 }
 
 /* pre's stride as a constant where it is 1 (the packed product): contiguous vector loads */
-VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, REAL *restrict g, const REAL *restrict pre, int64_t stride, const REAL *restrict b_hn, REAL *restrict hh_n, const REAL *restrict h_prev, REAL *restrict h) {
+VECTOR_LOOPS static void SUF(gru_row_forward)(int64_t H, REAL *restrict g,
+                                              const REAL *restrict pre, int64_t stride,
+                                              const REAL *restrict b_hn, REAL *restrict hh_n,
+                                              const REAL *restrict h_prev, REAL *restrict h) {
     if (stride == 1)
         SUF(gru_row_forward_at)(H, g, pre, 1, b_hn, hh_n, h_prev, h);
     else
