@@ -197,11 +197,20 @@ class Vocab:
         """The id of the padding token, ``None`` for a label vocabulary."""
         return None if self.pad is None else self._ids[self.pad]
 
+    def _lookup(self, tokens: list[str], missing: int) -> list[int]:
+        """Each token's id under the vocabulary's folding (``lowercase``: the lowercased form;
+        ``fallback_lowercase``: the exact form, else the lowercased one), ``missing`` for an
+        unknown one: the whole list at once, no call per token (every text read comes here)."""
+        get = self._ids.get
+        if self.lowercase:
+            return [get(t.lower(), missing) for t in tokens]
+        if self.fallback_lowercase:
+            return [get(t.lower(), missing) if (i := get(t)) is None else i for t in tokens]
+        return [get(t, missing) for t in tokens]
+
     def _find(self, token: str) -> int | None:
-        found = self._ids.get(token.lower() if self.lowercase else token)
-        if found is None and self.fallback_lowercase:
-            found = self._ids.get(token.lower())
-        return found
+        found = self._lookup([token], -1)[0]  # ids are >= 0: -1 marks a miss
+        return None if found < 0 else found
 
     def index(self, token: str) -> int:
         """The id of ``token``: unknown tokens map to ``<unk>``, or to -1 without one."""
@@ -219,20 +228,11 @@ class Vocab:
             raise TypeError(f"tokens must be a list of str, not one str; received {tokens!r}")
         unknown = -1 if self.unk is None else self._ids[self.unk]
         tokens = tokens if isinstance(tokens, list) else list(tokens)
-        if set(map(type, tokens)) <= {str}:  # every word and character read comes here
-            get = self._ids.get  # _find's rules without a call per token
-            if self.lowercase:
-                return [get(t.lower(), unknown) for t in tokens]
-            if self.fallback_lowercase:
-                return [get(t.lower(), unknown) if (i := get(t)) is None else i for t in tokens]
-            return [get(t, unknown) for t in tokens]
-        out = []
-        for t in tokens:
-            if not isinstance(t, str):
-                raise TypeError(f"token must be str; received {describe(t)}")
-            found = self._find(t)
-            out.append(unknown if found is None else found)
-        return out
+        if not set(map(type, tokens)) <= {str}:  # str subclasses pass; anything else is refused
+            for t in tokens:
+                if not isinstance(t, str):
+                    raise TypeError(f"token must be str; received {describe(t)}")
+        return self._lookup(tokens, unknown)
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         """The tokens of ``ids``; -1 (an unseen label) decodes to ``<unk>`` or ``"<unseen>"``.
