@@ -106,8 +106,8 @@ def test_inference_projecting_each_step_equals_one_gemm_and_numpy(
 ):
     """Inference projects each step's running rows with W_in packed (kernel.PROJECT_STEPS_BYTES):
     the outputs and final states equal the one-GEMM path's and the NumPy loop's, padding reads
-    as zero, and a sequence run alone gives the same bits as within its batch (each row is
-    computed the same way wherever it sits). The backward chain reads x backwards in place;
+    as zero, a sequence run alone gives the same bits as within its batch (each row is
+    computed the same way wherever it sits), and the input projections take one step's room. The backward chain reads x backwards in place;
     GRU-before (its steps do not pack: no per-step projection, and no such equality) and the
     one-GEMM path project a flipped copy."""
     from birnn._native import kernel
@@ -126,6 +126,10 @@ def test_inference_projecting_each_step_equals_one_gemm_and_numpy(
         return [out, *(state if isinstance(state, tuple) else (state,))]
 
     per_step = outputs(x, lengths)
+    # where each step projects its own rows, a step's projections are all the room it needs
+    room = m.layers[0].workspaces[0]._buffers[("a", np.dtype(np.float32))].size
+    gates = {"RNN": 1, "GRU": 3, "GRU-before": 3, "LSTM": 4}[kind] * hidden
+    assert room == 2 * (steps if kind == "GRU-before" else 1) * batch * gates
     monkeypatch.setattr(kernel, "PROJECT_STEPS_BYTES", 0)
     one_gemm = outputs(x, lengths)
     monkeypatch.undo()

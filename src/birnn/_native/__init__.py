@@ -11,7 +11,9 @@ What it is
     inference, where W_in packed is at most ``kernel.PROJECT_STEPS_BYTES`` (2 MiB) and the cell
     packs, each step projects its own running rows, x_t W_in^T against W_in packed once per
     scan, instead of one BLAS GEMM over all steps: no padding row is projected, a_t is in cache
-    for its step, the backward chain reads x backwards in place (no flipped copy), and each
+    for its step (the projections take one step's room, (D, 1, N, G*H), not the (D, T, N, G*H)
+    of every step: ``Kernel.input_steps``), the backward chain reads x backwards in place (no
+    flipped copy), and each
     row's result is independent of its place in the batch (a sequence alone gives the bits it
     gets within any batch). The NumPy
     loop remains the readable reference; this one computes the same equations in the same

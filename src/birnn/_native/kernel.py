@@ -177,6 +177,29 @@ class Kernel:
             args.grad_width[i] = width
         return args, lengths
 
+    def _packs(self, args: ScanArgs) -> bool:
+        """Whether the scan's recurrent products run on the packed kernel (``_packed``)."""
+        if args.blas_threads > 1 and args.batch > PACKED_SIDE_BY_SIDE_BATCH:
+            return False
+        return args.real_size == 4 and self.lib.birnn_rgemm_use(-1) > 0
+
+    def _projects_steps(self, args: ScanArgs, width: int, keep_tape: bool) -> bool:
+        """Whether an inference scan projects each step's rows itself, x_t W_in^T against W_in
+        packed (PROJECT_STEPS_BYTES at most), rather than every step's in one BLAS GEMM."""
+        fits = args.gates * width * args.real_size <= PROJECT_STEPS_BYTES
+        packs = bool(self.lib.birnn_cell_packs(args.cell))
+        return not keep_tape and fits and packs and self._packs(args)
+
+    def input_steps(
+        self, cell: Cell, w: Weights, batch: Batch, width: int, threads: int, keep_tape: bool
+    ) -> int:
+        """The steps of input projections ``forward`` needs room for in ``a``: all of them, or
+        one where each step projects its own rows (``scan_forward`` asks before it allocates
+        ``a``: inference then needs (D, 1, N, G*H), not (D, T, N, G*H))."""
+        shape = (w.w_hh.shape[0], batch.steps, batch.size)
+        args, _ = self._args(cell, w, batch, shape, threads, "forward" if keep_tape else "infer")
+        return 1 if self._projects_steps(args, width, keep_tape) else batch.steps
+
     def _packed(
         self,
         args: ScanArgs,
@@ -196,11 +219,9 @@ class Kernel:
         is faster on the BLAS (measured, quiet machine, LSTM config c inference on 2 threads:
         987 ms packed against 836 ms on the BLAS; at batch 8-32 the two were within the noise
         of the benchmark, BENCHMARKS.md)."""
-        if args.blas_threads > 1 and args.batch > PACKED_SIDE_BY_SIDE_BATCH:
+        if not self._packs(args):
             return None
-        per_chain = int(self.lib.birnn_packed_floats(rows, depth)) if dtype == np.float32 else 0
-        if per_chain == 0:
-            return None
+        per_chain = int(self.lib.birnn_packed_floats(rows, depth))
         if input_depth:  # W_in packed after W_hh: each step projects its own rows
             per_chain += int(self.lib.birnn_packed_floats(rows, input_depth))
             args.project_steps = 1
@@ -237,13 +258,14 @@ class Kernel:
         init = tuple(_contiguous(s) for s in init)
         inputs = [_contiguous(x) for x in inputs]
         step = "forward" if keep_tape else "infer"
-        args, lengths = self._args(cell, w, batch, a.shape, threads, step)
+        shape = (a.shape[0], batch.steps, batch.size)
+        args, lengths = self._args(cell, w, batch, shape, threads, step)
         w_hh = _contiguous(w.w_hh)
         w_in = _contiguous(w.w_ih_t.transpose(0, 2, 1))  # (D, G*H, F[+1]): the view's base
         width = inputs[0].shape[1]
-        fits = args.gates * width * a.itemsize <= PROJECT_STEPS_BYTES
-        packs = bool(self.lib.birnn_cell_packs(args.cell))
-        project = width if fits and packs and not keep_tape else 0
+        project = width if self._projects_steps(args, width, keep_tape) else 0
+        if a.shape[1] < (1 if project else batch.steps):
+            raise ValueError(f"internal: a has room for {a.shape[1]} steps (input_steps)")
         packed = self._packed(args, args.gates, args.hidden, a.dtype, ws, project)
         x_rows = None
         if reversed_inputs and args.project_steps:
@@ -252,7 +274,7 @@ class Kernel:
             for j in reversed_inputs:
                 args.x_flipped[j] = 1
         elif reversed_inputs:  # flipped copies, in the workspace (no fresh pages each call)
-            shape = (*a.shape[1:3], width)
+            shape = (batch.steps, batch.size, width)
             for j in reversed_inputs:
                 room = ws.get(f"x{j}", shape, a.dtype) if ws is not None else None
                 inputs[j] = batch.flip(inputs[j].reshape(shape), out=room).reshape(-1, width)

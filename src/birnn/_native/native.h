@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 9
+#define BIRNN_ABI_VERSION 10
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
@@ -28,7 +28,8 @@ typedef struct {
     int32_t states;       /* recurrent states: 1 (h) or 2 (h, c) */
     int32_t project_steps; /* 1: x_t W_in^T at each step with W_in packed (float32, packed
                               set, room for it after W_hh's: rgemm_packed_floats(G*H, x_width)
-                              more per chain) instead of one BLAS GEMM over all steps */
+                              more per chain) instead of one BLAS GEMM over all steps; a
+                              then holds one step per chain, (D, 1, N, G*H) */
     int64_t chains, steps, batch, hidden; /* D, T, N, H */
     int64_t gates;                        /* G*H: width of a, rows of W_hh */
     int64_t extra_width[2];               /* numbers per row of each extras slot (0: none) */
@@ -36,7 +37,8 @@ typedef struct {
     int64_t kept;                         /* steps of extras stored: T (training) or 1 */
     const int64_t *lengths;               /* (N,), sorted decreasing, each in [1, T] */
     void *a;                              /* (D, T, N, G*H) input projections, biases added:
-                                             computed here from x and w_in when x[0] is set */
+                                             computed here from x and w_in when x[0] is set
+                                             (D, 1, N, G*H) with project_steps */
     const void *w;                        /* (D, G*H, H) W_hh */
     const void *b_hn;                     /* (D, H) GRU reset_after: b_hh of the n block */
     const void *init[2];                  /* (D, N, H) initial h [, c] */

@@ -60,6 +60,7 @@ static void forward_chain(const scan_args *p, int64_t d) {
     int64_t n = N;
     packed_matrix packed = pack_chain(p, steps, d, p->w, 0);
     packed_matrix packed_in = pack_input(p, &packed, d);
+    int64_t a_steps = p->project_steps ? 1 : T; /* every step's projections, or one step's */
     /* x_flipped: each step's rows of x, addresses in the caller's room for them */
     const float **rows = packed_in.data && p->x_flipped[d] ? (const float **)p->x_rows + d * N
                                                            : NULL;
@@ -76,7 +77,7 @@ static void forward_chain(const scan_args *p, int64_t d) {
         if (n == 0) break; /* no sequence runs this long: nothing is left to do */
         int64_t k = p->kept == T ? t : 0;
         step_args s = {.n = n, .hidden = H};
-        s.a = at(p->a, (d * T + t) * N * G, z);
+        s.a = at(p->a, (d * a_steps + (p->project_steps ? 0 : t)) * N * G, z);
         /* a_t = x_t W_in^T for the n running rows alone, while x_t and W_in are in cache (the
          * padding rows of a are left unwritten: the steps never read them) */
         if (packed_in.data && rows) { /* x read backwards in time: row b at len[b]-1-t */
@@ -171,6 +172,13 @@ static int run_chains(const scan_args *p, chain_fn fn) {
     return 0;
 }
 
-BIRNN_EXPORT int birnn_scan_forward(const scan_args *p) { return run_chains(p, forward_chain); }
+BIRNN_EXPORT int birnn_scan_forward(const scan_args *p) {
+    const cell_steps *steps = cell_steps_for(p->cell, p->real_size);
+    /* a holds one step per chain only where every step can project its own rows */
+    if (p->project_steps && !(steps && steps->packs && p->packed && p->real_size == 4 && p->x[0] &&
+                              rgemm_panel()))
+        return 1;
+    return run_chains(p, forward_chain);
+}
 
 BIRNN_EXPORT int birnn_scan_backward(const scan_args *p) { return run_chains(p, backward_chain); }

@@ -67,7 +67,7 @@ def scan_forward(
 
     First the input projections of every step, one GEMM per chain, a_j = inputs[j] @ w_ih_t[j]
     (D, T, N, G*H), then the loop (the compiled loop's inference may project each step's rows
-    at that step instead: ``birnn._native``). The compiled loop does both per chain, so that
+    at that step instead, into one step's room: ``birnn._native``). The compiled loop does both per chain, so that
     with the chains side by side each chain's GEMM runs on its own thread too.
 
     With ``keep_tape=False`` (inference) the per-step extras share one buffer and every array
@@ -85,12 +85,16 @@ def scan_forward(
     pool = ws if not keep_tape else None
     tapes = ws.tapes if keep_tape and ws is not None else None
     kernel = backend.native_kernel(cell, dtype)
+    threads = backend.get_num_threads()
     in_place = kernel.in_place(cell) if kernel is not None else []
     shape = (chains, steps, size, gates)
     if in_place and keep_tape:  # the tape's gates, written over the input projections
         a = tapes.get(shape, dtype, zero=False) if tapes is not None else np.empty(shape, dtype)
-    else:
-        a = (ws or Workspace()).get("a", shape, dtype)
+    else:  # inference may need one step of them: the loop projects each step's rows
+        room = steps
+        if kernel is not None and not keep_tape:
+            room = kernel.input_steps(cell, w, batch, inputs[0].shape[1], threads, keep_tape)
+        a = (ws or Workspace()).get("a", (chains, room, size, gates), dtype)
 
     def new(name: str, shape: tuple[int, ...]) -> Array:
         if pool is not None:
@@ -112,7 +116,6 @@ def scan_forward(
         for name, width in cell.extra_widths().items()
     }
     if kernel is not None:
-        threads = backend.get_num_threads()
         kernel.forward(cell, w, inputs, a, init, states, extras, batch, threads, ws, keep_tape, out,
                        reversed_inputs)  # fmt: skip
         if in_place and keep_tape:  # the projections' GEMM also wrote the padding rows

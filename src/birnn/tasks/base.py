@@ -176,9 +176,10 @@ def predict_all(
             data.lengths, batch_size, shuffle=False, max_tokens=max_tokens, max_padding=max_padding
         )
         for group in groups:
-            batch = make_batch(data, list(group), forms, per_token, every)
-            for i, p in zip(group, predict(batch)):
-                out[int(i)] = p
+            rows = group[::-1].tolist()  # longest first: the recurrent module keeps the order
+            batch = make_batch(data, rows, forms, per_token, every)
+            for i, p in zip(rows, predict(batch)):
+                out[i] = p
     return out
 
 
