@@ -107,8 +107,8 @@ def test_inference_projecting_each_step_equals_one_gemm_and_numpy(
     """Inference projects each step's running rows with W_in packed (kernel.PROJECT_STEPS_BYTES):
     the outputs and final states equal the one-GEMM path's and the NumPy loop's, padding reads
     as zero, a sequence run alone gives the same bits as within its batch (each row is
-    computed the same way wherever it sits), and the input projections take one step's room. The backward chain reads x backwards in place;
-    GRU-before (its steps do not pack: no per-step projection, and no such equality) and the
+    computed the same way wherever it sits), and the input projections take one step's room.
+    The backward chain reads x backwards in place; GRU-before (its steps do not pack: no per-step projection, and no such equality) and the
     one-GEMM path project a flipped copy."""
     from birnn._native import kernel
 

@@ -67,8 +67,9 @@ def scan_forward(
 
     First the input projections of every step, one GEMM per chain, a_j = inputs[j] @ w_ih_t[j]
     (D, T, N, G*H), then the loop (the compiled loop's inference may project each step's rows
-    at that step instead, into one step's room: ``birnn._native``). The compiled loop does both per chain, so that
-    with the chains side by side each chain's GEMM runs on its own thread too.
+    at that step instead, into one step's room: ``birnn._native``). The compiled loop does both
+    per chain, so that with the chains side by side each chain's GEMM runs on its own thread
+    too.
 
     With ``keep_tape=False`` (inference) the per-step extras share one buffer and every array
     comes from the workspace ``ws``: the tape is only good for reading the states before the
