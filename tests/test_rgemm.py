@@ -108,8 +108,8 @@ def test_inference_projecting_each_step_equals_one_gemm_and_numpy(
     the outputs and final states equal the one-GEMM path's and the NumPy loop's, padding reads
     as zero, a sequence run alone gives the same bits as within its batch (each row is
     computed the same way wherever it sits), and the input projections take one step's room.
-    The backward chain reads x backwards in place; GRU-before (its steps do not pack: no per-step projection, and no such equality) and the
-    one-GEMM path project a flipped copy."""
+    The backward chain reads x backwards in place; GRU-before (its steps do not pack: no
+    per-step projection, and no such equality) and the one-GEMM path project a flipped copy."""
     from birnn._native import kernel
 
     rng = np.random.default_rng(features + hidden + batch)
