@@ -7,18 +7,18 @@ What it is
     Everything else (the weight gradients, merges, stacking) stays NumPy: those are already one
     large GEMM each. One exception, in inference: a bidirectional concat layer's loop copies
     each step's h into its half of the output itself and adds the biases at each step (no
-    ones column in a copy of x, no merge copy afterwards; ``Layer._infer_merged``). And in
+    ones column in a copy of x, no merge copy afterwards; ``Layer._infer_merged``), and keeps
+    only two steps' states (a ring: a sequence's final states are never overwritten, since
+    it stops running after its last step; ``Batch.last`` reads them there). And in
     inference, where W_in packed is at most ``kernel.PROJECT_STEPS_BYTES`` (2 MiB) and the cell
     packs, each step projects its own running rows, x_t W_in^T against W_in packed once per
     scan, instead of one BLAS GEMM over all steps: no padding row is projected, a_t is in cache
     for its step (the projections take one step's room, (D, 1, N, G*H), not the (D, T, N, G*H)
     of every step: ``Kernel.input_steps``), the backward chain reads x backwards in place (no
-    flipped copy), and each
-    row's result is independent of its place in the batch (a sequence alone gives the bits it
-    gets within any batch). The NumPy
-    loop remains the readable reference; this one computes the same equations in the same
-    order (but float32's sigmoid, vmath.h). Besides the loop: Adam/AdamW's update in one pass
-    (optim.c).
+    flipped copy), and each row's result is independent of its place in the batch (a sequence
+    alone gives the bits it gets within any batch). The NumPy loop remains the readable
+    reference; this one computes the same equations in the same order (but float32's
+    sigmoid, vmath.h). Besides the loop: Adam/AdamW's update in one pass (optim.c).
 
 Files
     native.h   the structs passed from Python (``scan_args``) and between the C files; the tape

@@ -291,6 +291,7 @@ class Kernel:
             args.h_out_flipped[1] = 1
         b_hn = _contiguous(w.extra["b_hn"][:, 0, :]) if "b_hn" in w.extra else None
         args.kept = a.shape[1] if keep_tape else 1  # steps the extras keep
+        args.states_kept = states[0].shape[1]
         scratch = np.empty(a.shape[0] * a.shape[2] * a.shape[3], a.dtype)  # (D, N, G*H)
         args.a, args.w, args.b_hn, args.scratch = _ptr(a), _ptr(w_hh), _ptr(b_hn), _ptr(scratch)
         _pairs(args.init, init)
@@ -323,7 +324,7 @@ class Kernel:
         d_fin = [None if d is None else _contiguous(d) for d in d_final]
         chains, _, size, _ = states[0].shape
         scratch = np.empty((chains, size, args.gates), states[0].dtype)
-        args.kept = states[0].shape[1]
+        args.kept = args.states_kept = states[0].shape[1]
         args.w, args.d_out, args.scratch = _ptr(w_hh), _ptr(d_o), _ptr(scratch)
         dtype = states[0].dtype
         packed = self._packed(args, args.hidden, args.gates, dtype, ws)

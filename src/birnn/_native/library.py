@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-ABI_VERSION = 10  # BIRNN_ABI_VERSION in native.h: ScanArgs' layout and the functions exported
+ABI_VERSION = 11  # BIRNN_ABI_VERSION in native.h: ScanArgs' layout and the functions exported
 
 c_int32, c_int64, c_void_p = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
 Pair = c_void_p * 2
@@ -42,6 +42,7 @@ class ScanArgs(ctypes.Structure):
         ("extra_width", c_int64 * 2),
         ("grad_width", c_int64 * 2),
         ("kept", c_int64),
+        ("states_kept", c_int64),
         ("lengths", c_void_p),
         ("a", c_void_p),
         ("w", c_void_p),

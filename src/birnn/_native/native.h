@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 10
+#define BIRNN_ABI_VERSION 11
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
@@ -35,6 +35,8 @@ typedef struct {
     int64_t extra_width[2];               /* numbers per row of each extras slot (0: none) */
     int64_t grad_width[2];                /* numbers per row of each grads slot (0: none) */
     int64_t kept;                         /* steps of extras stored: T (training) or 1 */
+    int64_t states_kept;                  /* steps of states_out stored: T, or 2 (inference
+                                             with h_out: step t in slot t % 2) */
     const int64_t *lengths;               /* (N,), sorted decreasing, each in [1, T] */
     void *a;                              /* (D, T, N, G*H) input projections, biases added:
                                              computed here from x and w_in when x[0] is set
@@ -42,7 +44,7 @@ typedef struct {
     const void *w;                        /* (D, G*H, H) W_hh */
     const void *b_hn;                     /* (D, H) GRU reset_after: b_hh of the n block */
     const void *init[2];                  /* (D, N, H) initial h [, c] */
-    void *states_out[2];                  /* (D, T, N, H) h [, c] after each step */
+    void *states_out[2];                  /* (D, states_kept, N, H) h [, c] after each step */
     void *extras[2];                      /* (D, kept, N, extra_width): cell.extra_widths() */
     const void *d_out;                    /* (D, T, N, H) gradient at each output, or NULL */
     const void *d_final[2];               /* (D, N, H) gradient at the final h [, c], or NULL */

@@ -61,6 +61,7 @@ static void forward_chain(const scan_args *p, int64_t d) {
     packed_matrix packed = pack_chain(p, steps, d, p->w, 0);
     packed_matrix packed_in = pack_input(p, &packed, d);
     int64_t a_steps = p->project_steps ? 1 : T; /* every step's projections, or one step's */
+    int64_t K = p->states_kept;
     /* x_flipped: each step's rows of x, addresses in the caller's room for them */
     const float **rows = packed_in.data && p->x_flipped[d] ? (const float **)p->x_rows + d * N
                                                            : NULL;
@@ -90,10 +91,10 @@ static void forward_chain(const scan_args *p, int64_t d) {
         s.bias = at(p->bias, d * G, z);
         const void *prev[2] = {NULL, NULL};
         void *cur[2] = {NULL, NULL};
-        for (int i = 0; i < p->states; i++) {
-            prev[i] = t ? at(p->states_out[i], (d * T + t - 1) * N * H, z)
+        for (int i = 0; i < p->states; i++) { /* slot t % K: a sequence's last slot stays */
+            prev[i] = t ? at(p->states_out[i], (d * K + (t - 1) % K) * N * H, z)
                         : at(p->init[i], d * N * H, z);
-            cur[i] = at(p->states_out[i], (d * T + t) * N * H, z);
+            cur[i] = at(p->states_out[i], (d * K + t % K) * N * H, z);
         }
         s.h_prev = prev[0], s.c_prev = prev[1], s.h = cur[0], s.c = cur[1];
         s.ex0 = steps->in_place & 1 ? (void *)s.a /* the gates are written over a */
@@ -178,7 +179,13 @@ BIRNN_EXPORT int birnn_scan_forward(const scan_args *p) {
     if (p->project_steps && !(steps && steps->packs && p->packed && p->real_size == 4 && p->x[0] &&
                               rgemm_panel()))
         return 1;
+    /* the states of every step, or of two (each row's last one is then never overwritten: a
+     * row stops running after its last step), the outputs being copied out */
+    if (p->states_kept != p->steps && !(p->states_kept == 2 && p->h_out[0])) return 1;
     return run_chains(p, forward_chain);
 }
 
-BIRNN_EXPORT int birnn_scan_backward(const scan_args *p) { return run_chains(p, backward_chain); }
+BIRNN_EXPORT int birnn_scan_backward(const scan_args *p) {
+    if (p->states_kept != p->steps) return 1; /* the backward pass reads every step's states */
+    return run_chains(p, backward_chain);
+}

@@ -71,14 +71,21 @@ class Layer:
         return widths[0] if len(widths) == 1 else self.merge.width(widths[0], widths[1])
 
     def forward(
-        self, x: Array, batch: Batch, init: list[State], keep_tape: bool = True
+        self,
+        x: Array,
+        batch: Batch,
+        init: list[State],
+        keep_tape: bool = True,
+        output_room: str | None = None,
     ) -> tuple[Array, list[State], LayerTape]:
         """x (T, N, F) -> y (T, N, W), each direction's final states, tape.
 
         ``keep_tape=False`` (inference): the tape is only good for reading the outputs before
-        the next call, and its arrays live in the workspaces."""
+        the next call, and its arrays live in the workspaces; y may live there too, in the
+        room of that name, given ``output_room`` (an output only the next layer reads: a
+        fresh array of that size costs a page fault per 4 KiB written)."""
         if not keep_tape and self._merges_in_loop(x.dtype):
-            return self._infer_merged(x, batch, init)
+            return self._infer_merged(x, batch, init, output_room)
         inputs = [self._scan_input(x, batch, d) for d in range(self.directions)]
         scans: list[tuple[Weights, ScanTape]] = []
         finals: list[State] = [()] * self.directions
@@ -107,7 +114,7 @@ class Layer:
         )
 
     def _infer_merged(
-        self, x: Array, batch: Batch, init: list[State]
+        self, x: Array, batch: Batch, init: list[State], output_room: str | None = None
     ) -> tuple[Array, list[State], LayerTape]:
         """Inference with copies fewer: both chains are given x itself without a ones column
         (the loop adds the biases at each step; where it projects each step it reads x
@@ -117,7 +124,8 @@ class Layer:
         steps, size, feat = x.shape
         w = cell.prepare(self.params, partial(ws.get, dtype=x.dtype))
         flat = x.reshape(steps * size, feat)
-        y = np.empty((steps, size, 2 * cell.output_size), x.dtype)
+        shape = (steps, size, 2 * cell.output_size)
+        y = ws.get(output_room, shape, x.dtype) if output_room else np.empty(shape, x.dtype)
         batch.zero_padding(y)
         tape = scan_forward(cell, w, [flat, flat], _stacked(init, [0, 1]), batch, False, ws,
                             out=y, reversed_inputs=(1,))  # fmt: skip

@@ -242,7 +242,11 @@ class RecurrentModule:
         with self.threads():
             for k, layer in enumerate(self.layers):
                 chain_init = [init[self.chains.index((k, d))] for d in range(layer.directions)]
-                x, layer_finals, layer_tape = layer.forward(x, batch, chain_init, keep_tape)
+                # inference: an output that only the next layer (or _to_caller's copy) reads
+                # can live in the shared workspace, the rooms of two layers in a row apart
+                passed_on = k < len(self.layers) - 1 or order is not None or not outputs
+                room = f"y{k % 2}" if not keep_tape and passed_on else None
+                x, layer_finals, layer_tape = layer.forward(x, batch, chain_init, keep_tape, room)
                 finals.extend(layer_finals)
                 layer_tapes.append(layer_tape)
                 mask = None

@@ -108,8 +108,11 @@ def scan_forward(
         # and in the extras too (some weight gradients multiply them by a zero gradient)
         return batch.zero_padding(out) if out.shape[1] == steps else out
 
+    # with the outputs copied out (inference, ``out``) the loop keeps two steps' states, a ring
+    # (``Batch.last`` finds each sequence's final states in it)
+    held = min(2, steps) if out is not None else steps
     states = tuple(
-        new(f"state{s}", (chains, steps, size, width)) for s, width in enumerate(cell.state_sizes)
+        new(f"state{s}", (chains, held, size, width)) for s, width in enumerate(cell.state_sizes)
     )
     kept = steps if keep_tape else 1
     extras = {

@@ -100,7 +100,11 @@ class Batch:
 
     def last(self, seq: NDArray) -> NDArray:
         """Rows of ``seq`` (..., T, N, F) at each sequence's own last step: (..., N, F), a
-        copy."""
+        copy. A ``seq`` of K < T steps is a ring (the compiled loop's inference states): step t
+        in slot t % K."""
+        held = seq.shape[-3]
+        if held < self.steps:
+            return seq[..., (self.lengths - 1) % held, np.arange(self.size), :]
         if self.full:  # every sequence ends at step T - 1: a slice, not a gather
             return seq[..., -1, :, :].copy()
         return seq[..., self.lengths - 1, np.arange(self.size), :]
