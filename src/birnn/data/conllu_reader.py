@@ -108,29 +108,33 @@ def conllu_sentences(
     file = as_path(path)
     refuse_other(file, ("conllu",), "a CoNLL-U file", {"columns": "read it with --format columns"})
     parse_id, parse_exception = _id_parser()
-    at = FIELDS.index(column)
-    block: ConlluSentence | None = None
-
+    at, width = FIELDS.index(column), len(FIELDS)
+    # the open block's lists, bound to locals (this loop reads every line of every file)
+    lines: list[str] | None = None
+    words: list[str] = []
+    tags: list[str] = []
+    rows: list[int] = []
+    start = 0
     for number, line in numbered_lines(file, span):
-        if not line.strip():
-            if block is not None:
-                yield _finished(file, block)
-                block = None
+        if not line or line.isspace():
+            if lines is not None:
+                yield _finished(file, ConlluSentence(lines, words, tags, rows, start))
+                lines = None
             continue
-        if block is None:
-            block = ConlluSentence([], [], [], [], number)
-        block.lines.append(line)
-        if line.startswith("#"):
+        if lines is None:
+            lines, words, tags, rows, start = [], [], [], [], number
+        lines.append(line)
+        if line[0] == "#":
             continue
         cells = line.split("\t")
-        if len(cells) != len(FIELDS):
+        if len(cells) != width:
             raise located(
                 file,
                 number,
-                f"expected {len(FIELDS)} tab-separated columns "
+                f"expected {width} tab-separated columns "
                 f"({' '.join(FIELDS).upper()}); found {len(cells)}",
             )
-        expected = len(block.words) + 1
+        expected = len(words) + 1
         # the ID most lines hold is the next word's, which the grammar accepts as it stands
         word_id = expected if cells[0] == str(expected) else None
         if word_id is None:
@@ -142,18 +146,19 @@ def conllu_sentences(
             continue
         if word_id != expected:
             raise located(file, number, f"expected word ID {expected}; found {cells[0]!r}")
-        if not cells[1] or not cells[at]:
-            empty = "FORM" if not cells[1] else column.upper()
+        form, tag = cells[1], cells[at]
+        if not form or not tag:
+            empty = "FORM" if not form else column.upper()
             raise located(file, number, f"empty {empty} column (CoNLL-U writes '_' for none)")
         if scheme is not None:
-            problem = check_tag(cells[at], scheme)
+            problem = check_tag(tag, scheme)
             if problem is not None:
                 raise located(file, number, f"{column.upper()} column: {problem}")
-        block.rows.append(len(block.lines) - 1)
-        block.words.append(cells[1])
-        block.tags.append(cells[at])
-    if block is not None:
-        yield _finished(file, block)
+        rows.append(len(lines) - 1)
+        words.append(form)
+        tags.append(tag)
+    if lines is not None:
+        yield _finished(file, ConlluSentence(lines, words, tags, rows, start))
 
 
 def _finished(file: Path, block: ConlluSentence) -> ConlluSentence:
