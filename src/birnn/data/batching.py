@@ -17,6 +17,7 @@ ids (N, T), lengths (N,) with every length in [1, T].
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -136,6 +137,7 @@ def pad(seqs: Sequence[Sequence[int]], pad: int = 0) -> tuple[NDArray[np.int64],
             f"every sequence needs at least one id; sequence {int(lengths.argmin())} is empty"
         )
     out = np.full((len(seqs), int(lengths.max())), pad, dtype=np.int64)
-    for n, seq in enumerate(seqs):
-        out[n, : lengths[n]] = seq
+    # every id at once, in row order: what the mask selects of (N, T), row-major
+    ids = np.fromiter(itertools.chain.from_iterable(seqs), np.int64, int(lengths.sum()))
+    out[np.arange(out.shape[1]) < lengths[:, None]] = ids
     return out, lengths
