@@ -8,6 +8,7 @@ distinct surface *form* (``FormTable``), so an unknown word still brings its own
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -75,16 +76,16 @@ class FormTable:
         self.cases: list[int] | None = [] if cases else None
 
     def encode(self, words: Sequence[str]) -> list[int]:
-        out = []
-        for w in words:
-            form = self.ids.get(w)
-            if form is None:
-                form = self.ids[w] = len(self.spellings)
-                self.spellings.append(self.chars.encode(list(w)) if self.chars else [])
-                if self.cases is not None:
-                    self.cases.append(case_id(w))
-            out.append(form)
-        return out
+        """Each word's form id, a new form added for each word not met before."""
+        get, add = self.ids.get, self._add
+        return [form if (form := get(w)) is not None else add(w) for w in words]
+
+    def _add(self, word: str) -> int:
+        form = self.ids[word] = len(self.spellings)
+        self.spellings.append(self.chars.encode(list(word)) if self.chars else [])
+        if self.cases is not None:
+            self.cases.append(case_id(word))
+        return form
 
 
 @dataclass
@@ -107,11 +108,17 @@ class Encoded:
 def encode_words(
     sentences: Iterable[Sequence[str]], vocabs: Vocabs, forms: FormTable
 ) -> tuple[list[list[int]], list[list[int]]]:
-    words, form_ids = [], []
-    for s in sentences:
-        words.append(vocabs.words.encode(list(s)))
-        form_ids.append(forms.encode(s))
-    return words, form_ids
+    """Per sentence, its word ids and its form ids: every word of ``sentences`` looked up at
+    once (a call per sentence took a tenth of tagging a corpus), then cut per sentence."""
+    sentences = [s if isinstance(s, list) else list(s) for s in sentences]
+    flat = list(itertools.chain.from_iterable(sentences))
+    word_ids, form_ids = vocabs.words.encode(flat), forms.encode(flat)
+    ends = list(itertools.accumulate(map(len, sentences)))
+    starts = [0, *ends[:-1]]
+    return (
+        [word_ids[a:b] for a, b in zip(starts, ends)],
+        [form_ids[a:b] for a, b in zip(starts, ends)],
+    )
 
 
 def make_batch(
