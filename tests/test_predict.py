@@ -167,6 +167,22 @@ def test_case_patterns_are_computed_only_for_a_model_that_reads_them(tagger):
     assert casing is not None and casing.tolist() == [forms.cases]
 
 
+def test_texts_to_predict_on_are_encoded_without_targets(tagger):
+    """Prediction encodes the inputs alone (its records' labels are placeholders); the ids
+    are those of the full encoding, and the batch carries no targets."""
+    from birnn.tasks.base import FormTable, make_batch
+
+    model = pipeline.load(tagger[0])
+    records = [model.task.unlabelled(["The", "dog", "ran"]), model.task.unlabelled(["Yes"])]
+    full = model.task.encode(records, model.vocabs, FormTable(model.vocabs.chars))
+    forms = FormTable(model.vocabs.chars)
+    inputs = model.task.encode(records, model.vocabs, forms, targets=False)
+    assert inputs.targets is None and full.targets is not None
+    assert (inputs.words, inputs.forms) == (full.words, full.forms)
+    batch = make_batch(inputs, [0, 1], forms, True)
+    assert batch.targets is None and batch.words.shape == (2, 3)
+
+
 def test_the_command_collects_garbage_less_often_then_as_before():
     import gc
 

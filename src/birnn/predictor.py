@@ -143,7 +143,7 @@ class Predictor:
             records = [self.task.unlabelled(w) for w in words]
             # per chunk: memory does not grow with the input
             forms = FormTable(tm.vocabs.chars, cases=tm.forms.cases is not None)
-            data = self.task.encode(records, tm.vocabs, forms)
+            data = self.task.encode(records, tm.vocabs, forms, targets=False)
             scored = predict_all(tm.model.predict_probabilities, data, forms, EVAL_BATCH,
                                  self.task.per_token, EVAL_TOKENS, EVAL_PADDING,
                                  tm.model.encoder.char_features)  # fmt: skip

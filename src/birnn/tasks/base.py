@@ -94,7 +94,8 @@ class Encoded:
 
     words: list[list[int]]
     forms: list[list[int]]
-    targets: list[Any]  # per sequence: tag ids (list), a label id, or an answer id
+    targets: list[Any] | None  # per sequence: tag ids (list), a label id, or an answer id;
+    # None: texts to predict on (``Task.encode(..., targets=False)``)
     positions: list[int] | None = None  # fill-in-the-blank: the blank of each sequence
 
     def __len__(self) -> int:
@@ -142,9 +143,10 @@ def make_batch(
             chars = for_batch(every, form_ids, lengths)
         else:
             chars = gather_chars(form_ids, lengths, forms.spellings)
-    if per_token:
+    targets = None
+    if data.targets is not None and per_token:
         targets, _ = pad([data.targets[i] for i in rows], pad=-1)
-    else:
+    elif data.targets is not None:
         targets = np.array([data.targets[i] for i in rows], dtype=np.int64)
     positions = (
         np.array([data.positions[i] for i in rows], dtype=np.int64)

@@ -60,12 +60,17 @@ class Task:
         )
         return Counter(label for label in gold if vocabs.labels.index(label) < 0)
 
-    def encode(self, records: Sequence[Any], vocabs: Vocabs, forms: FormTable) -> Encoded:
-        """``records`` as id lists; a gold label outside ``vocabs`` encodes as -1 (an error)."""
+    def encode(
+        self, records: Sequence[Any], vocabs: Vocabs, forms: FormTable, targets: bool = True
+    ) -> Encoded:
+        """``records`` as id lists; a gold label outside ``vocabs`` encodes as -1 (an error).
+        ``targets=False``: the inputs alone (records to predict on: their labels are
+        placeholders)."""
         words, form_ids = encode_words((r.words for r in records), vocabs, forms)
-        if self.per_token:
-            targets: list[Any] = [vocabs.labels.encode(self.gold(r)) for r in records]
-        else:
-            targets = [vocabs.labels.index(self.gold(r)) for r in records]
+        gold: list[Any] | None = None
+        if targets and self.per_token:
+            gold = [vocabs.labels.encode(self.gold(r)) for r in records]
+        elif targets:
+            gold = [vocabs.labels.index(self.gold(r)) for r in records]
         positions = [self.position(r) for r in records] if self.position is not None else None
-        return Encoded(words, form_ids, targets, positions)
+        return Encoded(words, form_ids, gold, positions)
