@@ -110,7 +110,8 @@ def encode_words(
     sentences: Iterable[Sequence[str]], vocabs: Vocabs, forms: FormTable
 ) -> tuple[list[list[int]], list[list[int]]]:
     """Per sentence, its word ids and its form ids: every word of ``sentences`` looked up at
-    once (a call per sentence took a tenth of tagging a corpus), then cut per sentence."""
+    once, not in calls per sentence (about 10% faster on EWT's training file), then cut per
+    sentence."""
     sentences = [s if isinstance(s, list) else list(s) for s in sentences]
     flat = list(itertools.chain.from_iterable(sentences))
     word_ids, form_ids = vocabs.words.encode(flat), forms.encode(flat)
