@@ -24,6 +24,7 @@ from birnn.explain import command as explain_command
 from birnn.models.encoder import EncoderConfig
 from birnn.onnx import command as export_command
 from birnn.predict_io import Text
+from birnn.predict_pieces import workers_for, write_pieces
 from birnn.predictor import load as load_predictor
 from birnn.tasks.base import Vocabs
 from birnn.tasks.task import Task
@@ -244,12 +245,23 @@ def _texts(args: argparse.Namespace, task: Task) -> Iterator[Text]:
 
 def predict(args: argparse.Namespace) -> int:
     corpus_command.check(args)
+    if args.workers is not None and args.out_dir is not None:
+        raise ValueError(f"--workers {args.workers} is for one --input file; --out-dir runs its "
+                         "files one after the other here, or at once on --dask")  # fmt: skip
     if args.out_dir is not None:  # a corpus of files, here or on a Dask cluster
         return corpus_command.run(args)
+    if args.workers is not None and args.text is not None:
+        raise ValueError(f"--workers {args.workers} cuts a file: give --input, not --text")
     predictor = load_predictor(args.model)
     predict_io.check_output(predictor.task, args.output)
-    texts = counted(_texts(args, predictor.task), "texts", not args.no_progress)
+    workers = 1 if args.text is not None else workers_for(args.input, args.workers, args.threads)
     with predict_io.fewer_collections():
+        if workers > 1:  # the file in pieces, one process each (predict_pieces.py)
+            write_pieces(sys.stdout, predictor, existing_file(args.input), args.output,
+                         args.pretokenized, workers, args.threads,
+                         lambda texts: counted(texts, "texts", not args.no_progress))  # fmt: skip
+            return 0
+        texts = counted(_texts(args, predictor.task), "texts", not args.no_progress)
         predict_io.write_predictions(sys.stdout, predictor, texts, args.output, flush=True)
     return 0
 

@@ -20,12 +20,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from birnn.data import DataError
-from birnn.data._files import Span, as_path, existing_file, is_compressed
+from birnn.data._files import Span, _open_binary, as_path, existing_file, is_compressed
 
 CHUNK_BYTES = 64 << 20  # a larger uncompressed input is cut into pieces of about this size
 _WILDCARDS = set("*?[")
+_BLOCK = 1 << 20  # bytes read at a time while cutting a file
 
 
 @dataclass(frozen=True)
@@ -84,26 +86,46 @@ def pieces(source: Path, target: Path, chunk_bytes: int, sentences: bool) -> lis
     size = source.stat().st_size
     if size <= chunk_bytes or is_compressed(source):
         return [Piece(source, target, None, 0, 1)]
-    spans = _spans(source, size, chunk_bytes, sentences)
+    spans = cut(source, chunk_bytes, sentences)
     return [Piece(source, target, s, i, len(spans)) for i, s in enumerate(spans)]
 
 
-def _spans(source: Path, size: int, chunk_bytes: int, sentences: bool) -> list[Span]:
-    """Cut points about ``chunk_bytes`` apart, each just after a line end (a blank line), and
-    the number of the line that starts each piece (one pass over the file's bytes)."""
+def cut(source: Path, chunk_bytes: int, sentences: bool, most: int | None = None) -> list[Span]:
+    """``source`` as pieces of about ``chunk_bytes``, each ending just after a line end
+    (``sentences``: a blank line), with the number of the line each starts at; ``most``: at most
+    that many, the last one running to the end.
+
+    One pass over the file's bytes (a gzip file's uncompressed ones), a block at a time: the
+    memory it takes does not grow with the file or the pieces.
+    """
     spans: list[Span] = []
     start, line = 0, 1
-    with open(source, "rb") as f:
-        while start < size:
-            f.seek(start)
-            piece = f.read(chunk_bytes)
-            if not piece.endswith(b"\n"):
-                piece += f.readline()  # the rest of the line the read stopped in
-            while sentences and (raw := f.readline()):  # up to the blank line after a sentence
-                piece += raw
+    with _open_binary(source) as f:
+        while True:
+            last = most is not None and len(spans) == most - 1
+            size, lines, ended = _advance(f, None if last else chunk_bytes)
+            if not size:
+                break
+            rest = [] if last or ended else [f.readline()]  # the line the read stopped in
+            while sentences and not last and (raw := f.readline()):  # to the sentence's end
+                rest.append(raw)
                 if not raw.strip():
                     break
-            spans.append(Span(start, start + len(piece), line))
-            line += piece.count(b"\n")
-            start += len(piece)
+            size += sum(map(len, rest))
+            lines += sum(raw.count(b"\n") for raw in rest)
+            spans.append(Span(start, start + size, line))
+            start, line = start + size, line + lines
     return spans
+
+
+def _advance(f: BinaryIO, size: int | None) -> tuple[int, int, bool]:
+    """Read ``size`` bytes of ``f`` (None: all that is left): (bytes read, line ends among them,
+    whether the last of them is a line end)."""
+    done = lines = 0
+    ended = True
+    while size is None or done < size:
+        block = f.read(_BLOCK if size is None else min(_BLOCK, size - done))
+        if not block:
+            break
+        done, lines, ended = done + len(block), lines + block.count(b"\n"), block[-1:] == b"\n"
+    return done, lines, ended

@@ -66,6 +66,18 @@ def is_compressed(path: Path) -> bool:
         return probe.read(2) == _GZIP_MAGIC
 
 
+def content_size(path: Path) -> int:
+    """The bytes ``path`` holds once uncompressed: a gzip file's from its trailer, which keeps
+    its last member's size modulo 2**32 (an estimate for a file of several members or of more
+    than 4 GiB, which is all that cutting a file into pieces of about equal size needs)."""
+    size = path.stat().st_size
+    if not is_compressed(path):
+        return size
+    with open(path, "rb") as f:
+        f.seek(max(size - 4, 0))
+        return int.from_bytes(f.read(4), "little")
+
+
 def _open_binary(path: Path) -> BinaryIO:
     if path == STDIN:
         stream = sys.stdin.buffer
@@ -84,8 +96,9 @@ BLOCK = 1 << 16  # bytes asked of the file at a time
 
 @contextlib.contextmanager
 def _open_span(path: Path, span: Span) -> Iterator[BinaryIO]:
-    """The uncompressed file ``path`` at the start of ``span`` (the caller stops at its end)."""
-    with open(path, "rb") as binary:
+    """The file ``path`` at the start of ``span`` (the caller stops at its end); a gzip file is
+    decompressed up to there (``span`` counts its uncompressed bytes)."""
+    with _open_binary(path) as binary:
         binary.seek(span.start)
         yield binary
 
