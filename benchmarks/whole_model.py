@@ -104,8 +104,9 @@ def birnn_predict(run: str, path: Path) -> float:
 
     start = time.perf_counter()
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        workers = [] if ARGS.workers is None else ["--workers", str(ARGS.workers)]
         code = main(["predict", "--model", run, "--input", str(path), "--output", "conllu",
-                     "--threads", str(ARGS.threads)])  # fmt: skip
+                     "--threads", str(ARGS.threads), *workers])  # fmt: skip
     if code != 0:
         sys.exit(f"birnn predict exited with {code}")
     return time.perf_counter() - start
@@ -285,7 +286,10 @@ def child() -> None:
             seconds = birnn_predict(ARGS.run, FILES[ARGS.model])
         else:
             seconds = torch_predict(task_model, FILES[ARGS.model])
+    # birnn predict's pieces (predict_pieces.py): plus the largest forked process, which shares
+    # the model's pages with this one (an upper bound of the two together)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak += resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(json.dumps({"seconds": seconds, "tokens": tokens, "peak_mib": peak / 1024,
                       "rise_mib": (peak - base) / 1024}))  # fmt: skip
 
@@ -323,6 +327,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batches", type=int, default=None, help="train on the first N (default all)")
     p.add_argument("--runs", type=int, default=2, help="child runs per library, alternating")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="predict: birnn predict --workers (default: its own, by file size)",
+    )
     p.add_argument("--run", help="predict: a trained model of --model's kind (birnn train --out)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--library", choices=["birnn", "torch"], help=argparse.SUPPRESS)
