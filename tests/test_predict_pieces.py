@@ -143,3 +143,28 @@ def test_by_default_a_large_file_gets_a_process_per_thread(monkeypatch, inputs):
     assert predict_pieces.workers_for(conllu, 3, 1) == 3  # asked for: as asked
     monkeypatch.setattr(predict_pieces, "MIN_BYTES", conllu.stat().st_size + 1)
     assert predict_pieces.workers_for(conllu, None, 2) == 1  # small: one process
+
+
+def test_the_progress_bar_counts_the_texts_of_every_piece(capsys, monkeypatch, tagger, inputs):
+    from birnn.train import progress
+
+    counts: list[int] = []
+
+    class Bar:  # tqdm's part that the bar uses
+        def __init__(self, **options):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n=1):
+            counts.append(n)
+
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    monkeypatch.setattr(progress, "_tqdm", lambda: Bar)
+    code, _, err = _predict(capsys, tagger[0], inputs["conllu"], "conllu", 3)
+    assert code == 0, err
+    assert sum(counts) == 400 and len(counts) >= 3

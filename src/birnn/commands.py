@@ -30,7 +30,7 @@ from birnn.tasks.base import Vocabs
 from birnn.tasks.task import Task
 from birnn.train import outdir
 from birnn.train.config import TrainConfig
-from birnn.train.progress import counted
+from birnn.train.progress import counted, tally
 
 C = TypeVar("C")
 OUTPUTS = predict_io.OUTPUTS  # predict --output
@@ -257,9 +257,9 @@ def predict(args: argparse.Namespace) -> int:
     workers = 1 if args.text is not None else workers_for(args.input, args.workers, args.threads)
     with predict_io.fewer_collections():
         if workers > 1:  # the file in pieces, one process each (predict_pieces.py)
-            write_pieces(sys.stdout, predictor, existing_file(args.input), args.output,
-                         args.pretokenized, workers, args.threads,
-                         lambda texts: counted(texts, "texts", not args.no_progress))  # fmt: skip
+            with tally("texts", not args.no_progress) as add:
+                write_pieces(sys.stdout, predictor, existing_file(args.input), args.output,
+                             args.pretokenized, workers, args.threads, add)  # fmt: skip
             return 0
         texts = counted(_texts(args, predictor.task), "texts", not args.no_progress)
         predict_io.write_predictions(sys.stdout, predictor, texts, args.output, flush=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -126,14 +126,18 @@ def fewer_collections(first: int = 100_000) -> Iterator[None]:
 
 
 def write_predictions(stream: TextIO, predictor: Predictor, texts: Iterable[Text], output: str,
-                      flush: bool = False) -> int:  # fmt: skip
+                      flush: bool = False,
+                      progress: Callable[[int], None] | None = None) -> int:  # fmt: skip
     """Predict on ``texts`` and write each chunk's lines to ``stream`` as soon as it is
-    predicted (``flush``: and flush them, for a pipe); returns the number of texts."""
+    predicted (``flush``: and flush them, for a pipe; ``progress(n)``: a chunk of n texts is
+    written); returns the number of texts."""
     count = 0
     for chunk in predictor.chunks(texts, lambda t: t.tokens):
         lines = (line for text, p in chunk for line in _lines(predictor, text, p, output))
         stream.write("".join(f"{line}\n" for line in lines))
         if flush:
             stream.flush()
+        if progress is not None:
+            progress(len(chunk))
         count += len(chunk)
     return count

@@ -38,7 +38,8 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,7 +47,6 @@ from typing import Any, TextIO
 from birnn import backend, predict_io
 from birnn.corpus.layout import cut
 from birnn.data._files import STDIN, Span, content_size
-from birnn.predict_io import Text
 from birnn.predictor import Predictor
 
 MIN_BYTES = 1 << 20  # smaller files (as stored) are predicted in one process, unless told
@@ -82,65 +82,121 @@ def write_pieces(
     pretokenized: bool,
     workers: int,
     threads: int,
-    counted: Callable[[Iterable[Text]], Iterator[Text]] = iter,
+    add: Callable[[int], None] = lambda n: None,
 ) -> int:
     """Predict on the file ``path`` in ``workers`` processes and write the output to ``stream``
-    in the file's order (module notes); returns the number of texts. ``counted`` wraps this
-    process's texts (a progress bar)."""
+    in the file's order (module notes); returns the number of texts. ``add(n)``: n more texts
+    predicted, in any of the processes (a progress bar)."""
     task = predictor.task
     size = content_size(path)
-    chunk = max(1, -(-size // workers))
-    spans = cut(path, chunk, predict_io.reads_conllu(path, task), most=workers)
+    spans = cut(path, max(1, -(-size // workers)), predict_io.reads_conllu(path, task), workers)
     each = max(1, threads // max(len(spans), 1))
     stream.flush()  # a forked process must not inherit (and print again) unwritten output
     sys.stderr.flush()
     before = backend.get_num_threads()
     with tempfile.TemporaryDirectory(prefix="birnn-predict-") as tmp:
-        started: list[tuple[multiprocessing.process.BaseProcess, Connection, Path, Span]] = []
+        jobs: list[_Job] = []
         try:
             context = multiprocessing.get_context("fork")
             for i, span in enumerate(spans[1:], 1):
-                part = Path(tmp) / f"part{i:05d}"
-                receive, send = context.Pipe(duplex=False)
-                process: multiprocessing.process.BaseProcess = context.Process(
+                job = _Job(path, span, Path(tmp) / f"part{i:05d}", *context.Pipe(duplex=False))
+                job.process = context.Process(
                     target=_piece,
-                    args=(send, predictor, path, span, part, output, pretokenized, each),
+                    args=(job.send, predictor, path, span, job.part, output, pretokenized, each),
                     daemon=True,
                 )
-                process.start()
-                send.close()  # the child's end: EOF here once the child is gone
-                started.append((process, receive, part, span))
+                job.process.start()
+                job.send.close()  # the child's end: EOF here once the child is gone
+                jobs.append(job)
             backend.set_num_threads(each)
             count = 0
             if spans:
                 texts = predict_io.texts_of(path, task, pretokenized, spans[0])
-                count = predict_io.write_predictions(stream, predictor, counted(texts), output,
-                                                     flush=True)  # fmt: skip
-            for process, receive, part, span in started:
-                count += _collect(process, receive, part, span, path, stream)
+                count = predict_io.write_predictions(
+                    stream, predictor, texts, output, True, lambda n: _tally(jobs, n, add)
+                )
+            for job in jobs:
+                count += job.collect(stream, add)
         finally:
             backend.set_num_threads(before)
-            for process, receive, _, _ in started:
-                if process.is_alive():
-                    process.terminate()
-                process.join()
-                receive.close()
+            for job in jobs:
+                job.stop()
     if count == 0:
         raise predict_io.empty(path, task)
     return count
 
 
+@dataclass
+class _Job:
+    """A forked process predicting one piece into ``part``, and the pipe it reports on:
+    ("texts", n) as it goes, then ("done", texts) or ("error", the exception)."""
+
+    source: Path
+    span: Span
+    part: Path
+    receive: Connection
+    send: Connection
+    process: multiprocessing.process.BaseProcess | None = None
+    last: tuple[str, Any] | None = None  # its ("done" | "error", ...), once received
+
+    def pending(self, add: Callable[[int], None], wait: bool) -> None:
+        """Count the texts it reported (``add``); ``wait``: until its last message."""
+        while self.last is None and (wait or self.receive.poll()):
+            try:
+                kind, value = self.receive.recv()
+            except EOFError:
+                assert self.process is not None
+                self.process.join()
+                raise OSError(
+                    f"{self.source}: the process predicting the piece from line "
+                    f"{self.span.first_line} stopped without finishing (exit status "
+                    f"{self.process.exitcode})"
+                ) from None
+            if kind == "texts":
+                add(value)
+            else:
+                self.last = (kind, value)
+
+    def collect(self, stream: TextIO, add: Callable[[int], None]) -> int:
+        """Wait for it to finish; copy its output to ``stream``; its texts."""
+        self.pending(add, wait=True)
+        assert self.last is not None
+        kind, value = self.last
+        if kind == "error":
+            raise value
+        with open(self.part, encoding="utf-8", newline="") as f:
+            shutil.copyfileobj(f, stream)
+        stream.flush()
+        self.part.unlink()
+        return int(value)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            if self.process.is_alive():
+                self.process.terminate()
+            self.process.join()
+        self.receive.close()
+
+
+def _tally(jobs: list[_Job], texts: int, add: Callable[[int], None]) -> None:
+    """This process's ``texts`` and what the others reported since (a chunk's end)."""
+    add(texts)
+    for job in jobs:
+        job.pending(add, wait=False)
+
+
 def _piece(send: Connection, predictor: Predictor, path: Path, span: Span, part: Path,
            output: str, pretokenized: bool, threads: int) -> None:  # fmt: skip
-    """A forked process: predict on ``span`` of ``path`` into ``part``; send back ("done",
-    texts) or ("error", the exception)."""
+    """A forked process: predict on ``span`` of ``path`` into ``part``, reporting on ``send``
+    (``_Job``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
     try:
         backend.set_num_threads(threads)
         texts = predict_io.texts_of(path, predictor.task, pretokenized, span)
         with open(part, "w", encoding="utf-8", newline="") as f:
-            reply: tuple[str, Any] = ("done", predict_io.write_predictions(f, predictor, texts,
-                                                                           output))  # fmt: skip
+            report = lambda n: send.send(("texts", n))  # noqa: E731 - one line, one use
+            done = predict_io.write_predictions(f, predictor, texts, output, progress=report)
+        reply: tuple[str, Any] = ("done", done)
     except Exception as err:  # every error goes back to the parent, as it is
         reply = ("error", err)
     try:
@@ -148,23 +204,3 @@ def _piece(send: Connection, predictor: Predictor, path: Path, span: Span, part:
     except Exception as err:  # an exception that cannot be pickled
         send.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]} ({err})")))
     send.close()
-
-
-def _collect(process: multiprocessing.process.BaseProcess, receive: Connection, part: Path,
-             span: Span, path: Path, stream: TextIO) -> int:  # fmt: skip
-    """Wait for one piece's process; copy its output to ``stream``; its texts."""
-    try:
-        kind, value = receive.recv()
-    except EOFError:
-        process.join()
-        raise OSError(
-            f"{path}: the process predicting the piece from line {span.first_line} stopped "
-            f"without finishing (exit status {process.exitcode})"
-        ) from None
-    if kind == "error":
-        raise value
-    with open(part, encoding="utf-8", newline="") as f:
-        shutil.copyfileobj(f, stream)
-    stream.flush()
-    part.unlink()
-    return int(value)

@@ -8,8 +8,9 @@ a bar is drawn: its import is about a tenth of a second of every command's start
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -57,10 +58,20 @@ def counted(items: Iterable[T], unit: str, enabled: bool) -> Iterator[T]:
     if not (enabled and on_terminal()):
         yield from items
         return
-    with _tqdm()(unit=f" {unit}", file=sys.stderr, leave=False) as bar:
+    with tally(unit, True) as add:
         for item in items:
             yield item
-            bar.update()
+            add(1)
+
+
+@contextlib.contextmanager
+def tally(unit: str, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """``add(n)``: n more ``unit`` on a bar (total unknown), or nothing where no bar is drawn."""
+    if not (enabled and on_terminal()):
+        yield lambda n: None
+        return
+    with _tqdm()(unit=f" {unit}", file=sys.stderr, leave=False) as bar:
+        yield bar.update
 
 
 def report(line: str) -> None:
