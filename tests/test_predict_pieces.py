@@ -168,3 +168,11 @@ def test_the_progress_bar_counts_the_texts_of_every_piece(capsys, monkeypatch, t
     code, _, err = _predict(capsys, tagger[0], inputs["conllu"], "conllu", 3)
     assert code == 0, err
     assert sum(counts) == 400 and len(counts) >= 3
+
+
+def test_a_truncated_gzip_file_is_one_line(capsys, tmp_path, tagger, inputs, own_tempdir):
+    cut_short = tmp_path / "short.conllu.gz"
+    cut_short.write_bytes(inputs["gz"].read_bytes()[:-200])
+    code, out, err = _predict(capsys, tagger[0], cut_short, "conllu", 2)
+    assert_refused(code, out, err, f"{cut_short}: cannot read the file")
+    assert list(own_tempdir.iterdir()) == []

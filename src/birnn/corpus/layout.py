@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import BinaryIO
 
 from birnn.data import DataError
 from birnn.data._files import Span, _open_binary, as_path, existing_file, is_compressed
+from birnn.data.errors import located
 
 CHUNK_BYTES = 64 << 20  # a larger uncompressed input is cut into pieces of about this size
 _WILDCARDS = set("*?[")
@@ -101,20 +103,23 @@ def cut(source: Path, chunk_bytes: int, sentences: bool, most: int | None = None
     spans: list[Span] = []
     start, line = 0, 1
     with _open_binary(source) as f:
-        while True:
-            last = most is not None and len(spans) == most - 1
-            size, lines, ended = _advance(f, None if last else chunk_bytes)
-            if not size:
-                break
-            rest = [] if last or ended else [f.readline()]  # the line the read stopped in
-            while sentences and not last and (raw := f.readline()):  # to the sentence's end
-                rest.append(raw)
-                if not raw.strip():
+        try:
+            while True:
+                last = most is not None and len(spans) == most - 1
+                size, lines, ended = _advance(f, None if last else chunk_bytes)
+                if not size:
                     break
-            size += sum(map(len, rest))
-            lines += sum(raw.count(b"\n") for raw in rest)
-            spans.append(Span(start, start + size, line))
-            start, line = start + size, line + lines
+                rest = [] if last or ended else [f.readline()]  # the line the read stopped in
+                while sentences and not last and (raw := f.readline()):  # to the sentence's end
+                    rest.append(raw)
+                    if not raw.strip():
+                        break
+                size += sum(map(len, rest))
+                lines += sum(raw.count(b"\n") for raw in rest)
+                spans.append(Span(start, start + size, line))
+                start, line = start + size, line + lines
+        except (OSError, EOFError, zlib.error) as err:  # a truncated or corrupt gzip stream
+            raise located(source, None, f"cannot read the file ({err})") from err
     return spans
 
 
