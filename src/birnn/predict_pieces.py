@@ -40,7 +40,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -115,8 +115,11 @@ def write_pieces(
                 count = predict_io.write_predictions(
                     stream, predictor, texts, output, True, lambda n: _tally(jobs, n, add)
                 )
-            for job in jobs:
-                count += job.collect(stream, add)
+            for job in jobs:  # in the file's order, reading every pipe while waiting
+                while job.last is None:
+                    wait([j.receive for j in jobs if j.last is None])
+                    _tally(jobs, 0, add)
+                count += job.collect(stream)
         finally:
             backend.set_num_threads(before)
             for job in jobs:
@@ -139,29 +142,31 @@ class _Job:
     process: multiprocessing.process.BaseProcess | None = None
     last: tuple[str, Any] | None = None  # its ("done" | "error", ...), once received
 
-    def pending(self, add: Callable[[int], None], wait: bool) -> None:
-        """Count the texts it reported (``add``); ``wait``: until its last message."""
-        while self.last is None and (wait or self.receive.poll()):
+    def pending(self, add: Callable[[int], None]) -> None:
+        """Count the texts it reported since (``add``), without waiting; note its last message,
+        or ("died", exit status) if it stopped without one."""
+        while self.last is None and self.receive.poll():
             try:
                 kind, value = self.receive.recv()
             except EOFError:
                 assert self.process is not None
                 self.process.join()
-                raise OSError(
-                    f"{self.source}: the process predicting the piece from line "
-                    f"{self.span.first_line} stopped without finishing (exit status "
-                    f"{self.process.exitcode})"
-                ) from None
+                self.last = ("died", self.process.exitcode)
+                return
             if kind == "texts":
                 add(value)
             else:
                 self.last = (kind, value)
 
-    def collect(self, stream: TextIO, add: Callable[[int], None]) -> int:
-        """Wait for it to finish; copy its output to ``stream``; its texts."""
-        self.pending(add, wait=True)
+    def collect(self, stream: TextIO) -> int:
+        """Its output copied to ``stream``, once it finished; its texts (module notes)."""
         assert self.last is not None
         kind, value = self.last
+        if kind == "died":
+            raise OSError(
+                f"{self.source}: the process predicting the piece from line "
+                f"{self.span.first_line} stopped without finishing (exit status {value})"
+            )
         if kind == "error":
             raise value
         with open(self.part, encoding="utf-8", newline="") as f:
@@ -182,7 +187,7 @@ def _tally(jobs: list[_Job], texts: int, add: Callable[[int], None]) -> None:
     """This process's ``texts`` and what the others reported since (a chunk's end)."""
     add(texts)
     for job in jobs:
-        job.pending(add, wait=False)
+        job.pending(add)
 
 
 def _piece(send: Connection, predictor: Predictor, path: Path, span: Span, part: Path,
