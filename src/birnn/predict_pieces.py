@@ -32,29 +32,24 @@ process predicts the whole file.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, TextIO
 
-from birnn import backend, predict_io
+from birnn import _fork, backend, predict_io
+from birnn._fork import can_fork
 from birnn.corpus.layout import cut
 from birnn.data._files import STDIN, Span, content_size
 from birnn.predictor import Predictor
 
 MIN_BYTES = 1 << 20  # smaller files (as stored) are predicted in one process, unless told
-
-
-def can_fork() -> bool:
-    """Whether processes are started by forking here (Linux)."""
-    return sys.platform.startswith("linux")
 
 
 def workers_for(path: Path, requested: int | None, threads: int) -> int:
@@ -97,17 +92,10 @@ def write_pieces(
     with tempfile.TemporaryDirectory(prefix="birnn-predict-") as tmp:
         jobs: list[_Job] = []
         try:
-            context = multiprocessing.get_context("fork")
             for i, span in enumerate(spans[1:], 1):
-                job = _Job(path, span, Path(tmp) / f"part{i:05d}", *context.Pipe(duplex=False))
-                job.process = context.Process(
-                    target=_piece,
-                    args=(job.send, predictor, path, span, job.part, output, pretokenized, each),
-                    daemon=True,
-                )
-                job.process.start()
-                job.send.close()  # the child's end: EOF here once the child is gone
-                jobs.append(job)
+                part = Path(tmp) / f"part{i:05d}"
+                args = (predictor, path, span, part, output, pretokenized, each)
+                jobs.append(_Job(path, span, part, *_fork.start(_piece, *args)))
             backend.set_num_threads(each)
             count = 0
             if spans:
@@ -123,7 +111,7 @@ def write_pieces(
         finally:
             backend.set_num_threads(before)
             for job in jobs:
-                job.stop()
+                _fork.stop(job.process, job.receive)
     if count == 0:
         raise predict_io.empty(path, task)
     return count
@@ -137,21 +125,18 @@ class _Job:
     source: Path
     span: Span
     part: Path
+    process: BaseProcess
     receive: Connection
-    send: Connection
-    process: multiprocessing.process.BaseProcess | None = None
-    last: tuple[str, Any] | None = None  # its ("done" | "error", ...), once received
+    last: tuple[str, Any] | None = None  # its ("done" | "error" | "died", ...), once received
 
     def pending(self, add: Callable[[int], None]) -> None:
         """Count the texts it reported since (``add``), without waiting; note its last message,
-        or ("died", exit status) if it stopped without one."""
+        or ("died", None) if it stopped without one."""
         while self.last is None and self.receive.poll():
             try:
                 kind, value = self.receive.recv()
             except EOFError:
-                assert self.process is not None
-                self.process.join()
-                self.last = ("died", self.process.exitcode)
+                self.last = ("died", None)
                 return
             if kind == "texts":
                 add(value)
@@ -163,10 +148,8 @@ class _Job:
         assert self.last is not None
         kind, value = self.last
         if kind == "died":
-            raise OSError(
-                f"{self.source}: the process predicting the piece from line "
-                f"{self.span.first_line} stopped without finishing (exit status {value})"
-            )
+            what = f"{self.source}: the process predicting the piece from line"
+            raise _fork.died(self.process, f"{what} {self.span.first_line}")
         if kind == "error":
             raise value
         with open(self.part, encoding="utf-8", newline="") as f:
@@ -174,13 +157,6 @@ class _Job:
         stream.flush()
         self.part.unlink()
         return int(value)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            if self.process.is_alive():
-                self.process.terminate()
-            self.process.join()
-        self.receive.close()
 
 
 def _tally(jobs: list[_Job], texts: int, add: Callable[[int], None]) -> None:
@@ -194,18 +170,13 @@ def _piece(send: Connection, predictor: Predictor, path: Path, span: Span, part:
            output: str, pretokenized: bool, threads: int) -> None:  # fmt: skip
     """A forked process: predict on ``span`` of ``path`` into ``part``, reporting on ``send``
     (``_Job``)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
     try:
         backend.set_num_threads(threads)
         texts = predict_io.texts_of(path, predictor.task, pretokenized, span)
         with open(part, "w", encoding="utf-8", newline="") as f:
             report = lambda n: send.send(("texts", n))  # noqa: E731 - one line, one use
             done = predict_io.write_predictions(f, predictor, texts, output, progress=report)
-        reply: tuple[str, Any] = ("done", done)
+        message: tuple[str, Any] = ("done", done)
     except Exception as err:  # every error goes back to the parent, as it is
-        reply = ("error", err)
-    try:
-        send.send(reply)
-    except Exception as err:  # an exception that cannot be pickled
-        send.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]} ({err})")))
-    send.close()
+        message = ("error", err)
+    _fork.reply(send, message)
