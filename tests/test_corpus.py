@@ -105,6 +105,58 @@ def test_pieces_of_large_files_join_to_the_whole(capsys, tmp_path, tagger, corpu
             np.testing.assert_allclose(ours["probabilities"], theirs["probabilities"], rtol=1e-5)
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_processes_here_write_what_one_process_writes(capsys, tmp_path, tagger, corpus, workers):
+    """--workers 3: the 9 files in turns among this process and 2 forked ones."""
+    command = f"predict --model {tagger[0]} --input '{corpus}/**/*.*' --out-dir {tmp_path / 't'}"
+    code, _, err = cli(capsys, f"{command} --output json --workers {workers}")
+    assert code == 0, err
+    _same_as_one_process(capsys, tagger[0], corpus, tmp_path / "t", "json")
+
+
+def test_a_process_here_that_dies_is_one_line_and_leaves_no_part(capsys, monkeypatch, tmp_path,
+                                                                 tagger, corpus):  # fmt: skip
+    from birnn.corpus import work
+
+    parent, real = os.getpid(), work.predict_piece
+
+    def dies_if_forked(*args):
+        if os.getpid() != parent:
+            os._exit(7)
+        return real(*args)
+
+    monkeypatch.setattr(work, "predict_piece", dies_if_forked)
+    out_dir = tmp_path / "t"
+    outs = birnn.predict_corpus
+    with pytest.raises(OSError, match=r"stopped without finishing \(exit status 7\)"):
+        outs(tagger[0], sorted(corpus.glob("*.txt")), out_dir, workers=2, chunk_bytes=2000)
+    assert sorted(p.name for p in out_dir.rglob(".*")) == []  # no part, no temporary file
+    assert not (out_dir / "doc1.txt").exists()  # the dead process's; this one's are whole
+
+
+def test_a_bad_file_here_is_named_and_the_files_before_it_are_written(capsys, tmp_path, tagger):
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(4):
+        write_conllu(root / f"f{i}.conllu", pos_sentences(40, seed=i))
+    bad = root / "f2.conllu"
+    lines = bad.read_text(encoding="utf-8").splitlines()
+    lines[30] = "7\tbroken"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out_dir = tmp_path / "t"
+    with pytest.raises(birnn.data.DataError, match=f"{bad}:31:"):
+        birnn.predict_corpus(tagger[0], sorted(root.glob("*.conllu")), out_dir, workers=3)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["f0.conllu", "f1.conllu"]  # as in one
+
+
+@pytest.mark.parametrize(("workers", "client"), [(0, None), (True, None), (2, object())])
+def test_bad_workers_are_refused(tagger, corpus, tmp_path, workers, client):
+    with pytest.raises(ValueError, match="workers"):
+        birnn.predict_corpus(tagger[0], [corpus / "doc0.txt"], tmp_path / "t", workers=workers,
+                             client=client)  # fmt: skip
+    assert not (tmp_path / "t").exists()
+
+
 @pytest.mark.parametrize("chunk_bytes", [1500, 1 << 30])  # in pieces, whole
 def test_a_bad_line_is_named_as_in_one_process_and_nothing_is_written(
     capsys, tmp_path, tagger, chunk_bytes

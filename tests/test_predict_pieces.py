@@ -123,7 +123,10 @@ def test_a_process_that_dies_is_one_line_and_leaves_nothing(capsys, monkeypatch,
     [
         ("--input - --workers 2", "--workers 2 cuts a file: give --input a file, not -"),
         ("--text 'the dog runs .' --workers 2", "--workers 2 cuts a file: give --input, not"),
-        ("--input {conllu} --workers 2 --out-dir {conllu}.out", "--workers 2 is for one --input"),
+        (
+            "--input {conllu} --workers 2 --out-dir {conllu}.out --dask tcp://127.0.0.1:9",
+            "--workers 2 shares the tasks among processes here; with --dask",
+        ),
         ("--input {conllu} --workers 0", "--workers"),
     ],
 )

@@ -234,8 +234,9 @@ def _predict(sub: Any) -> None:
                    help="no progress bar (shown only when stderr is a terminal)")  # fmt: skip
     p.add_argument("--workers", type=_positive_int, metavar="N",
                    help="processes that share an --input file, each predicting a piece of it, "
-                   "with --threads divided among them (default: one per thread for a file of "
-                   "1 MiB or more, on Linux; 1: this process alone)")  # fmt: skip
+                   "or the files of --out-dir, with --threads divided among them (default: one "
+                   "per thread, on Linux, for a file of 1 MiB or more or a corpus; 1: this "
+                   "process alone)")  # fmt: skip
     corpus_command.add_arguments(p)
 
 

@@ -245,9 +245,6 @@ def _texts(args: argparse.Namespace, task: Task) -> Iterator[Text]:
 
 def predict(args: argparse.Namespace) -> int:
     corpus_command.check(args)
-    if args.workers is not None and args.out_dir is not None:
-        raise ValueError(f"--workers {args.workers} is for one --input file; --out-dir runs its "
-                         "files one after the other here, or at once on --dask")  # fmt: skip
     if args.out_dir is not None:  # a corpus of files, here or on a Dask cluster
         return corpus_command.run(args)
     if args.workers is not None and args.text is not None:

@@ -10,10 +10,12 @@ directories); each match gets its output under ``--out-dir`` at the same relativ
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+from birnn._fork import can_fork
 from birnn.corpus import predict_corpus
 from birnn.corpus.layout import expand
 from birnn.data._files import STDIN
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         outs = predict_corpus(args.model, sources, args.out_dir, output=args.output,
                               pretokenized=args.pretokenized, client=client,
-                              threads=args.threads, base=base)  # fmt: skip
+                              threads=args.threads, base=base, workers=_workers(args))  # fmt: skip
     finally:
         if client is not None:
             client.close()
@@ -59,7 +61,18 @@ def _client(address: str) -> Any:
         raise OSError(f"--dask {address}: cannot reach the scheduler ({err})") from err
 
 
+def _workers(args: argparse.Namespace) -> int:
+    """--workers, else one process per thread (as many as there are cores at most) here, on
+    Linux; with --dask, the cluster's."""
+    if args.workers is not None or args.dask is not None:
+        return args.workers or 1
+    return min(args.threads, os.cpu_count() or 1) if can_fork() else 1
+
+
 def check(args: argparse.Namespace) -> None:
-    """--dask needs --out-dir."""
+    """--dask needs --out-dir, and runs its tasks on the cluster's workers."""
     if args.dask is not None and args.out_dir is None:
         raise ValueError("--dask runs a corpus of files: it needs --out-dir")
+    if args.dask is not None and args.workers is not None:
+        raise ValueError(f"--workers {args.workers} shares the tasks among processes here; "
+                         "with --dask the cluster's workers run them")  # fmt: skip
