@@ -179,3 +179,28 @@ def test_a_truncated_gzip_file_is_one_line(capsys, tmp_path, tagger, inputs, own
     code, out, err = _predict(capsys, tagger[0], cut_short, "conllu", 2)
     assert_refused(code, out, err, f"{cut_short}: cannot read the file")
     assert list(own_tempdir.iterdir()) == []
+
+
+def test_ctrl_c_stops_every_process_and_leaves_nothing(monkeypatch, tagger, inputs, own_tempdir):
+    """Ctrl-C reaches this process (the forked ones ignore it): here while it writes its first
+    chunk, the others still busy. Every other process is stopped and the temporary directory
+    goes."""
+    import multiprocessing
+    import time
+
+    from birnn import load
+
+    monkeypatch.setattr(predict_pieces, "_piece", lambda *args: time.sleep(60))
+
+    class Interrupted:
+        def write(self, text):
+            raise KeyboardInterrupt
+
+        def flush(self):
+            pass
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_pieces.write_pieces(Interrupted(), load(tagger[0]), inputs["conllu"], "conllu",
+                                    False, 3, 3)  # fmt: skip
+    assert multiprocessing.active_children() == []  # stopped, not left to sleep
+    assert list(own_tempdir.iterdir()) == []
