@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from birnn import predict_pieces
+from birnn import _fork, predict_pieces
 from birnn.corpus.layout import cut
 from birnn.data._files import STDIN, content_size
 from cli_support import assert_refused, cli, data, pos_sentences, tagger, write_conllu
 
 __all__ = ["data", "tagger"]  # fixtures
 
-pytestmark = pytest.mark.skipif(not predict_pieces.can_fork(), reason="forks: Linux only")
+pytestmark = pytest.mark.skipif(not _fork.can_fork(), reason="forks: Linux only")
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ It is taken only where it is the platform's own way to start processes (Linux): 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -20,6 +21,18 @@ from typing import Any
 def can_fork() -> bool:
     """Whether processes are started by forking here (Linux)."""
     return sys.platform.startswith("linux")
+
+
+def default_workers(threads: int) -> int:
+    """The processes to share work among when the user did not say: one per thread, as many as
+    there are cores at most; one where processes are not forked."""
+    return min(threads, os.cpu_count() or 1) if can_fork() else 1
+
+
+def need_fork(what: str) -> None:
+    """Refuse ``what`` (several processes asked for) where processes are not forked."""
+    if not can_fork():
+        raise ValueError(f"{what} needs Linux (processes started by fork); this is {sys.platform}")
 
 
 def start(target: Callable[..., None], *args: Any) -> tuple[BaseProcess, Connection]:

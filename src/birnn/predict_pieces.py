@@ -26,13 +26,11 @@ The tags are those one process gives. The probabilities can differ in float32's 
 piece's texts share their batches with other texts than in one process, and OpenBLAS rounds a
 row of a product differently with the number of rows (``tests/test_corpus.py``).
 
-Fork is taken where it is the platform's own way to start processes (Linux); elsewhere one
-process predicts the whole file.
+Where processes are not forked (``birnn._fork``: Linux only), one process predicts the file.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -44,7 +42,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from birnn import _fork, backend, predict_io
-from birnn._fork import can_fork
 from birnn.corpus.layout import cut
 from birnn.data._files import STDIN, Span, content_size
 from birnn.predictor import Predictor
@@ -58,15 +55,12 @@ def workers_for(path: Path, requested: int | None, threads: int) -> int:
     if requested is not None:
         if requested > 1 and path == STDIN:
             raise ValueError(f"--workers {requested} cuts a file: give --input a file, not -")
-        if requested > 1 and not can_fork():
-            raise ValueError(f"--workers {requested} needs Linux (processes started by fork); "
-                             f"this is {sys.platform}")  # fmt: skip
+        if requested > 1:
+            _fork.need_fork(f"--workers {requested}")
         return requested
-    if threads < 2 or path == STDIN or not can_fork() or not path.is_file():
+    if path == STDIN or not path.is_file() or path.stat().st_size < MIN_BYTES:
         return 1
-    if path.stat().st_size < MIN_BYTES:
-        return 1
-    return min(threads, os.cpu_count() or 1)
+    return _fork.default_workers(threads)
 
 
 def write_pieces(

@@ -67,9 +67,8 @@ def predict_corpus(
     if workers > 1 and client is not None:
         raise ValueError("workers shares the tasks among processes here; with a client, the "
                          "cluster's workers run them")  # fmt: skip
-    if workers > 1 and not _fork.can_fork():
-        raise ValueError(f"workers={workers} needs Linux (processes started by fork); this is "
-                         f"{sys.platform}")  # fmt: skip
+    if workers > 1:
+        _fork.need_fork(f"workers={workers}")
     ref = work.model_ref(model, max(1, threads // workers))
     if _is_bag(corpus):
         if out_dir is not None:

@@ -10,12 +10,11 @@ directories); each match gets its output under ``--out-dir`` at the same relativ
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from birnn._fork import can_fork
+from birnn._fork import default_workers
 from birnn.corpus import predict_corpus
 from birnn.corpus.layout import expand
 from birnn.data._files import STDIN
@@ -64,9 +63,9 @@ def _client(address: str) -> Any:
 def _workers(args: argparse.Namespace) -> int:
     """--workers, else one process per thread (as many as there are cores at most) here, on
     Linux; with --dask, the cluster's."""
-    if args.workers is not None or args.dask is not None:
-        return args.workers or 1
-    return min(args.threads, os.cpu_count() or 1) if can_fork() else 1
+    if args.dask is not None:
+        return 1
+    return args.workers if args.workers is not None else default_workers(args.threads)
 
 
 def check(args: argparse.Namespace) -> None:
