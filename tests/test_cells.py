@@ -1,5 +1,5 @@
-"""Each cell's backward step on its own: ``step_back`` and ``param_grads`` against central finite
-differences of ``step``, one time step, float64.
+"""Each cell's backward step on its own: ``step_back``, ``grad_sums`` and ``param_grads`` against
+central finite differences of ``step``, one time step, float64.
 
 The module-level suites (torch equivalence, finite differences through whole stacks) catch a
 broken cell too, but only through the time loop; here a change to one cell's backward fails a
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from birnn.cells import sums
 from birnn.cells.base import Cell, Step
 from birnn.cells.gru import GRUCell
 from birnn.cells.gru_original import OriginalGRUCell
@@ -74,9 +75,12 @@ def test_step_back_matches_finite_differences_of_step(name, bias):
         extras={k: v[:, None] for k, v in saved.items()},
     )
     inputs = design(cell, x)
-    chain_grads = cell.param_grads(
-        [inputs[j] for j in range(D)], one_step, {k: v[:, None] for k, v in grads.items()}
-    )
+    chain_grads = []
+    for j in range(D):  # each chain's sums (birnn.cells.sums), then its gradients from them
+        tape_j, at_j = one_step.chain(j), {k: v[j : j + 1, None] for k, v in grads.items()}
+        declared = cell.grad_sums(inputs[j], tape_j, at_j)
+        rooms = {name: np.empty(sums.shape(terms)) for name, terms in declared.items()}
+        chain_grads.append(cell.param_grads(tape_j, at_j, sums.run(declared, rooms)))
     dx = np.stack([grads["a"][j] @ w.w_ih[j] for j in range(D)])
 
     def loss() -> float:

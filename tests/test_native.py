@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 
 import birnn
 from birnn import _native, backend
+from birnn.cells import sums
 from helpers import random_lengths, randomize_parameters, tree_leaves
 
 needs_native = pytest.mark.skipif(
@@ -239,24 +240,25 @@ def test_chain_threads_runs_the_chains_side_by_side_and_restores_the_pool(restor
 
 @needs_native
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
-def test_a_training_step_computes_each_directions_gradients_on_its_own_thread(
+def test_a_training_step_runs_each_directions_gradient_gemms_in_the_compiled_loop(
     kind, restore_settings, monkeypatch
 ):
-    """With 2 threads, a bidirectional module's backward computes each direction's weight
-    gradients on its own thread (the second on the helper), with NumPy's pool on one thread
-    during the call and on 2 again after it; the gradients equal those of 1 thread. With 1
-    thread everything runs on the caller's thread."""
+    """With the compiled loop, a bidirectional module's backward leaves every GEMM after the
+    loop (``birnn.cells.sums``) to it: NumPy runs none of them, NumPy's pool is on one thread
+    during the call and as before after it, and the outputs and gradients equal those of 1
+    thread and those of the NumPy path bit for bit (the same BLAS calls in the same order).
+    With ``record`` the NumPy loop runs, and its sums run side by side in Python (the second
+    chain's on the helper thread) with the pool on one thread."""
     lib = _native.load().lib
     m = getattr(birnn, kind)(7, 19, num_layers=2, bidirectional=True, dtype=np.float64, seed=4)
-    cell_type = type(m.layers[0].cells[0])
     seen: list[tuple[str, int]] = []
-    original = cell_type.param_grads
+    original = sums.run
 
-    def spy(self, inputs, tape, grads):
+    def spy(declared, rooms):
         seen.append((threading.current_thread().name, lib.birnn_blas_threads()))
-        return original(self, inputs, tape, grads)
+        return original(declared, rooms)
 
-    monkeypatch.setattr(cell_type, "param_grads", spy)
+    monkeypatch.setattr(sums, "run", spy)
     rng = np.random.default_rng(5)
     x, d_out = rng.standard_normal((12, 6, 7)), rng.standard_normal((12, 6, 38))
     lengths = random_lengths(rng, 6, 12)
@@ -269,16 +271,20 @@ def test_a_training_step_computes_each_directions_gradients_on_its_own_thread(
         assert lib.birnn_blas_threads() == threads
         dx, _, grads = m.backward(tape, d_out)
         assert lib.birnn_blas_threads() == threads
+        assert seen == []  # the compiled loop ran every sum
         results[threads] = [out, dx, *grads.values()]
-        names = {name for name, _ in seen}
-        assert len(seen) == 4  # two layers, two directions
-        assert all(pool == 1 for _, pool in seen)
-        if threads == 1:
-            assert names == {threading.current_thread().name}
-        else:
-            assert names == {threading.current_thread().name, "birnn-chain_0"}
     for want, got in zip(results[1], results[2], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+    m.state_grad_hook = lambda state_grads, lengths: None  # the NumPy loop records them
+    out, _, tape = m.forward(x, lengths=lengths, training=True)
+    seen.clear()
+    dx, _, grads = m.backward(tape, d_out)
+    assert len(seen) == 4  # two layers, two directions
+    assert all(pool == 1 for _, pool in seen)
+    assert {name for name, _ in seen} == {threading.current_thread().name, "birnn-chain_0"}
+    for want, got in zip(results[2], [out, dx, *grads.values()], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @needs_native
@@ -640,3 +646,46 @@ def test_in_place_steps_equal_numpy_at_large_shapes(kind, hidden, size, threads,
         for want, got in zip(arrays, actual[name], strict=True):
             err = rel_err(got, want, grad_scale if name.startswith("grad") else None)
             assert err <= tol, f"{name}: relative error {err:.2e} > {tol:.0e}"
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "kind, options",
+    [("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False}), ("RNN", {})],
+    ids=["lstm", "gru", "gru_original", "rnn"],
+)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_compiled_loops_sums_equal_numpys_bit_for_bit(
+    kind, options, dtype, threads, restore_settings, monkeypatch
+):
+    """The GEMMs after the backward loop, run by the compiled loop (``scan_args.after``),
+    give exactly what ``birnn.cells.sums.run`` gives for the same declarations: ragged
+    batches, batch 1, one step, every gradient of a two-layer bidirectional module."""
+    from birnn._native.kernel import Kernel
+
+    birnn.set_backend("native")
+    birnn.set_num_threads(threads)
+    original = Kernel.backward
+
+    def numpy_sums(self, *args, after=(), **kwargs):
+        original(self, *args, **kwargs)  # the loop alone, then NumPy's sums into the same rooms
+        for declared, rooms in after:
+            sums.run(declared, rooms)
+
+    rng = np.random.default_rng(11)
+    for steps, size in ((9, 5), (4, 1), (1, 3)):
+        m = getattr(birnn, kind)(6, 13, num_layers=2, bidirectional=True, dtype=dtype, seed=2)
+        x = rng.standard_normal((steps, size, 6)).astype(dtype)
+        d_out = rng.standard_normal((steps, size, 26)).astype(dtype)
+        lengths = random_lengths(rng, size, steps) if size > 1 else None
+        runs = []
+        for patch in (False, True):
+            if patch:
+                monkeypatch.setattr(Kernel, "backward", numpy_sums)
+            _, _, tape = m.forward(x, lengths=lengths, training=True)
+            dx, _, grads = m.backward(tape, d_out)
+            runs.append([dx, *grads.values()])
+        monkeypatch.setattr(Kernel, "backward", original)
+        for compiled, numpy in zip(*runs, strict=True):
+            assert np.array_equal(compiled, numpy)

@@ -5,7 +5,10 @@ NumPy loop, then hand them to :class:`Kernel`, which fills them in C: the states
 extras, the per-step gradients and the carry. Which extras and gradients, in which slot and of
 which width, is the cell's own declaration (``Cell.extra_widths``, ``Cell.grad_widths``), and
 which compiled step runs it is ``Cell.native_step``; this module only passes them on.
-Everything after the loop (``Cell.param_grads``) is shared with the NumPy path.
+The GEMMs over all steps after the backward loop (``birnn.cells.sums``: the parameter
+gradients and dx) are declared in Python and run here, each chain's on its own thread right
+after its steps; everything else after the loop (``Cell.param_grads``) is shared with the
+NumPy path.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn._native.library import Library, ScanArgs
+from birnn._native.library import Library, Product, ScanArgs
 from birnn.cells.base import Cell, Weights
+from birnn.cells.sums import Sums
 from birnn.recurrent.sequence import Batch
 
 if TYPE_CHECKING:  # scan imports this module (through birnn.backend)
@@ -314,8 +318,10 @@ class Kernel:
         batch: Batch,
         threads: int,
         ws: Workspace | None = None,
+        after: Sequence[tuple[Sums, dict[str, Array]]] = (),
     ) -> None:
-        """Fill ``grads`` and ``carry`` (shapes as ``scan_backward`` allocates them)."""
+        """Fill ``grads`` and ``carry`` (shapes as ``scan_backward`` allocates them), then
+        each chain's ``after`` sums (``birnn.cells.sums``) into their given arrays."""
         states, extras = tape.states, tape.extras
         init = tuple(_contiguous(s) for s in tape.init)
         args, lengths = self._args(cell, w, batch, states[0].shape, threads, "backward")
@@ -334,9 +340,12 @@ class Kernel:
         _pairs(args.d_final, d_fin)
         _pairs(args.grads, [grads[name] for name in cell.grad_widths()])
         _pairs(args.carry, carry)
+        products = [_products(chain, outs, f"temp{d}", ws) for d, (chain, outs) in enumerate(after)]
+        for d, (items, _) in enumerate(products):
+            args.after[d], args.after_count[d] = ctypes.addressof(items), len(items)
         if self.lib.birnn_scan_backward(ctypes.byref(args)) != 0:
             raise RuntimeError(f"birnn native backward failed for {type(cell).__name__}")
-        del lengths, init, w_hh, d_o, d_fin, scratch, packed  # alive until here: C read them
+        del lengths, init, w_hh, d_o, d_fin, scratch, packed, products  # alive until here
 
     def blas_threads_enter(self, threads: int) -> None:
         """Set NumPy's BLAS pool to ``threads`` until the matching ``blas_threads_leave``
@@ -399,6 +408,53 @@ class Kernel:
         y = np.empty_like(x)
         self.lib.birnn_sigmoid_f32(_ptr(x), _ptr(y), x.size)
         return y
+
+
+def _products(
+    chain: Sums, outs: dict[str, Array], prefix: str, ws: Workspace | None
+) -> tuple[ctypes.Array, list[Array]]:
+    """A chain's sums as ``product`` structs, each into its array of ``outs``, and the
+    temporary arrays they point to (alive until the call returns; in ``ws`` if given, under
+    names that start with ``prefix``)."""
+    items, temps = [], []
+    for name, terms in chain.items():
+        out = outs[name]
+        transposed, ldo = _operand(out)
+        if transposed:
+            raise ValueError("internal: a sum's array must have rows of unit stride")
+        for i, (a, b) in enumerate(terms):
+            trans_a, lda = _operand(a)
+            trans_b, ldb = _operand(b)
+            temp = None
+            if i:
+                shape = (a.shape[0], b.shape[1])
+                temp = (
+                    ws.get(f"{prefix}.{name}.{i}", shape, out.dtype)
+                    if ws
+                    else np.empty(shape, out.dtype)
+                )
+                temps.append(temp)
+            items.append(
+                Product(
+                    trans_a=trans_a, trans_b=trans_b, add=int(i > 0),
+                    m=a.shape[0], n=b.shape[1], k=a.shape[1], lda=lda, ldb=ldb, ldo=ldo,
+                    a=a.ctypes.data, b=b.ctypes.data, out=out.ctypes.data,
+                    temp=None if temp is None else temp.ctypes.data,
+                )
+            )  # fmt: skip
+    return (Product * len(items))(*items), temps
+
+
+def _operand(x: Array) -> tuple[int, int]:
+    """(transposed, leading dimension) of a 2-D array for the BLAS, as NumPy's matmul passes
+    it: rows of unit stride as they are, else columns of unit stride as the transpose."""
+    item = x.itemsize
+    rows, cols = x.strides
+    if cols == item and rows % item == 0 and rows // item >= x.shape[1]:
+        return 0, max(rows // item, 1)
+    if rows == item and cols % item == 0 and cols // item >= x.shape[0]:
+        return 1, max(cols // item, 1)
+    raise ValueError(f"internal: the BLAS cannot read an array of strides {x.strides}")
 
 
 def _contiguous(x: Array) -> Array:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-ABI_VERSION = 11  # BIRNN_ABI_VERSION in native.h: ScanArgs' layout and the functions exported
+ABI_VERSION = 12  # BIRNN_ABI_VERSION in native.h: ScanArgs' layout and the functions exported
 
 c_int32, c_int64, c_void_p = ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p
 Pair = c_void_p * 2
@@ -67,6 +67,28 @@ class ScanArgs(ctypes.Structure):
         ("x_rows", c_void_p),
         ("h_out", Pair),
         ("h_out_ld", c_int64),
+        ("after", Pair),
+        ("after_count", c_int64 * 2),
+    ]
+
+
+class Product(ctypes.Structure):
+    """``product`` of native.h: one GEMM a chain runs after its backward loop."""
+
+    _fields_ = [
+        ("trans_a", c_int32),
+        ("trans_b", c_int32),
+        ("add", c_int32),
+        ("m", c_int64),
+        ("n", c_int64),
+        ("k", c_int64),
+        ("lda", c_int64),
+        ("ldb", c_int64),
+        ("ldo", c_int64),
+        ("a", c_void_p),
+        ("b", c_void_p),
+        ("out", c_void_p),
+        ("temp", c_void_p),
     ]
 
 

@@ -8,13 +8,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BIRNN_ABI_VERSION 11
+#define BIRNN_ABI_VERSION 12
 
 #if defined(__GNUC__)
 #define BIRNN_EXPORT __attribute__((visibility("default")))
 #else
 #define BIRNN_EXPORT
 #endif
+
+/* One GEMM a chain runs after its backward loop, on the chain's own thread (a term of
+ * birnn.cells.sums: the parameter gradients and the chain's part of dx): out = op(a) op(b),
+ * op(X) = X^T where trans_x is set, rows of out ldo apart. With `add`, the product goes to
+ * temp (m x n) first and is then added to out, as NumPy's `out += a @ b` does: both paths
+ * make the same BLAS calls, so they give the same numbers. */
+typedef struct {
+    int32_t trans_a, trans_b, add;
+    int64_t m, n, k, lda, ldb, ldo;
+    const void *a, *b;
+    void *out, *temp;
+} product;
 
 /* One scan of D chains, forward or backward: what birnn.recurrent.scan hands over.
  *
@@ -69,6 +81,9 @@ typedef struct {
     void *x_rows;                         /* (D, N) room for row addresses, with x_flipped */
     void *h_out[2];
     int64_t h_out_ld;
+    /* Backward only: after[d], after_count[d] products that chain d runs after its loop. */
+    const product *after[2];
+    int64_t after_count[2];
 } scan_args;
 
 /* A matrix packed for the recurrent product (rgemm.c); data NULL: not packed, use the BLAS. */

@@ -8,7 +8,9 @@
  *            a sequence ending at step t joins there, its final-state gradient seeding the carry.
  *
  * The D chains (a layer's two directions) are independent. With `concurrent`, chain 1 runs on a
- * second thread while chain 0 runs on the caller's, each with `blas_threads` BLAS threads. */
+ * second thread while chain 0 runs on the caller's, each with `blas_threads` BLAS threads; in
+ * the backward pass each chain then runs its GEMMs over all steps (`after`: its parameter
+ * gradients and its part of dx) on its thread, no hand-over back to Python in between. */
 #include <pthread.h>
 #include <string.h>
 
@@ -109,6 +111,34 @@ static void forward_chain(const scan_args *p, int64_t d) {
     }
 }
 
+/* Chain d's GEMMs after its loop (scan_args.after), in order. The adds are plain loops: the
+ * same additions, in the same order, as NumPy's `out += a @ b`. */
+static void run_after(const scan_args *p, int64_t d) {
+    for (int64_t i = 0; i < p->after_count[d]; i++) {
+        const product *g = &p->after[d][i];
+        void *c = g->add ? g->temp : g->out;
+        int64_t ldc = g->add ? g->n : g->ldo;
+        if (p->real_size == 4)
+            gemm_f32(g->trans_a, g->trans_b, g->m, g->n, g->k, g->a, g->lda, g->b, g->ldb, 0,
+                     c, ldc);
+        else
+            gemm_f64(g->trans_a, g->trans_b, g->m, g->n, g->k, g->a, g->lda, g->b, g->ldb, 0,
+                     c, ldc);
+        if (!g->add) continue;
+        for (int64_t r = 0; r < g->m; r++) {
+            if (p->real_size == 4) {
+                float *o = (float *)g->out + r * g->ldo;
+                const float *v = (const float *)g->temp + r * g->n;
+                for (int64_t j = 0; j < g->n; j++) o[j] += v[j];
+            } else {
+                double *o = (double *)g->out + r * g->ldo;
+                const double *v = (const double *)g->temp + r * g->n;
+                for (int64_t j = 0; j < g->n; j++) o[j] += v[j];
+            }
+        }
+    }
+}
+
 static void backward_chain(const scan_args *p, int64_t d) {
     const cell_steps *steps = cell_steps_for(p->cell, p->real_size);
     size_t z = (size_t)p->real_size;
@@ -144,6 +174,7 @@ static void backward_chain(const scan_args *p, int64_t d) {
         s.packed = &packed;
         steps->backward(&s);
     }
+    run_after(p, d);
 }
 
 typedef void (*chain_fn)(const scan_args *p, int64_t d);

@@ -3,7 +3,8 @@
 Not part of the public API (import the modules from ``birnn``); this package is the place to
 read the equations, or to add a cell. A cell declares its parameters, its tape layout
 (``extra_widths``, ``grad_widths``), its compiled mirror (``native_step``) and every parameter
-gradient (``param_grads``); the time loop (``birnn.recurrent``) knows nothing cell-specific.
+gradient (``grad_sums``, ``param_grads``); the time loop (``birnn.recurrent``) knows nothing
+cell-specific.
 """
 
 from birnn.cells.base import Cell, Weights

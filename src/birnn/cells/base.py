@@ -23,12 +23,14 @@ Layout tricks (all exact; gradients are always with respect to the true pre-acti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+from birnn.cells.sums import Sums, outer_prev
 
 if TYPE_CHECKING:  # the time loop imports the cells
     from birnn.recurrent.scan import ScanTape
@@ -220,65 +222,47 @@ class Cell:
         raise NotImplementedError
 
     # ---- after the backward loop: every parameter gradient ---------------------------------
-    def param_grads(
-        self, inputs: Sequence[Array], tape: ScanTape, grads: dict[str, Array]
-    ) -> list[Params]:
-        """Every parameter gradient of the D chains, by PyTorch name and in PyTorch's row order.
+    def grad_sums(self, x: Array, tape: ScanTape, grads: dict[str, Array]) -> Sums:
+        """One chain's parameter-gradient GEMMs (``birnn.cells.sums``), declared on views.
 
-        ``inputs[j]`` is chain j's input in scan order, (T*N, F), with a column of ones when the
-        cell has biases; ``grads`` the per-step gradients of the backward loop, da_t in
-        ``grads["a"]`` (D, T, N, GH). The input side is one GEMM per chain, the bias riding on
-        the ones column:
+        ``x`` is the chain's input in scan order, (T*N, F), with a column of ones when the cell
+        has biases; ``tape`` and ``grads`` are the chain's (leading axis 1), da_t in
+        ``grads["a"]``. The input side is one product, the bias riding on the ones column:
 
             [dW_ih, db_ih] = Σ_t da_t^T [x_t, 1]
 
-        the recurrent side is ``recurrent_grads``. Rows come back from the internal gate order.
+        the recurrent side is ``recurrent_sums``.
         """
-        da = grads["a"]
-        chains, steps, size, width = da.shape
-        flat = da.reshape(chains, steps * size, width)
+        da = grads["a"][0]
+        return {"input": [(da.reshape(-1, da.shape[-1]).T, x)]} | self.recurrent_sums(tape, grads)
+
+    def recurrent_sums(self, tape: ScanTape, grads: dict[str, Array]) -> Sums:
+        """The recurrent side's GEMMs. Default (RNN, LSTM): dW_hh = Σ_t da_t^T h_{t-1}."""
+        return {"weight_hh": outer_prev(grads["a"][0], tape.states[0][0], tape.init[0][0])}
+
+    def param_grads(
+        self, tape: ScanTape, grads: dict[str, Array], sums: dict[str, Array]
+    ) -> Params:
+        """Every parameter gradient of one chain, by PyTorch name and in PyTorch's row order,
+        from the values of ``grad_sums`` (``sums``, workspace memory: what leaves is a copy);
+        rows come back from the internal gate order."""
         feat = self.input_size
-        recurrent = self.recurrent_grads(tape, grads)
-        out = []
-        for j, x in enumerate(inputs):
-            input_grad = flat[j].T @ x  # (GH, F[+1])
-            g = {"weight_ih": input_grad[:, :feat]}
-            if self.bias:
-                g["bias_ih"] = input_grad[:, feat]
-            g |= {name: value[j] for name, value in recurrent.items()}
-            out.append(
-                {
-                    name: self.to_torch_rows(g[name]) if name in self.gate_stacked else g[name]
-                    for name in self.param_shapes()
-                }
-            )
-        return out
-
-    def recurrent_grads(self, tape: ScanTape, grads: dict[str, Array]) -> dict[str, Array]:
-        """Gradients of the recurrent parameters for all D chains, internal row order.
-
-        Default (RNN, LSTM): with da_t kept in ``grads["a"]`` (D, T, N, GH),
-            dW_hh = sum_t da_t^T h_{t-1},   db_hh = sum_t da_t   (rows summed over the batch).
-        """
-        da = grads["a"]
-        out = {"weight_hh": sum_outer_prev(da, tape.states[0], tape.init[0])}
+        input_grad = sums["input"]  # (GH, F[+1])
+        g = {"weight_ih": input_grad[:, :feat]}
         if self.bias:
-            out["bias_hh"] = da.sum(axis=(1, 2))
+            g["bias_ih"] = input_grad[:, feat]
+        g |= self.recurrent_grads(tape, grads, sums)
+        return {
+            name: self.to_torch_rows(g[name]) if name in self.gate_stacked else g[name].copy()
+            for name in self.param_shapes()
+        }
+
+    def recurrent_grads(
+        self, tape: ScanTape, grads: dict[str, Array], sums: dict[str, Array]
+    ) -> dict[str, Array]:
+        """The recurrent parameters' gradients of one chain, internal row order. Default (RNN,
+        LSTM): dW_hh from ``recurrent_sums``, db_hh = Σ_t da_t (rows summed over the batch)."""
+        out = {"weight_hh": sums["weight_hh"]}
+        if self.bias:
+            out["bias_hh"] = grads["a"][0].sum(axis=(0, 1))
         return out
-
-
-def sum_outer(grad: Array, values: Array) -> Array:
-    """sum over t and batch rows of grad_t^T values_t: (D, T, N, A), (D, T, N, B) -> (D, A, B)."""
-    d, t, n, a = grad.shape
-    return np.matmul(grad.reshape(d, t * n, a).transpose(0, 2, 1), values.reshape(d, t * n, -1))
-
-
-def sum_outer_prev(grad: Array, states: Array, init: Array) -> Array:
-    """sum_t grad_t^T state_{t-1}, with state_{-1} = init: one GEMM over steps 1..T-1, one for 0.
-
-    Padded rows of ``grad`` are zero, so they add nothing.
-    """
-    out = np.matmul(grad[:, 0].transpose(0, 2, 1), init)
-    if grad.shape[1] > 1:
-        out += sum_outer(grad[:, 1:], states[:, :-1])
-    return out

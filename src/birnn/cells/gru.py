@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from birnn.cells.base import Array, Cell, Params, Step, Weights, sum_outer_prev
+from birnn.cells.base import Array, Cell, Params, Step, Weights
+from birnn.cells.sums import Sums, outer_prev
 from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
 
 if TYPE_CHECKING:
@@ -144,12 +145,22 @@ class GRUCell(GRUBase):
         np.matmul(dhh, w.w_hh, out=dh)
         dh += direct
 
-    def recurrent_grads(self, tape: ScanTape, grads: dict[str, Array]) -> dict[str, Array]:
-        """dW_hh = Σ_t dhh_t^T h_{t-1},  db_hh = Σ_t dhh_t, with dhh = [da_r, da_z, dhh_n]."""
-        hs, h, init = self.hidden_size, tape.states[0], tape.init[0]
-        da, dhh_n = grads["a"], grads["hh_n"]
-        rows = (da[..., : 2 * hs], dhh_n)
-        out = {"weight_hh": np.concatenate([sum_outer_prev(g, h, init) for g in rows], axis=1)}
+    def recurrent_sums(self, tape: ScanTape, grads: dict[str, Array]) -> Sums:
+        """dW_hh = Σ_t dhh_t^T h_{t-1}, with dhh = [da_r, da_z, dhh_n]: the r, z rows and the n
+        rows as two sums."""
+        h, init = tape.states[0][0], tape.init[0][0]
+        rz, n = self._hh_rows(grads)
+        return {"weight_hh_rz": outer_prev(rz, h, init), "weight_hh_n": outer_prev(n, h, init)}
+
+    def recurrent_grads(
+        self, tape: ScanTape, grads: dict[str, Array], sums: dict[str, Array]
+    ) -> dict[str, Array]:
+        """dW_hh from ``recurrent_sums``, db_hh = Σ_t dhh_t."""
+        out = {"weight_hh": np.concatenate([sums["weight_hh_rz"], sums["weight_hh_n"]])}
         if self.bias:
-            out["bias_hh"] = np.concatenate([g.sum(axis=(1, 2)) for g in rows], axis=1)
+            out["bias_hh"] = np.concatenate([g.sum(axis=(0, 1)) for g in self._hh_rows(grads)])
         return out
+
+    def _hh_rows(self, grads: dict[str, Array]) -> tuple[Array, Array]:
+        """The gradients at W_hh h's r, z rows and at its n rows, (T, N, 2H) and (T, N, H)."""
+        return grads["a"][0][..., : 2 * self.hidden_size], grads["hh_n"][0]

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from birnn.cells.base import Array, Step, Weights, sum_outer, sum_outer_prev
+from birnn.cells.base import Array, Step, Weights
 from birnn.cells.gru import GRUBase
+from birnn.cells.sums import Sums, outer, outer_prev
 from birnn.functional import sigmoid_from_half_tanh_
 
 if TYPE_CHECKING:
@@ -78,19 +79,19 @@ class OriginalGRUCell(GRUBase):
         np.matmul(da[..., : 2 * hs], w.w_hh[:, : 2 * hs], out=dh)
         dh += direct
 
-    def recurrent_grads(self, tape: ScanTape, grads: dict[str, Array]) -> dict[str, Array]:
-        """dW_h{r,z} = Σ_t da_{r,z,t}^T h_{t-1},  dW_hn = Σ_t da_{n,t}^T (r * h_prev)_t,
-        db_hh = Σ_t da_t (every bias is additive)."""
-        hs = self.hidden_size
-        da = grads["a"]
-        weight_hh = np.concatenate(
-            [
-                sum_outer_prev(da[..., : 2 * hs], tape.states[0], tape.init[0]),
-                sum_outer(da[..., 2 * hs :], tape.extras["rh"]),
-            ],
-            axis=1,
-        )
-        out = {"weight_hh": weight_hh}
+    def recurrent_sums(self, tape: ScanTape, grads: dict[str, Array]) -> Sums:
+        """dW_h{r,z} = Σ_t da_{r,z,t}^T h_{t-1},  dW_hn = Σ_t da_{n,t}^T (r * h_prev)_t."""
+        hs, da = self.hidden_size, grads["a"][0]
+        return {
+            "weight_hh_rz": outer_prev(da[..., : 2 * hs], tape.states[0][0], tape.init[0][0]),
+            "weight_hh_n": outer(da[..., 2 * hs :], tape.extras["rh"][0]),
+        }
+
+    def recurrent_grads(
+        self, tape: ScanTape, grads: dict[str, Array], sums: dict[str, Array]
+    ) -> dict[str, Array]:
+        """dW_hh from ``recurrent_sums``, db_hh = Σ_t da_t (every bias is additive)."""
+        out = {"weight_hh": np.concatenate([sums["weight_hh_rz"], sums["weight_hh_n"]])}
         if self.bias:
-            out["bias_hh"] = da.sum(axis=(1, 2))
+            out["bias_hh"] = grads["a"][0].sum(axis=(0, 1))
         return out

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from birnn.cells.base import Array, Cell, Params, Step, Weights, sum_outer
+from birnn.cells.base import Array, Cell, Params, Step, Weights
+from birnn.cells.sums import Sums, outer
 from birnn.functional import dsigmoid_into, dtanh_into, sigmoid_from_half_tanh_
 
 if TYPE_CHECKING:
@@ -148,9 +149,17 @@ class LSTMCell(Cell):
         da_g *= dtanh_into(g, tmp)
         np.matmul(da, w.w_hh, out=dh)  # dh_prev
 
-    def recurrent_grads(self, tape: ScanTape, grads: dict[str, Array]) -> dict[str, Array]:
-        """The default's dW_hh and db_hh; with a projection also dW_hr = Σ_t dh_t^T r_t."""
-        out = super().recurrent_grads(tape, grads)
+    def recurrent_sums(self, tape: ScanTape, grads: dict[str, Array]) -> Sums:
+        """The default's dW_hh; with a projection also dW_hr = Σ_t dh_t^T r_t."""
+        out = super().recurrent_sums(tape, grads)
         if self.proj_size:
-            out["weight_hr"] = sum_outer(grads["dh"], tape.extras["r"])
+            out["weight_hr"] = outer(grads["dh"][0], tape.extras["r"][0])
+        return out
+
+    def recurrent_grads(
+        self, tape: ScanTape, grads: dict[str, Array], sums: dict[str, Array]
+    ) -> dict[str, Array]:
+        out = super().recurrent_grads(tape, grads, sums)
+        if self.proj_size:
+            out["weight_hr"] = sums["weight_hr"]
         return out

@@ -18,7 +18,9 @@ backpropagates through time on its own, and both input gradients add up into dx:
     dx = da_fwd @ W_ih + flip(da_bwd @ W_ih')
 
 and each direction's cell turns its per-step gradients into every parameter gradient it has
-(``Cell.param_grads``): the layer knows nothing cell-specific.
+(``Cell.grad_sums``, ``Cell.param_grads``): the layer knows nothing cell-specific. These
+GEMMs over all steps are declared before the backward loop, which runs each chain's right
+after its steps (``birnn.cells.sums``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from numpy.typing import NDArray
 
 from birnn import backend
 from birnn.cells.base import Cell, Params, Weights
+from birnn.cells.sums import Sums
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.scan import ScanTape, scan_backward, scan_forward
 from birnn.recurrent.sequence import Batch
@@ -223,45 +226,58 @@ class Layer:
                 for s in range(len(scan.init))
             )
             kept = np.zeros(scan.states[0].shape, dy.dtype) if record else None
-            step_grads, carry = scan_backward(cell, w, scan, d_out, d_fin, batch, ws, kept, retain)
-            work = partial(self._chain_grads, group, w, scan, step_grads, tape.x, batch, through)
-            # the chains' GEMMs side by side, each on one core, when their loops ran so
-            for j, (params, d_x_j) in enumerate(backend.per_chain(work, len(group))):
-                d = group[j]
-                grads[d], d_x[d] = params, d_x_j
+            after = partial(self._chain_sums, group, w, scan, tape.x, batch, through)
+            step_grads, carry, sums = scan_backward(
+                cell, w, scan, d_out, d_fin, batch, ws, kept, retain, after
+            )
+            steps, size, feat = tape.x.shape
+            for j, d in enumerate(group):
+                if through is None:
+                    at_j = {name: g[j : j + 1] for name, g in step_grads.items()}
+                    grads[d] = self.cells[d].param_grads(scan.chain(j), at_j, sums[j])
+                dx_j = sums[j].get("dx")
+                d_x[d] = (
+                    np.zeros((steps, size, feat), dy.dtype)  # a stopped direction
+                    if dx_j is None
+                    else dx_j.reshape(steps, size, feat)
+                )
                 d_init[d] = tuple(c[j].copy() for c in carry)  # carry is workspace memory
                 if kept is not None:
                     state_grads[d] = kept[j] if d == 0 else batch.flip(kept[j])
         dx = d_x[0] if self.directions == 1 else batch.add_flipped(d_x[0], d_x[1])
         return dx, d_init, grads, state_grads
 
-    def _chain_grads(
+    def _chain_sums(
         self,
         group: list[int],
         w: Weights,
         scan: ScanTape,
-        step_grads: dict[str, Array],
         x: Array,
         batch: Batch,
         through: list[Array] | None,
-        j: int,
-    ) -> tuple[Params, Array]:
-        """Chain j of ``group``: its parameter gradients (none with ``through``) and its part
-        of dx, da_j @ W_ih_j, in scan order: GEMMs over all steps at once."""
-        d = group[j]
-        steps, size, feat = x.shape
-        params: Params = {}
-        if through is None:
-            at_j = {name: g[j : j + 1] for name, g in step_grads.items()}
-            x_d = self._scan_input(x, batch, d)
-            params = self.cells[d].param_grads([x_d], scan.chain(j), at_j)[0]
-        if through is not None and not np.any(through[d]):  # a stopped direction
-            return params, np.zeros((steps, size, feat), x.dtype)
-        da = step_grads["a"][j].reshape(steps * size, -1)  # (T*N, G*H)
-        # the backward direction's part is added into the forward one's (``backward``) and then
-        # dropped: it lives in the workspace (a fresh array of that size page-faults each step)
-        out = self.workspaces[0].get("dx1", (steps * size, feat), x.dtype) if d == 1 else None
-        return params, np.matmul(da, w.w_ih[j], out=out).reshape(steps, size, feat)
+        step_grads: dict[str, Array],
+    ) -> list[tuple[Sums, dict[str, Array]]]:
+        """Each chain's GEMMs over all steps at once (``birnn.cells.sums``), declared on the
+        per-step gradients before the backward loop fills them: its parameter gradients (none
+        with ``through``) and its part of dx, da @ W_ih, in scan order (none for a stopped
+        direction)."""
+        out = []
+        for j, d in enumerate(group):
+            declared: Sums = {}
+            if through is None:
+                at_j = {name: g[j : j + 1] for name, g in step_grads.items()}
+                x_d = self._scan_input(x, batch, d)
+                declared = self.cells[d].grad_sums(x_d, scan.chain(j), at_j)
+            rooms = {}
+            if through is None or np.any(through[d]):
+                da = step_grads["a"][j]
+                declared["dx"] = [(da.reshape(-1, da.shape[-1]), w.w_ih[j])]
+                # the forward direction's part leaves as dx (the backward one's is added into
+                # it, ``backward``); the backward one's stays in the workspace
+                if d == 0:
+                    rooms["dx"] = np.empty((x.shape[0] * x.shape[1], x.shape[2]), x.dtype)
+            out.append((declared, rooms))
+        return out
 
 
 def _stack_or_none(values: list[Array | None], shape: tuple[int, ...]) -> Array | None:

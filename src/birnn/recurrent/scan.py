@@ -21,13 +21,16 @@ three. That backward consumes the tape, as PyTorch frees a graph: ``retain=True`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from birnn import backend
+from birnn.cells import sums
 from birnn.cells.base import Cell, Step, Weights
+from birnn.cells.sums import Sums
 from birnn.recurrent.sequence import Batch
 from birnn.recurrent.workspace import Workspace
 
@@ -149,8 +152,9 @@ def scan_backward(
     ws: Workspace | None = None,
     record: Array | None = None,
     retain: bool = False,
-) -> tuple[dict[str, Array], tuple[Array, ...]]:
-    """Backpropagation through time.
+    after: Callable[[dict[str, Array]], list[tuple[Sums, dict[str, Array]]]] | None = None,
+) -> tuple[dict[str, Array], tuple[Array, ...], list[dict[str, Array]]]:
+    """Backpropagation through time, then the GEMMs over all steps that ``after`` declares.
 
     ``d_out`` (D, T, N, R) is the gradient arriving at each step's output h_t (None: none);
     ``d_final`` per state, (D, N, width) or None, the gradient at the final states.
@@ -163,6 +167,13 @@ def scan_backward(
 
     The compiled loop writes the gradients over the tape's in-place slots (``Kernel.in_place``)
     unless ``retain``: the tape cannot be backpropagated through again after that.
+
+    ``after(grads)`` declares each chain's sums on the per-step gradients (``birnn.cells.sums``:
+    the layer's parameter and input gradients) before the loop runs, with the rooms some of
+    them go to (the others go to ``ws``); the third value returned is each chain's sums,
+    computed. The compiled loop runs a chain's right after its steps, on
+    its thread; the NumPy one after the loop, the chains side by side where the compiled loop's
+    would be (``backend.per_chain``).
     """
     chains, steps, size, _ = tape.states[0].shape
     dtype = tape.states[0].dtype
@@ -187,10 +198,24 @@ def scan_backward(
         ws.get(f"carry{s}", (chains, size, width), dtype, zero=True)
         for s, width in enumerate(cell.state_sizes)
     )
+    declared = after(grads) if after is not None else []
+    # the sums go to the workspace unless the caller gave them a room (an array that leaves):
+    # a fresh array of their size page-faults at each call
+    outs = [
+        {
+            name: given[name]
+            if name in given
+            else ws.get(f"sum{j}.{name}", sums.shape(terms), dtype)
+            for name, terms in chain.items()
+        }
+        for j, (chain, given) in enumerate(declared)
+    ]
     if kernel is not None:
         threads = backend.get_num_threads()
-        kernel.backward(cell, w, tape, d_out, d_final, grads, carry, batch, threads, ws)
-        return grads, carry
+        after_loop = [(chain, out) for (chain, _), out in zip(declared, outs)]
+        kernel.backward(cell, w, tape, d_out, d_final, grads, carry, batch, threads, ws,
+                        after=after_loop)  # fmt: skip
+        return grads, carry, outs
     scratch = cell.workspace(chains, size, dtype)
     sizes = (*batch.batch_sizes, 0)
     for t in range(steps - 1, -1, -1):
@@ -211,4 +236,6 @@ def scan_backward(
         saved = {e: v[:, t, :n] for e, v in tape.extras.items()}
         at_t = {g: v[:, t, :n] for g, v in grads.items()}
         cell.step_back(w, Step(prev, cur, saved, scratch, d_state, at_t))
-    return grads, carry
+    if not declared:
+        return grads, carry, []
+    return grads, carry, backend.per_chain(lambda j: sums.run(declared[j][0], outs[j]), len(outs))
