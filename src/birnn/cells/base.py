@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from birnn.cells.sums import Sums, outer_prev
+from birnn.cells.sums import Sums, outer_prev, rows
 
 if TYPE_CHECKING:  # the time loop imports the cells
     from birnn.recurrent.scan import ScanTape
@@ -233,8 +233,7 @@ class Cell:
 
         the recurrent side is ``recurrent_sums``.
         """
-        da = grads["a"][0]
-        return {"input": [(da.reshape(-1, da.shape[-1]).T, x)]} | self.recurrent_sums(tape, grads)
+        return {"input": [(rows(grads["a"][0]).T, x)]} | self.recurrent_sums(tape, grads)
 
     def recurrent_sums(self, tape: ScanTape, grads: dict[str, Array]) -> Sums:
         """The recurrent side's GEMMs. Default (RNN, LSTM): dW_hh = Σ_t da_t^T h_{t-1}."""

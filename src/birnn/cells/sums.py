@@ -25,7 +25,15 @@ Sums = dict[str, Terms]
 def outer(grad: Array, values: Array) -> Terms:
     """Σ over t and rows of grad_t^T values_t, for grad (T, N, A) and values (T, N, B): one
     product of (A, T*N) and (T*N, B)."""
-    return [(grad.reshape(-1, grad.shape[-1]).T, values.reshape(-1, values.shape[-1]))]
+    return [(rows(grad).T, rows(values))]
+
+
+def rows(x: Array) -> Array:
+    """x (..., W) as (rows, W), a view: a copy would be taken before the loop fills x."""
+    out = x.reshape(-1, x.shape[-1])
+    if not np.may_share_memory(out, x):
+        raise ValueError(f"internal: rows of an array of strides {x.strides} are not a view")
+    return out
 
 
 def outer_prev(grad: Array, states: Array, init: Array) -> Terms:

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from birnn import backend
 from birnn.cells.base import Cell, Params, Weights
-from birnn.cells.sums import Sums
+from birnn.cells.sums import Sums, rows
 from birnn.recurrent.merge import MERGES
 from birnn.recurrent.scan import ScanTape, scan_backward, scan_forward
 from birnn.recurrent.sequence import Batch
@@ -270,8 +270,7 @@ class Layer:
                 declared = self.cells[d].grad_sums(x_d, scan.chain(j), at_j)
             rooms = {}
             if through is None or np.any(through[d]):
-                da = step_grads["a"][j]
-                declared["dx"] = [(da.reshape(-1, da.shape[-1]), w.w_ih[j])]
+                declared["dx"] = [(rows(step_grads["a"][j]), w.w_ih[j])]
                 # the forward direction's part leaves as dx (the backward one's is added into
                 # it, ``backward``); the backward one's stays in the workspace
                 if d == 0:
